@@ -1,0 +1,171 @@
+#include "actors/config.hpp"
+
+#include "actors/build_info.hpp"
+
+#include <charconv>
+
+namespace crm::actors {
+namespace {
+
+template <class T>
+bool parse_number(std::string_view s, T& out, T min, T max) {
+  T v{};
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (r.ec != std::errc{} || r.ptr != s.data() + s.size() || v < min || v > max) return false;
+  out = v;
+  return true;
+}
+
+bool parse_ms(std::string_view s, std::chrono::milliseconds& out) {
+  int64_t v = 0;
+  if (!parse_number<int64_t>(s, v, 1, 86'400'000)) return false;
+  out = std::chrono::milliseconds(v);
+  return true;
+}
+
+struct option {
+  const char* flag;  // without "--"
+  const char* env;
+  const char* fallback;
+  const char* help;
+  std::function<bool(config&, std::string_view)> apply;
+};
+
+const std::vector<option>& options() {
+  static const std::vector<option> table = {
+    {"role", "NEXTCRM_ROLE", "all", "node role: all, core, content, runner",
+     [](config& c, std::string_view v) { return parse_role(v, c.node_role); }},
+    {"listen", "NEXTCRM_LISTEN", "127.0.0.1:8081", "public HTTP listener host:port (port 0 = any)",
+     [](config& c, std::string_view v) { return parse_host_port(v, c.listen); }},
+    {"admin-listen", "NEXTCRM_ADMIN_LISTEN", "127.0.0.1:9091", "admin listener (GET /metrics, /health)",
+     [](config& c, std::string_view v) { return parse_host_port(v, c.admin_listen); }},
+    {"pg-url", "NEXTCRM_PG_URL", "host=127.0.0.1 port=5432 dbname=nextcrm user=nextcrm_app",
+     "libpq conninfo of the application role (not owner, no BYPASSRLS)",
+     [](config& c, std::string_view v) { c.pg.conninfo = v; return !v.empty(); }},
+    {"pg-migrate-url", "NEXTCRM_PG_MIGRATE_URL", "", "conninfo of the owner role for `migrate` (default: pg-url)",
+     [](config& c, std::string_view v) { c.pg_migrate_url = v; return true; }},
+    {"pg-connections", "NEXTCRM_PG_CONNECTIONS", "2", "pipelined PostgreSQL connections",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.pg.connections, 1, 64); }},
+    {"migrations-dir", "NEXTCRM_MIGRATIONS_DIR", build_migrations_dir, "folder of NNNN_name.sql files",
+     [](config& c, std::string_view v) { c.migrations_dir = v; return !v.empty(); }},
+    {"redis-addr", "NEXTCRM_REDIS_ADDR", "127.0.0.1:6379", "Redis host:port",
+     [](config& c, std::string_view v) {
+       host_port hp;
+       if (!parse_host_port(v, hp)) return false;
+       c.redis.host = hp.host;
+       c.redis.port = hp.port;
+       return true;
+     }},
+    {"platform-token", "NEXTCRM_PLATFORM_TOKEN", "", "platform operator bearer token (secret, never logged)",
+     [](config& c, std::string_view v) { c.platform_token = v; return true; }},
+    {"jwt-ttl-s", "NEXTCRM_JWT_TTL_S", "3600", "access token lifetime in seconds",
+     [](config& c, std::string_view v) { return parse_number<int>(v, c.jwt_ttl_s, 60, 86400 * 30); }},
+    {"io-threads", "NEXTCRM_IO_THREADS", "1", "Asio I/O threads",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.http.io_threads, 1, 64); }},
+    {"workers", "NEXTCRM_WORKERS", "2", "CAF scheduler threads",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.workers, 1, 256); }},
+    {"max-connections", "NEXTCRM_MAX_CONNECTIONS", "10000", "open client connections; more get 503",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.http.max_connections, 1, 1'000'000); }},
+    {"request-timeout-ms", "NEXTCRM_REQUEST_TIMEOUT_MS", "15000", "first byte to complete request; slower -> 408",
+     [](config& c, std::string_view v) { return parse_ms(v, c.http.request_timeout); }},
+    {"idle-timeout-ms", "NEXTCRM_IDLE_TIMEOUT_MS", "60000", "keep-alive idle time before close",
+     [](config& c, std::string_view v) { return parse_ms(v, c.http.idle_timeout); }},
+    {"handler-timeout-ms", "NEXTCRM_HANDLER_TIMEOUT_MS", "30000", "deadline for an answer; then 503",
+     [](config& c, std::string_view v) { return parse_ms(v, c.http.handler_timeout); }},
+    {"shutdown-grace-s", "NEXTCRM_SHUTDOWN_GRACE_S", "10", "SIGTERM: time allowed for in-flight requests",
+     [](config& c, std::string_view v) {
+       int s = 0;
+       if (!parse_number<int>(v, s, 0, 3600)) return false;
+       c.http.shutdown_grace = std::chrono::seconds(s);
+       return true;
+     }},
+    {"health-interval-ms", "NEXTCRM_HEALTH_INTERVAL_MS", "500", "dependency probe interval",
+     [](config& c, std::string_view v) { return parse_ms(v, c.health_interval); }},
+    {"log-level", "NEXTCRM_LOG_LEVEL", "info", "debug, info, warn, error",
+     [](config& c, std::string_view v) { return parse_log_level(v, c.level); }},
+  };
+  return table;
+}
+
+} // namespace
+
+bool parse_host_port(std::string_view text, host_port& out) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  auto host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  uint16_t port = 0;
+  if (!parse_number<uint16_t>(text.substr(colon + 1), port, 0, 65535)) return false;
+  out = {std::string{host}, port};
+  return true;
+}
+
+std::string help_text() {
+  std::string out =
+      "usage: nextcrm [serve|migrate|version] [--flag=value ...]\n\n"
+      "commands:\n"
+      "  serve     run the server (default)\n"
+      "  migrate   apply storage/migrations/*.sql (as the owner role), then exit\n"
+      "  version   print {\"service\",\"version\",\"commit\"} and exit\n\n"
+      "configuration (environment variable, --flag override, default):\n";
+  for (const auto& o : options()) {
+    out += "  " + std::string{o.env} + "  --" + o.flag + "\n      " + o.help;
+    if (*o.fallback) out += " [default: " + std::string{o.fallback} + "]";
+    out += "\n";
+  }
+  return out;
+}
+
+bool load_config(int argc, char** argv, const getenv_fn& getenv, config& out, std::string& error) {
+  config c;
+  for (const auto& o : options()) {  // defaults, then the environment
+    if (*o.fallback) o.apply(c, o.fallback);
+    if (const char* v = getenv(o.env); v && *v && !o.apply(c, v)) {
+      error = std::string{"invalid value for "} + o.env;
+      return false;
+    }
+  }
+  bool have_command = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h" || arg == "help") {
+      c.help = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      if (!have_command) {
+        c.command = arg;
+        have_command = true;
+      } else {
+        c.args.emplace_back(arg);
+      }
+      continue;
+    }
+    auto body = arg.substr(2);
+    auto eq = body.find('=');
+    auto name = body.substr(0, eq);
+    std::string value;
+    if (eq != std::string_view::npos) value = body.substr(eq + 1);
+    else if (i + 1 < argc) value = argv[++i];
+    const option* match = nullptr;
+    for (const auto& o : options())
+      if (name == o.flag) match = &o;
+    if (!match) {
+      error = "unknown option --" + std::string{name} + " (see --help)";
+      return false;
+    }
+    if (!match->apply(c, value)) {
+      error = "invalid value for --" + std::string{name};
+      return false;
+    }
+  }
+  if (c.command != "serve" && c.command != "migrate" && c.command != "version") {
+    error = "unknown command '" + c.command + "' (see --help)";
+    return false;
+  }
+  if (c.pg_migrate_url.empty()) c.pg_migrate_url = c.pg.conninfo;
+  out = std::move(c);
+  return true;
+}
+
+} // namespace crm::actors

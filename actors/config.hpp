@@ -1,0 +1,55 @@
+// actors/config.hpp
+// The only place that reads configuration: NEXTCRM_* environment variables,
+// each overridable by a --flag (--listen=... for NEXTCRM_LISTEN). Values are
+// validated here and handed down as plain option structs. `nextcrm --help`
+// prints help_text(). Secrets (the platform token) are never printed.
+#pragma once
+#include "actors/log_sink.hpp"
+#include "actors/routes.hpp"
+#include "http/options.hpp"
+#include "storage/pg_pool.hpp"
+#include "storage/redis_client.hpp"
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace crm::actors {
+
+struct host_port {
+  std::string host;
+  uint16_t port = 0;
+};
+
+struct config {
+  std::string command = "serve";   // serve | migrate | version | help
+  std::vector<std::string> args;   // positional arguments after the command
+  role node_role = role::all;
+  host_port listen{"127.0.0.1", 8081};
+  host_port admin_listen{"127.0.0.1", 9091};
+  std::string pg_migrate_url;
+  std::string migrations_dir;
+  std::string platform_token;      // secret: never logged
+  int jwt_ttl_s = 3600;
+  size_t workers = 2;              // CAF scheduler threads
+  log_level level = log_level::info;
+  std::chrono::milliseconds health_interval{500};
+  http::http_options http;
+  storage::pg_options pg;
+  storage::redis_options redis;
+  bool help = false;
+};
+
+using getenv_fn = std::function<const char*(const char*)>;
+
+// Parses `argv` over the environment. On error returns a message for stderr.
+bool load_config(int argc, char** argv, const getenv_fn& getenv, config& out, std::string& error);
+
+// The --help text: commands, then every variable with its flag and default.
+std::string help_text();
+
+// "host:port" -> {host, port}; false on a malformed value.
+bool parse_host_port(std::string_view text, host_port& out);
+
+} // namespace crm::actors

@@ -1,0 +1,22 @@
+#include "actors/front.hpp"
+
+#include <caf/actor_registry.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/behavior.hpp>
+
+namespace crm::actors {
+
+caf::behavior front(caf::stateful_actor<front_state>* self, front_deps deps) {
+  self->state.deps = std::move(deps);
+  return {
+    [=](http_exchange& x) {
+      auto& st = self->state;
+      front_context ctx{st.deps.routes.get(), st.deps.metrics, st.health,
+                        self->home_system().registry().running()};
+      x.reply.send(answer(x.req, ctx));
+    },
+    [=](health_atom, health_status h) { self->state.health = h; },
+  };
+}
+
+} // namespace crm::actors

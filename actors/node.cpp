@@ -1,0 +1,124 @@
+#include "actors/node.hpp"
+
+#include "actors/supervisor.hpp"
+#include "protocols/access_log.hpp"
+#include "protocols/json_writer.hpp"
+
+#include <caf/all.hpp>
+
+#include <future>
+
+namespace crm::actors {
+namespace {
+
+std::string field(std::string_view key, std::string_view value) {
+  std::string out;
+  protocols::append_json_string(out, key);
+  out += ':';
+  protocols::append_json_string(out, value);
+  return out;
+}
+
+} // namespace
+
+node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
+    : sys_(sys), cfg_(cfg), log_(log), storage_guard_(asio::make_work_guard(storage_io_)) {
+  auto storage_event = [this](std::string_view event, std::string_view detail) {
+    bool bad = event.find("failed") != std::string_view::npos ||
+               event.find("lost") != std::string_view::npos ||
+               event.find("timeout") != std::string_view::npos;
+    log_.event(bad ? log_level::warn : log_level::info, event, field("detail", detail));
+  };
+  pg_ = std::make_unique<storage::pg_pool>(storage_io_, cfg_.pg, std::vector<storage::pg_statement>{},
+                                           storage_event);
+  redis_ = std::make_unique<storage::redis_client>(storage_io_, cfg_.redis, storage_event);
+  routes_ = std::make_shared<const protocols::router>(build_router(cfg_.node_role));
+
+  http::server_hooks hooks;
+  hooks.dispatch = [this](http::request&& req, http::reply_handle reply) {
+    // A dead or missing front drops the message; the reply handle then answers 503.
+    caf::anon_send(slot_.get(), http_exchange{std::move(req), std::move(reply)});
+  };
+  hooks.body_limit = [routes = routes_, fallback = cfg_.http.unmatched_body_limit](
+                         protocols::listener where, std::string_view method, std::string_view path) {
+    return routes->body_limit(method, path, where, fallback);
+  };
+  hooks.completed = [this](const http::completion& c) {
+    metrics_.record(c.resp.route, c.method, c.resp.status, c.latency);
+    if (!log_.enabled(c.resp.status >= 500 ? log_level::error : log_level::info)) return;
+    protocols::access_record rec;
+    rec.ts = std::chrono::system_clock::now();
+    rec.trace_id = c.trace_id;
+    rec.request_id = c.request_id;
+    rec.route = c.resp.route;
+    rec.method = c.method;
+    rec.status = c.resp.status;
+    rec.dur_ms = std::chrono::duration<double, std::milli>(c.latency).count();
+    rec.tenant_id = c.resp.tenant_id;
+    rec.user_id = c.resp.user_id;
+    log_.write(protocols::access_log_line(rec));
+  };
+  server_ = std::make_unique<http::server>(cfg_.http, std::move(hooks), metrics_);
+}
+
+node::~node() { stop(); }
+
+bool node::start(std::string& error) {
+  std::error_code ec;
+  port_ = server_->listen(cfg_.listen.host, cfg_.listen.port, protocols::listener::public_api, ec);
+  if (ec) {
+    error = "cannot listen on " + cfg_.listen.host + ":" + std::to_string(cfg_.listen.port) + ": " +
+            ec.message();
+    return false;
+  }
+  admin_port_ = server_->listen(cfg_.admin_listen.host, cfg_.admin_listen.port,
+                                protocols::listener::admin, ec);
+  if (ec) {
+    error = "cannot listen on " + cfg_.admin_listen.host + ":" +
+            std::to_string(cfg_.admin_listen.port) + ": " + ec.message();
+    return false;
+  }
+  storage_thread_ = std::thread([this] { storage_io_.run(); });
+  pg_->start();
+  redis_->start();
+
+  supervisor_deps deps;
+  deps.front = {routes_, &metrics_};
+  deps.slot = &slot_;
+  deps.health.slot = &slot_;
+  deps.health.interval = cfg_.health_interval;
+  deps.health.probe_postgres = [pg = pg_.get()](std::function<void(bool)> done) {
+    pg->ping(std::move(done));
+  };
+  deps.health.probe_redis = [redis = redis_.get()](std::function<void(bool)> done) {
+    redis->ping(std::move(done));
+  };
+  supervisor_ = sys_.spawn(crm::actors::supervisor, std::move(deps));
+  running_ = true;
+  server_->start();
+  for (auto [name, port] : {std::pair{"http", port_}, std::pair{"admin", admin_port_}}) {
+    auto& hp = std::string_view{name} == "http" ? cfg_.listen : cfg_.admin_listen;
+    log_.event(log_level::info, "listening",
+               field("listener", name) + "," + field("addr", hp.host + ":" + std::to_string(port)));
+  }
+  return true;
+}
+
+void node::stop() {
+  if (!running_) return;
+  running_ = false;
+  std::promise<void> drained;
+  server_->shutdown([&drained] { drained.set_value(); });
+  drained.get_future().wait();
+  server_->stop();
+  caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown);
+  supervisor_ = nullptr;
+  pg_->stop();
+  redis_->stop();
+  storage_guard_.reset();
+  // Give stop() handlers a moment to run, then end the storage thread.
+  asio::post(storage_io_, [this] { storage_io_.stop(); });
+  if (storage_thread_.joinable()) storage_thread_.join();
+}
+
+} // namespace crm::actors

@@ -1,0 +1,45 @@
+// actors/routes.hpp
+// The route table of each role and the answers of the system endpoints.
+// answer() is what the front actor runs for each request; it is a plain
+// function so tests call it without an actor system.
+#pragma once
+#include "actors/messages.hpp"
+#include "http/message.hpp"
+#include "http/metrics.hpp"
+#include "protocols/router.hpp"
+
+#include <string>
+
+namespace crm::actors {
+
+enum class role : uint8_t { all, core, content, runner };
+
+// "all", "core", "content", "runner"; false for anything else.
+bool parse_role(std::string_view text, role& out);
+
+enum route_id : int {
+  route_health = 1,
+  route_api_version,
+  route_content_version,
+  route_metrics,
+};
+
+// Routes served by `r`: /health everywhere, /api/* for core, /content/* for
+// content, GET /metrics on the admin listener only.
+protocols::router build_router(role r);
+
+// What the front knows when it answers.
+struct front_context {
+  const protocols::router* routes = nullptr;
+  const http::metrics* metrics = nullptr;
+  health_status health;
+  size_t actors_running = 0;
+};
+
+// The response to `req` (routing, 404/405 problems, the system endpoints).
+http::response answer(const http::request& req, const front_context& ctx);
+
+// The JSON body of GET /health for `h`.
+std::string health_json(const health_status& h);
+
+} // namespace crm::actors

@@ -1,0 +1,32 @@
+// actors/supervisor.hpp
+// The root supervisor: spawns the health and front actors, monitors them
+// and restarts whichever dies abnormally. A restarted front is published in
+// the front slot at once and gets the current health pushed, so routing
+// comes back without a process restart. On exit it takes its children down.
+#pragma once
+#include "actors/front.hpp"
+#include "actors/health.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+namespace crm::actors {
+
+struct supervisor_deps {
+  front_deps front;
+  health_deps health;
+  front_slot* slot = nullptr;
+};
+
+struct supervisor_state {
+  static inline const char* name = "supervisor";
+  supervisor_deps deps;
+  caf::actor front;
+  caf::actor health;
+  uint64_t restarts = 0;
+};
+
+// Answers (front_atom) with the current front handle.
+caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor_deps deps);
+
+} // namespace crm::actors

@@ -1,0 +1,349 @@
+#include "http/connection.hpp"
+
+#include "http/response_writer.hpp"
+#include "protocols/problem.hpp"
+
+#include <algorithm>
+#include <random>
+
+namespace crm::http {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// Trace and request ids need uniqueness, not secrecy: a per-thread PRNG.
+std::mt19937_64& entropy_source() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng;
+}
+
+template <size_t N>
+std::array<uint8_t, N> random_bytes() {
+  std::array<uint8_t, N> out;
+  auto& rng = entropy_source();
+  for (size_t i = 0; i < N; i += 8) {
+    uint64_t v = rng();
+    for (size_t k = 0; k < 8 && i + k < N; ++k) out[i + k] = static_cast<uint8_t>(v >> (8 * k));
+  }
+  return out;
+}
+
+} // namespace
+
+// -- reply handle ------------------------------------------------------------
+
+struct reply_handle::state {
+  std::weak_ptr<connection> conn;
+  uint64_t seq;
+  std::atomic<bool> sent{false};
+  state(std::weak_ptr<connection> c, uint64_t s) : conn(std::move(c)), seq(s) {}
+  ~state() {
+    if (!sent.load())
+      if (auto c = conn.lock()) c->abandon(seq);
+  }
+};
+
+void reply_handle::send(response r) const {
+  if (!state_ || state_->sent.exchange(true)) return;
+  if (auto c = state_->conn.lock()) c->deliver(state_->seq, std::move(r));
+}
+
+// -- connection --------------------------------------------------------------
+
+connection::connection(asio::ip::tcp::socket socket, std::shared_ptr<server_core> core,
+                       protocols::listener where)
+    : socket_(std::move(socket)),
+      core_(std::move(core)),
+      where_(where),
+      parser_(core_->options.max_header_bytes,
+              [this](std::string_view method, std::string_view path) {
+                return core_->hooks.body_limit ? core_->hooks.body_limit(where_, method, path)
+                                               : core_->options.unmatched_body_limit;
+              }),
+      read_timer_(socket_.get_executor()),
+      handler_timer_(socket_.get_executor()) {
+  std::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (!ec) remote_ = ep.address().to_string();
+  socket_.set_option(asio::ip::tcp::no_delay{true}, ec);
+}
+
+void connection::start() {
+  update_read_timer();
+  read();
+}
+
+void connection::read() {
+  if (reading_ || closed_ || parser_.done()) return;
+  if (pending_.size() >= core_->options.max_pipeline_depth) return;  // resumes after writes
+  if (draining_ && !parser_.in_message()) return;
+  reading_ = true;
+  socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](
+                                                     std::error_code ec, size_t n) {
+    self->reading_ = false;
+    self->on_read(ec, n);
+  });
+}
+
+void connection::on_read(std::error_code ec, size_t n) {
+  if (closed_) return;
+  if (lingering_) {  // discarding input after the final response
+    if (ec) return close();
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](
+                                                       std::error_code e, size_t m) {
+      self->reading_ = false;
+      self->on_read(e, m);
+    });
+    return;
+  }
+  if (ec) {  // EOF or reset: answers to a half-closed client are still written
+    if (pending_.empty() && !writing_) close();
+    else draining_ = true;
+    return;
+  }
+  bool was_in_message = parser_.in_message();
+  parsed_.clear();
+  auto err = parser_.feed({buffer_.data(), n}, parsed_);
+  if (parser_.in_message() && (!was_in_message || !parsed_.empty())) message_started_ = clock::now();
+  for (auto& p : parsed_) begin_request(std::move(p));
+  if (parser_.take_expect_continue() && pending_.empty() && !writing_) {
+    queued_ += "HTTP/1.1 100 Continue\r\n\r\n";
+    write();
+  }
+  switch (err) {
+    case parse_error::none: break;
+    case parse_error::malformed:
+      push_problem(protocols::errc::request_malformed, std::string{parser_.error_detail()}, true);
+      break;
+    case parse_error::headers_too_large:
+      push_problem(protocols::errc::request_headers_too_large, std::string{parser_.error_detail()},
+                   true);
+      break;
+    case parse_error::body_too_large:
+      push_problem(protocols::errc::request_too_large, std::string{parser_.error_detail()}, true);
+      break;
+  }
+  update_read_timer();
+  update_handler_timer();
+  read();
+}
+
+void connection::begin_request(parsed_request&& p) {
+  auto& req = p.req;
+  req.where = where_;
+  req.remote_addr = remote_;
+  req.received = clock::now();
+  auto entropy = random_bytes<24>();
+  req.trace = protocols::make_trace_context(req.header_value("traceparent"), entropy);
+  auto rid = req.header_value("x-request-id");
+  req.request_id = protocols::is_valid_request_id(rid) ? std::string{rid}
+                                                       : protocols::make_request_id(random_bytes<16>());
+  slot s;
+  s.seq = next_seq_++;
+  s.method = req.method;
+  s.trace_id = req.trace.trace_id;
+  s.traceparent = protocols::format_traceparent(req.trace);
+  s.request_id = req.request_id;
+  s.received = req.received;
+  s.keep_alive = p.keep_alive;
+  pending_.push_back(std::move(s));
+  auto st = std::make_shared<reply_handle::state>(weak_from_this(), pending_.back().seq);
+  if (core_->hooks.dispatch) core_->hooks.dispatch(std::move(req), reply_handle{std::move(st)});
+}
+
+response connection::problem_response(const slot& s, protocols::errc code,
+                                       std::string detail) const {
+  auto p = protocols::make_problem(code, std::move(detail));
+  response r;
+  r.status = p.kind.status;
+  r.content_type = std::string{protocols::problem_content_type};
+  r.body = protocols::problem_json(p, s.trace_id);
+  if (code == protocols::errc::dependency_unavailable) r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+// A problem answered by the connection itself (parse errors, timeouts). It
+// takes its place in the pipeline after the requests already read.
+void connection::push_problem(protocols::errc code, std::string detail, bool close_after) {
+  slot s;
+  s.seq = next_seq_++;
+  s.method = "-";
+  auto trace = protocols::make_trace_context({}, random_bytes<24>());
+  s.trace_id = trace.trace_id;
+  s.traceparent = protocols::format_traceparent(trace);
+  s.request_id = protocols::make_request_id(random_bytes<16>());
+  s.received = clock::now();
+  s.keep_alive = !close_after;
+  s.resp = problem_response(s, code, std::move(detail));
+  s.resp.close = close_after;
+  s.ready = true;
+  pending_.push_back(std::move(s));
+  flush_ready();
+}
+
+connection::slot* connection::find(uint64_t seq) {
+  for (auto& s : pending_)
+    if (s.seq == seq) return &s;
+  return nullptr;
+}
+
+void connection::deliver(uint64_t seq, response r) {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), seq, r = std::move(r)]() mutable {
+    self->on_response(seq, std::move(r));
+  });
+}
+
+void connection::abandon(uint64_t seq) {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), seq] {
+    if (auto* s = self->find(seq); s && !s->ready)
+      self->on_response(seq, self->problem_response(*s, protocols::errc::dependency_unavailable,
+                                                    "the request was dropped before an answer"));
+  });
+}
+
+void connection::drain() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->draining_ = true;
+    if (self->pending_.empty() && !self->writing_ && !self->parser_.in_message()) self->close();
+  });
+}
+
+void connection::force_close() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(); });
+}
+
+void connection::on_response(uint64_t seq, response r) {
+  if (closed_ || lingering_) return;
+  auto* s = find(seq);
+  if (!s || s->ready) return;  // late answer after a timeout: the first one won
+  s->resp = std::move(r);
+  s->ready = true;
+  flush_ready();
+  update_handler_timer();
+}
+
+void connection::flush_ready() {
+  while (!pending_.empty() && pending_.front().ready && !close_after_write_) {
+    auto& s = pending_.front();
+    bool last = pending_.size() == 1 && !parser_.in_message();
+    bool close_after = s.resp.close || !s.keep_alive || (draining_ && last);
+    response_meta meta{s.request_id, s.traceparent, s.method == "HEAD", close_after};
+    write_response(queued_, s.resp, meta);
+    if (core_->hooks.completed)
+      core_->hooks.completed({s.method, s.trace_id, s.request_id, clock::now() - s.received, s.resp});
+    pending_.pop_front();
+    if (close_after) {
+      close_after_write_ = true;
+      pending_.clear();  // answers still to come for later requests are dropped
+    }
+  }
+  write();
+}
+
+void connection::write() {
+  if (writing_ || queued_.empty() || closed_) return;
+  out_.swap(queued_);
+  queued_.clear();
+  writing_ = true;
+  asio::async_write(socket_, asio::buffer(out_),
+                    [self = shared_from_this()](std::error_code ec, size_t) { self->on_written(ec); });
+}
+
+void connection::on_written(std::error_code ec) {
+  writing_ = false;
+  out_.clear();
+  if (closed_) return;
+  if (ec) return close();
+  if (!queued_.empty()) return write();
+  if (close_after_write_) return linger_close();
+  if (draining_ && pending_.empty() && !parser_.in_message()) return close();
+  update_read_timer();
+  read();
+}
+
+void connection::update_read_timer() {
+  if (closed_ || lingering_) return;
+  ++read_timer_gen_;
+  clock::time_point deadline;
+  bool idle = false;
+  if (parser_.in_message()) {
+    deadline = message_started_ + core_->options.request_timeout;
+  } else if (pending_.empty() && !writing_) {
+    deadline = clock::now() + core_->options.idle_timeout;
+    idle = true;
+  } else {
+    read_timer_.cancel();
+    return;
+  }
+  read_timer_.expires_at(deadline);
+  read_timer_.async_wait([self = shared_from_this(), gen = read_timer_gen_, idle](std::error_code ec) {
+    if (ec || gen != self->read_timer_gen_ || self->closed_) return;
+    if (idle) return self->close();
+    // Slow client (slowloris) or stalled body: answer 408 after what is pending, stop reading.
+    self->parser_.stop();
+    self->push_problem(protocols::errc::request_timeout,
+                       "the request was not received completely in time", true);
+  });
+}
+
+void connection::update_handler_timer() {
+  if (closed_ || lingering_) return;
+  auto it = std::find_if(pending_.begin(), pending_.end(), [](const slot& s) { return !s.ready; });
+  if (it == pending_.end()) {
+    handler_timer_seq_ = UINT64_MAX;
+    handler_timer_.cancel();
+    return;
+  }
+  if (handler_timer_seq_ == it->seq) return;  // already armed for this request
+  handler_timer_seq_ = it->seq;
+  handler_timer_.expires_at(it->received + core_->options.handler_timeout);
+  handler_timer_.async_wait([self = shared_from_this(), seq = it->seq](std::error_code ec) {
+    if (ec || self->closed_ || self->handler_timer_seq_ != seq) return;
+    self->handler_timer_seq_ = UINT64_MAX;
+    if (auto* s = self->find(seq); s && !s->ready)
+      self->on_response(seq, self->problem_response(*s, protocols::errc::dependency_unavailable,
+                                                    "no answer within the handler deadline"));
+    else
+      self->update_handler_timer();
+  });
+}
+
+// After the final response: stop sending, read and discard what the client
+// still sends (so the kernel does not reset the connection before the client
+// read our answer), then close on EOF or after the linger timeout.
+void connection::linger_close() {
+  if (closed_) return;
+  lingering_ = true;
+  std::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  if (ec) return close();
+  ++read_timer_gen_;
+  handler_timer_.cancel();
+  read_timer_.expires_after(core_->options.linger_timeout);
+  read_timer_.async_wait([self = shared_from_this()](std::error_code e) {
+    if (!e) self->close();
+  });
+  if (!reading_) {
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](
+                                                       std::error_code e, size_t n) {
+      self->reading_ = false;
+      self->on_read(e, n);
+    });
+  }
+}
+
+void connection::close() {
+  if (closed_) return;
+  closed_ = true;
+  read_timer_.cancel();
+  handler_timer_.cancel();
+  std::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  pending_.clear();
+  core_->connection_closed(shared_from_this());
+}
+
+} // namespace crm::http

@@ -1,0 +1,91 @@
+// http/connection.hpp
+// One client connection, living on one I/O thread: reads and parses
+// requests, dispatches each with a reply handle, writes the responses in
+// request order (pipelining), enforces the request, idle and handler
+// timeouts, and closes gracefully.
+#pragma once
+#include "http/parser.hpp"
+#include "http/server.hpp"
+#include "protocols/errc.hpp"
+
+#include <asio.hpp>
+
+#include <array>
+#include <deque>
+#include <memory>
+#include <string>
+
+namespace crm::http {
+
+class connection : public std::enable_shared_from_this<connection> {
+public:
+  connection(asio::ip::tcp::socket socket, std::shared_ptr<server_core> core,
+             protocols::listener where);
+
+  // Starts reading. Runs on the connection's I/O thread.
+  void start();
+  // The executor of the connection's I/O thread.
+  asio::any_io_executor get_executor_for_start() { return socket_.get_executor(); }
+
+  // Any thread: queue `r` as the answer to request `seq`.
+  void deliver(uint64_t seq, response r);
+  // Any thread: nobody will answer request `seq` (the handler was dropped).
+  void abandon(uint64_t seq);
+  // Any thread: finish in-flight requests, then close (graceful shutdown).
+  void drain();
+  // Any thread: close now.
+  void force_close();
+
+private:
+  struct slot {
+    uint64_t seq = 0;
+    std::string method;
+    std::string trace_id;
+    std::string traceparent;
+    std::string request_id;
+    std::chrono::steady_clock::time_point received;
+    bool keep_alive = true;
+    bool ready = false;
+    response resp;
+  };
+
+  void read();
+  void on_read(std::error_code ec, size_t n);
+  void begin_request(parsed_request&& p);
+  void push_problem(protocols::errc code, std::string detail, bool close);
+  void on_response(uint64_t seq, response r);
+  void flush_ready();
+  void write();
+  void on_written(std::error_code ec);
+  void update_read_timer();
+  void update_handler_timer();
+  void linger_close();
+  void close();
+  slot* find(uint64_t seq);
+  response problem_response(const slot& s, protocols::errc code, std::string detail) const;
+
+  asio::ip::tcp::socket socket_;
+  std::shared_ptr<server_core> core_;
+  protocols::listener where_;
+  request_parser parser_;
+  std::array<char, 16384> buffer_;
+  std::string remote_;
+  std::deque<slot> pending_;
+  std::vector<parsed_request> parsed_;
+  uint64_t next_seq_ = 0;
+  std::string out_;      // being written
+  std::string queued_;   // serialized while a write is in flight
+  asio::steady_timer read_timer_;
+  asio::steady_timer handler_timer_;
+  std::chrono::steady_clock::time_point message_started_;
+  uint64_t read_timer_gen_ = 0;
+  uint64_t handler_timer_seq_ = UINT64_MAX;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool close_after_write_ = false;
+  bool draining_ = false;
+  bool closed_ = false;
+  bool lingering_ = false;
+};
+
+} // namespace crm::http

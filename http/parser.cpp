@@ -1,0 +1,166 @@
+#include "http/parser.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace crm::http {
+namespace {
+
+request_parser& self_of(llhttp_t* p) { return *static_cast<request_parser*>(p->data); }
+
+// Per header line: ": " and CRLF that llhttp does not hand to callbacks.
+constexpr size_t line_overhead = 4;
+
+void lower(std::string& s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+}
+
+} // namespace
+
+std::string_view request::header_value(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (k == name) return v;
+  return {};
+}
+
+request_parser::request_parser(size_t max_header_bytes, body_limit_fn limit)
+    : max_header_bytes_(max_header_bytes), limit_(std::move(limit)) {
+  llhttp_settings_init(&settings_);
+  settings_.on_message_begin = on_message_begin;
+  settings_.on_url = on_url;
+  settings_.on_header_field = on_header_field;
+  settings_.on_header_value = on_header_value;
+  settings_.on_headers_complete = on_headers_complete;
+  settings_.on_body = on_body;
+  settings_.on_message_complete = on_message_complete;
+  llhttp_init(&parser_, HTTP_REQUEST, &settings_);
+  parser_.data = this;
+}
+
+bool request_parser::take_expect_continue() {
+  bool r = expect_continue_;
+  expect_continue_ = false;
+  return r;
+}
+
+parse_error request_parser::fail(parse_error e, const char* detail) {
+  done_ = true;
+  in_message_ = false;
+  error_detail_ = detail;
+  return e;
+}
+
+parse_error request_parser::feed(std::string_view data, std::vector<parsed_request>& out) {
+  const char* p = data.data();
+  const char* end = p + data.size();
+  while (!done_ && p < end) {
+    message_complete_ = false;
+    llhttp_errno_t rc = llhttp_execute(&parser_, p, static_cast<size_t>(end - p));
+    if (message_complete_) {  // paused right after a complete request
+      bool keep_alive = llhttp_should_keep_alive(&parser_) != 0;
+      current_.keep_alive = keep_alive && rc == HPE_PAUSED;
+      out.push_back(std::move(current_));
+      current_ = {};
+      if (!out.back().keep_alive) {
+        done_ = true;
+        break;
+      }
+      const char* pos = llhttp_get_error_pos(&parser_);
+      llhttp_resume(&parser_);
+      p = pos ? pos : end;
+      continue;
+    }
+    if (rc == HPE_OK) break;  // all input consumed, request still incomplete
+    if (pending_error_ == parse_error::headers_too_large)
+      return fail(pending_error_, "the request header block is larger than the limit");
+    if (pending_error_ == parse_error::body_too_large)
+      return fail(pending_error_, "the request body is larger than this route accepts");
+    return fail(parse_error::malformed, "the request is not valid HTTP/1.1");
+  }
+  return parse_error::none;
+}
+
+int request_parser::count_header_bytes(size_t len) {
+  header_bytes_ += len;
+  if (header_bytes_ > max_header_bytes_) {
+    pending_error_ = parse_error::headers_too_large;
+    return -1;
+  }
+  return 0;
+}
+
+int request_parser::on_message_begin(llhttp_t* p) {
+  auto& self = self_of(p);
+  self.in_message_ = true;
+  self.header_bytes_ = 0;
+  self.last_was_value_ = false;
+  self.current_ = {};
+  return 0;
+}
+
+int request_parser::on_url(llhttp_t* p, const char* at, size_t len) {
+  auto& self = self_of(p);
+  self.current_.req.target.append(at, len);
+  return self.count_header_bytes(len + line_overhead + 16);  // method + version
+}
+
+int request_parser::on_header_field(llhttp_t* p, const char* at, size_t len) {
+  auto& self = self_of(p);
+  auto& hs = self.current_.req.headers;
+  if (hs.empty() || self.last_was_value_) hs.emplace_back();
+  hs.back().first.append(at, len);
+  self.last_was_value_ = false;
+  return self.count_header_bytes(len + line_overhead);
+}
+
+int request_parser::on_header_value(llhttp_t* p, const char* at, size_t len) {
+  auto& self = self_of(p);
+  auto& hs = self.current_.req.headers;
+  if (hs.empty()) hs.emplace_back();
+  hs.back().second.append(at, len);
+  self.last_was_value_ = true;
+  return self.count_header_bytes(len);
+}
+
+int request_parser::on_headers_complete(llhttp_t* p) {
+  auto& self = self_of(p);
+  auto& req = self.current_.req;
+  for (auto& h : req.headers) lower(h.first);
+  req.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
+  auto q = req.target.find('?');
+  req.path = req.target.substr(0, q);
+  if (q != std::string::npos) req.query = req.target.substr(q + 1);
+  self.body_limit_ = self.limit_ ? self.limit_(req.method, req.path) : 0;
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > self.body_limit_) {
+    self.pending_error_ = parse_error::body_too_large;
+    return -1;
+  }
+  auto expect = req.header_value("expect");
+  bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+  self.expect_continue_ = has_body && expect.size() == 12 &&
+                          std::equal(expect.begin(), expect.end(), "100-continue",
+                                     [](char a, char b) { return std::tolower(a) == b; });
+  return 0;
+}
+
+int request_parser::on_body(llhttp_t* p, const char* at, size_t len) {
+  auto& self = self_of(p);
+  auto& body = self.current_.req.body;
+  if (body.size() + len > self.body_limit_) {
+    self.pending_error_ = parse_error::body_too_large;
+    return -1;
+  }
+  body.append(at, len);
+  return 0;
+}
+
+int request_parser::on_message_complete(llhttp_t* p) {
+  auto& self = self_of(p);
+  self.in_message_ = false;
+  self.expect_continue_ = false;
+  self.message_complete_ = true;
+  return HPE_PAUSED;
+}
+
+} // namespace crm::http

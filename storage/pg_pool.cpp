@@ -1,0 +1,293 @@
+#include "storage/pg_pool.hpp"
+
+#include "protocols/errc.hpp"
+
+#include <cstdlib>
+
+namespace crm::storage {
+
+using protocols::errc;
+using protocols::error_of;
+using clock = std::chrono::steady_clock;
+
+caf::error error_of_sqlstate(std::string_view s) {
+  if (s == "23505") return error_of(errc::resource_conflict, "a record with these values exists");
+  if (s == "40001" || s == "40P01")
+    return error_of(errc::resource_conflict, "a concurrent change conflicted; retry");
+  if (s.substr(0, 2) == "08" || s == "57P01" || s == "57P03" || s == "57014")
+    return error_of(errc::dependency_unavailable, "the database is unavailable");
+  return error_of(errc::internal, "the database rejected the request");
+}
+
+struct pg_pool::request {
+  std::string tenant;
+  std::vector<pg_query> queries;
+  pg_callback done;
+  clock::time_point deadline;
+  std::vector<pg_rows> results;
+  std::string first_sqlstate;
+  std::string first_message;
+  bool finished = false;
+};
+
+struct pg_pool::slot {
+  explicit slot(asio::io_context& io) : conn(io), backoff(io), connect_deadline(io) {}
+  pg_conn conn;
+  asio::steady_timer backoff;
+  asio::steady_timer connect_deadline;
+  std::deque<std::shared_ptr<request>> in_flight;
+  int failures = 0;
+  bool up = false;
+  bool connecting = false;
+};
+
+pg_pool::pg_pool(asio::io_context& io, pg_options options, std::vector<pg_statement> statements,
+                 pg_event_fn on_event)
+    : io_(io),
+      options_(std::move(options)),
+      statements_(std::move(statements)),
+      on_event_(std::move(on_event)),
+      sweeper_(io) {
+  for (size_t i = 0; i < std::max<size_t>(1, options_.connections); ++i)
+    slots_.push_back(std::make_unique<slot>(io_));
+}
+
+pg_pool::~pg_pool() = default;
+
+void pg_pool::start() {
+  asio::post(io_, [this] {
+    stopped_ = false;
+    for (auto& s : slots_) connect(*s);
+    sweep();
+  });
+}
+
+void pg_pool::stop() {
+  asio::post(io_, [this] {
+    stopped_ = true;
+    sweeper_.cancel();
+    for (auto& s : slots_) {
+      s->backoff.cancel();
+      s->connect_deadline.cancel();
+      auto lost = std::move(s->in_flight);
+      s->in_flight.clear();
+      s->conn.close();
+      if (s->up) up_.fetch_sub(1);
+      s->up = false;
+      for (auto& r : lost) finish(*r, error_of(errc::dependency_unavailable, "shutting down"));
+    }
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& r : waiting) finish(*r, error_of(errc::dependency_unavailable, "shutting down"));
+  });
+}
+
+void pg_pool::connect(slot& s) {
+  if (stopped_) return;
+  s.connecting = true;
+  s.connect_deadline.expires_after(options_.connect_timeout);  // PQconnectPoll has none
+  s.connect_deadline.async_wait([this, &s](std::error_code ec) {
+    if (ec || !s.connecting) return;
+    s.connecting = false;
+    s.conn.close();
+    retry_later(s);
+  });
+  s.conn.on_broken = [this, &s](std::string why) { on_broken(s, why); };
+  s.conn.connect(options_.conninfo, [this, &s](bool ok, std::string err) {
+    if (!s.connecting) return;
+    if (!ok) {
+      s.connecting = false;
+      s.connect_deadline.cancel();
+      if (on_event_) on_event_("pg.connect_failed", err);
+      return retry_later(s);
+    }
+    if (!s.conn.enter_pipeline()) {
+      s.connecting = false;
+      s.conn.close();
+      return retry_later(s);
+    }
+    // New session: prepare the named statements, then mark the slot up.
+    auto failed = std::make_shared<std::string>();
+    for (const auto& st : statements_) {
+      PQsendPrepare(s.conn.raw(), st.name.c_str(), st.sql.c_str(), 0, nullptr);
+      s.conn.queued([failed, name = st.name](PGresult* res) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && failed->empty())
+          *failed = name + ": " + PQresultErrorMessage(res);
+      });
+    }
+    s.conn.sync([this, &s, failed](PGresult*) {
+      s.connecting = false;
+      s.connect_deadline.cancel();
+      if (!failed->empty()) {  // a statement does not prepare: schema missing or wrong
+        if (on_event_) on_event_("pg.prepare_failed", *failed);
+        s.conn.close();
+        return retry_later(s);
+      }
+      s.failures = 0;
+      s.up = true;
+      up_.fetch_add(1);
+      if (on_event_) on_event_("pg.connected", "");
+      pump();
+    });
+    s.conn.flush();
+  });
+}
+
+void pg_pool::on_broken(slot& s, const std::string& why) {
+  bool was_up = s.up;
+  if (s.up) up_.fetch_sub(1);
+  s.up = false;
+  s.connecting = false;
+  auto lost = std::move(s.in_flight);
+  s.in_flight.clear();
+  s.conn.close();
+  if (on_event_ && was_up) on_event_("pg.connection_lost", why);
+  // The outcome of these is unknown (they may have committed): never retried here.
+  for (auto& r : lost)
+    finish(*r, error_of(errc::dependency_unavailable, "the database connection was lost"));
+  retry_later(s);
+}
+
+void pg_pool::retry_later(slot& s) {
+  if (stopped_) return;
+  using namespace std::chrono;
+  auto base = std::min<int64_t>(options_.backoff_max.count(),
+                                options_.backoff_min.count() << std::min(s.failures, 10));
+  ++s.failures;
+  auto jittered = static_cast<int64_t>(base * std::uniform_real_distribution<>(0.5, 1.0)(rng_));
+  s.backoff.expires_after(milliseconds(std::max<int64_t>(1, jittered)));
+  s.backoff.async_wait([this, &s](std::error_code ec) {
+    if (!ec) connect(s);
+  });
+}
+
+void pg_pool::run(std::string tenant, std::vector<pg_query> queries, pg_callback done) {
+  auto r = std::make_shared<request>();
+  r->tenant = std::move(tenant);
+  r->queries = std::move(queries);
+  r->done = std::move(done);
+  r->deadline = clock::now() + options_.request_timeout;
+  asio::post(io_, [this, r = std::move(r)]() mutable { dispatch(std::move(r)); });
+}
+
+void pg_pool::ping(std::function<void(bool)> done) {
+  run({}, {pg_query{"SELECT 1", {}, false}},
+      [done = std::move(done)](caf::expected<std::vector<pg_rows>> r) { done(static_cast<bool>(r)); });
+}
+
+void pg_pool::dispatch(std::shared_ptr<request> r) {
+  if (stopped_ || up_.load() == 0)
+    return finish(*r, error_of(errc::dependency_unavailable, "the database is unavailable"));
+  slot* best = nullptr;
+  for (auto& s : slots_)
+    if (s->up && s->conn.syncs_in_flight() < options_.max_depth &&
+        (!best || s->conn.syncs_in_flight() < best->conn.syncs_in_flight()))
+      best = s.get();
+  if (best) return send(*best, std::move(r));
+  if (waiting_.size() >= options_.max_queue)
+    return finish(*r, error_of(errc::dependency_unavailable, "the database is overloaded"));
+  waiting_.push_back(std::move(r));
+}
+
+void pg_pool::send(slot& s, std::shared_ptr<request> r) {
+  PGconn* c = s.conn.raw();
+  auto collect = [r](PGresult* res) {
+    auto st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+      pg_rows rows;
+      int nf = PQnfields(res), nt = PQntuples(res);
+      for (int f = 0; f < nf; ++f) rows.columns.emplace_back(PQfname(res, f));
+      rows.rows.reserve(static_cast<size_t>(nt));
+      for (int t = 0; t < nt; ++t) {
+        auto& row = rows.rows.emplace_back();
+        for (int f = 0; f < nf; ++f)
+          row.push_back(PQgetisnull(res, t, f) ? std::nullopt
+                                               : std::optional<std::string>{PQgetvalue(res, t, f)});
+      }
+      rows.affected = std::strtoull(PQcmdTuples(res), nullptr, 10);
+      r->results.push_back(std::move(rows));
+    } else if (st == PGRES_FATAL_ERROR && r->first_sqlstate.empty()) {
+      const char* code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      r->first_sqlstate = code ? code : "XX000";
+      r->first_message = PQresultErrorMessage(res);
+    }
+  };
+  bool ok = true;
+  if (!r->tenant.empty()) {
+    const char* p[1] = {r->tenant.c_str()};
+    ok = PQsendQueryParams(c, "SELECT set_config('app.tenant_id', $1, true)", 1, nullptr, p,
+                           nullptr, nullptr, 0) == 1;
+    s.conn.queued({});
+  }
+  for (const auto& q : r->queries) {
+    if (!ok) break;
+    std::vector<const char*> params;
+    for (const auto& v : q.params) params.push_back(v ? v->c_str() : nullptr);
+    int n = static_cast<int>(params.size());
+    ok = (q.prepared ? PQsendQueryPrepared(c, q.text.c_str(), n, params.data(), nullptr, nullptr, 0)
+                     : PQsendQueryParams(c, q.text.c_str(), n, nullptr, params.data(), nullptr,
+                                         nullptr, 0)) == 1;
+    if (ok) s.conn.queued(collect);
+  }
+  if (!ok) return on_broken(s, PQerrorMessage(c));
+  s.in_flight.push_back(r);
+  s.conn.sync([this, &s, r](PGresult*) {
+    if (!s.in_flight.empty() && s.in_flight.front() == r) s.in_flight.pop_front();
+    if (!r->first_sqlstate.empty()) {
+      if (on_event_) on_event_("pg.statement_failed", r->first_sqlstate + " " + r->first_message);
+      finish(*r, error_of_sqlstate(r->first_sqlstate));
+    } else {
+      finish(*r, std::move(r->results));
+    }
+    pump();
+  });
+  s.conn.flush();
+}
+
+void pg_pool::pump() {
+  while (!waiting_.empty() && up_.load() > 0) {
+    slot* best = nullptr;
+    for (auto& s : slots_)
+      if (s->up && s->conn.syncs_in_flight() < options_.max_depth &&
+          (!best || s->conn.syncs_in_flight() < best->conn.syncs_in_flight()))
+        best = s.get();
+    if (!best) return;
+    auto r = std::move(waiting_.front());
+    waiting_.pop_front();
+    if (r->finished) continue;
+    send(*best, std::move(r));
+  }
+}
+
+// Every 100 ms: requests past their deadline get dependency.unavailable now;
+// a result arriving later is dropped.
+void pg_pool::sweep() {
+  auto now = clock::now();
+  auto expire = [&](request& r) {
+    if (!r.finished && r.deadline <= now)
+      finish(r, error_of(errc::dependency_unavailable, "the database did not answer in time"));
+  };
+  for (auto& s : slots_)
+    for (auto& r : s->in_flight) expire(*r);
+  for (auto& r : waiting_) expire(*r);
+  if (!waiting_.empty() && up_.load() == 0) {
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& r : waiting)
+      finish(*r, error_of(errc::dependency_unavailable, "the database is unavailable"));
+  }
+  if (stopped_) return;
+  sweeper_.expires_after(std::chrono::milliseconds(100));
+  sweeper_.async_wait([this](std::error_code ec) {
+    if (!ec) sweep();
+  });
+}
+
+void pg_pool::finish(request& r, caf::expected<std::vector<pg_rows>> result) {
+  if (r.finished) return;
+  r.finished = true;
+  auto done = std::move(r.done);
+  if (done) done(std::move(result));
+}
+
+} // namespace crm::storage

@@ -1,0 +1,110 @@
+// storage/pg_pool.hpp
+// A pool of pipelined libpq connections on one io_context thread. One request
+// = one Sync segment = one implicit transaction; when a tenant is given,
+// set_config('app.tenant_id', $tenant, true) runs first in the same segment,
+// so row-level security sees it (IO-NOTES.md 1.7). Broken connections
+// reconnect with exponential backoff and jitter; named statements are
+// re-prepared on every new session. Requests have deadlines; with no
+// connection up they fail fast with dependency.unavailable. Knows no actor:
+// callbacks run on the pool's thread.
+#pragma once
+#include "storage/pg_conn.hpp"
+
+#include <caf/expected.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace crm::storage {
+
+struct pg_options {
+  std::string conninfo;                         // libpq conninfo of the app role
+  size_t connections = 2;                       // pipelined connections
+  size_t max_depth = 64;                        // requests in flight per connection
+  size_t max_queue = 4096;                      // requests waiting when all are at max_depth
+  std::chrono::milliseconds connect_timeout{3000};
+  std::chrono::milliseconds request_timeout{5000};
+  std::chrono::milliseconds backoff_min{50};
+  std::chrono::milliseconds backoff_max{2000};
+};
+
+// A statement prepared on every session under `name`.
+struct pg_statement {
+  std::string name;
+  std::string sql;
+};
+
+struct pg_query {
+  std::string text;                 // SQL text, or a prepared statement's name
+  std::vector<std::optional<std::string>> params;  // text parameters; nullopt = NULL
+  bool prepared = false;
+};
+
+struct pg_rows {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  uint64_t affected = 0;  // from the command tag
+};
+
+using pg_callback = std::function<void(caf::expected<std::vector<pg_rows>>)>;
+using pg_event_fn = std::function<void(std::string_view event, std::string_view detail)>;
+
+class pg_pool {
+public:
+  pg_pool(asio::io_context& io, pg_options options, std::vector<pg_statement> statements,
+          pg_event_fn on_event = {});
+  ~pg_pool();
+  pg_pool(const pg_pool&) = delete;
+  pg_pool& operator=(const pg_pool&) = delete;
+
+  // Starts connecting. Any thread.
+  void start();
+  // Closes every connection; queued requests fail. Any thread.
+  void stop();
+
+  // Runs `queries` as one transaction (one Sync), tenant-scoped when `tenant`
+  // is non-empty. `done` runs once, on the pool's thread, with one pg_rows
+  // per query or the error of the first failing statement. Any thread.
+  void run(std::string tenant, std::vector<pg_query> queries, pg_callback done);
+
+  // SELECT 1 round trip; `done(ok)` on the pool's thread. Any thread.
+  void ping(std::function<void(bool)> done);
+
+  // Connections ready now (any thread; for health and metrics).
+  size_t connections_up() const { return up_.load(); }
+
+private:
+  struct request;
+  struct slot;
+  void dispatch(std::shared_ptr<request> r);
+  void send(slot& s, std::shared_ptr<request> r);
+  void connect(slot& s);
+  void on_broken(slot& s, const std::string& why);
+  void retry_later(slot& s);
+  void pump();
+  void sweep();
+  void finish(request& r, caf::expected<std::vector<pg_rows>> result);
+
+  asio::io_context& io_;
+  pg_options options_;
+  std::vector<pg_statement> statements_;
+  pg_event_fn on_event_;
+  std::vector<std::unique_ptr<slot>> slots_;
+  std::deque<std::shared_ptr<request>> waiting_;
+  asio::steady_timer sweeper_;
+  std::mt19937 rng_{std::random_device{}()};
+  std::atomic<size_t> up_{0};
+  bool stopped_ = false;
+};
+
+// The error a SQLSTATE maps to (ERROR-CONTRACT.md): 23505 -> resource_conflict,
+// 40001/40P01 -> resource_conflict, class 08, 57P01, 57P03, 57014 ->
+// dependency_unavailable, anything else -> internal.
+caf::error error_of_sqlstate(std::string_view sqlstate);
+
+} // namespace crm::storage

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Benchmark: nextcrm GET /health against nginx `return 200` on the same machine.
+#   test/bench/bench_health.sh
+# Starts its own PostgreSQL, Redis, nextcrm (release build, logs to a file)
+# and a separate nginx (worker_processes 2) in a temporary run folder, warms
+# both up, then alternates rounds of
+#   wrk -t2 -c64 -d10s --latency URL
+# against nextcrm's /health (direct, not through a gateway) and nginx, and
+# prints req/s, p50, p99 per round, the medians and the ratio
+# median(nextcrm)/median(nginx). Targets (printed, not enforced): ratio >= 0.8,
+# nextcrm p99 < 5 ms.
+#
+# Knobs: BENCH_ROUNDS (3), BENCH_DURATION (10s), BENCH_WARMUP (3s),
+# BENCH_CONNECTIONS (64), BENCH_THREADS (2), NEXTCRM_SKIP_BUILD=1,
+# NEXTCRM_IO_THREADS / NEXTCRM_WORKERS / NEXTCRM_LOG_LEVEL (passed to nextcrm),
+# NEXTCRM_KEEP_RUN=1 (keep the run folder and its logs).
+set -euo pipefail
+exec </dev/null
+
+# shellcheck source=deploy/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/lib.sh"
+
+ROUNDS="${BENCH_ROUNDS:-3}"
+DURATION="${BENCH_DURATION:-10s}"
+WARMUP="${BENCH_WARMUP:-3s}"
+CONNECTIONS="${BENCH_CONNECTIONS:-64}"
+THREADS="${BENCH_THREADS:-2}"
+RUN_DIR=""
+
+cleanup() {
+  set +e
+  [[ -n "$RUN_DIR" && -d "$RUN_DIR" ]] || return 0
+  nginx_stop "${RUN_DIR}/nginx/nginx.conf"
+  nextcrm_stop "$RUN_DIR"
+  redis_stop "${RUN_DIR}/redis"
+  if [[ "${NEXTCRM_KEEP_RUN:-0}" == "1" ]]; then
+    pg_stop "${RUN_DIR}/pg"
+    log "run folder kept: ${RUN_DIR}"
+  else
+    pg_destroy "${RUN_DIR}/pg"
+    rm -rf "$RUN_DIR"
+  fi
+}
+
+# The baseline: nginx as shipped would answer, 2 workers, access log on.
+write_nginx_conf() {
+  local dir="$1" port="$2"
+  mkdir -p "${dir}/logs" "${dir}/tmp"
+  cat >"${dir}/nginx.conf" <<EOF
+$(nginx_user_directive)
+worker_processes 2;
+pid ${dir}/nginx.pid;
+error_log ${dir}/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log ${dir}/logs/access.log;
+    client_body_temp_path ${dir}/tmp/client_body;
+    proxy_temp_path ${dir}/tmp/proxy;
+    fastcgi_temp_path ${dir}/tmp/fastcgi;
+    uwsgi_temp_path ${dir}/tmp/uwsgi;
+    scgi_temp_path ${dir}/tmp/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:${port};
+        location / { return 200 "ok"; }
+    }
+}
+EOF
+  printf '%s\n' "${dir}/nginx.conf"
+}
+
+start_stack() {
+  local -a ports
+  local conf
+  RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/nextcrm-bench.XXXXXX")"
+  mapfile -t ports < <(free_port 5)
+  PG_PORT="${ports[0]}"
+  REDIS_PORT="${ports[1]}"
+  HTTP_PORT="${ports[2]}"
+  ADMIN_PORT="${ports[3]}"
+  NGINX_PORT="${ports[4]}"
+  pg_init_start "${RUN_DIR}/pg" "$PG_PORT"
+  redis_start "${RUN_DIR}/redis" "$REDIS_PORT"
+  export NEXTCRM_LISTEN="127.0.0.1:${HTTP_PORT}"
+  export NEXTCRM_ADMIN_LISTEN="127.0.0.1:${ADMIN_PORT}"
+  export NEXTCRM_PG_URL NEXTCRM_PG_MIGRATE_URL
+  NEXTCRM_PG_URL="$(pg_url "$PG_PORT" nextcrm_app)"
+  NEXTCRM_PG_MIGRATE_URL="$(pg_url "$PG_PORT" nextcrm_owner)"
+  export NEXTCRM_REDIS_ADDR="127.0.0.1:${REDIS_PORT}"
+  export NEXTCRM_MIGRATIONS_DIR="${NEXTCRM_ROOT}/storage/migrations"
+  export NEXTCRM_PLATFORM_TOKEN="bench-${RANDOM}${RANDOM}"
+  nextcrm_migrate "${RUN_DIR}/migrate.log"
+  nextcrm_start "$RUN_DIR" serve --role=all
+  wait_http "http://127.0.0.1:${HTTP_PORT}/health" 60 "${RUN_DIR}/nextcrm.pid" ||
+    { tail -n 20 "${RUN_DIR}/nextcrm.log" >&2; die "nextcrm did not become healthy"; }
+  conf="$(write_nginx_conf "${RUN_DIR}/nginx" "$NGINX_PORT")"
+  nginx_start "$conf"
+  wait_http "http://127.0.0.1:${NGINX_PORT}/" 10 || die "nginx did not answer"
+}
+
+# build/ when it is (or will be) a Release build; otherwise build-release/,
+# so that the bench never changes the build type of someone's build/.
+use_release_build() {
+  local type
+  type="$(build_type_of "$NEXTCRM_BUILD_DIR")"
+  if [[ -n "$type" && "$type" != Release && -z "${NEXTCRM_BIN:-}" ]]; then
+    NEXTCRM_BUILD_DIR="${NEXTCRM_ROOT}/build-release"
+    log "build/ is a ${type} build: using ${NEXTCRM_BUILD_DIR}"
+  fi
+}
+
+# wrk_run URL DURATION OUT: one wrk run, its report in OUT.
+wrk_run() {
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency "$1" >"$3" 2>&1 ||
+    { cat "$3" >&2; die "wrk failed against $1"; }
+}
+
+# Prints "req_per_s p50_ms p99_ms non2xx" from a wrk --latency report.
+wrk_parse() {
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+      if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+      if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
+      return v + 0
+    }
+    /Requests\/sec:/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    /Non-2xx or 3xx responses:/ { bad = $NF }
+    END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, bad + 0 }
+  ' "$1"
+}
+
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+main() {
+  local round target url out rps p50 p99 bad
+  local -a n_rps=() n_p50=() n_p99=() g_rps=() g_p50=() g_p99=()
+  ensure_packages
+  use_release_build
+  if [[ "${NEXTCRM_SKIP_BUILD:-0}" != "1" ]]; then
+    NEXTCRM_BUILD_TYPE=Release build
+  fi
+  [[ "$(build_type_of "$NEXTCRM_BUILD_DIR")" == Release ]] ||
+    warn "${NEXTCRM_BUILD_DIR} is not a Release build: figures will be low"
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  start_stack
+
+  echo "cores: $(nproc)   wrk: -t${THREADS} -c${CONNECTIONS} -d${DURATION}   rounds: ${ROUNDS}"
+  echo "nextcrm: http://127.0.0.1:${HTTP_PORT}/health (NEXTCRM_IO_THREADS=${NEXTCRM_IO_THREADS:-default} NEXTCRM_WORKERS=${NEXTCRM_WORKERS:-default}, log to file)"
+  echo "nginx:   http://127.0.0.1:${NGINX_PORT}/ (worker_processes 2, return 200, access log on)"
+  wrk_run "http://127.0.0.1:${HTTP_PORT}/health" "$WARMUP" "${RUN_DIR}/warmup-nextcrm.txt"
+  wrk_run "http://127.0.0.1:${NGINX_PORT}/" "$WARMUP" "${RUN_DIR}/warmup-nginx.txt"
+
+  printf '\n%-6s %-8s %12s %10s %10s %8s\n' round target 'req/s' 'p50 ms' 'p99 ms' non-2xx
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for target in nextcrm nginx; do
+      if [[ "$target" == nextcrm ]]; then
+        url="http://127.0.0.1:${HTTP_PORT}/health"
+      else
+        url="http://127.0.0.1:${NGINX_PORT}/"
+      fi
+      out="${RUN_DIR}/round${round}-${target}.txt"
+      wrk_run "$url" "$DURATION" "$out"
+      read -r rps p50 p99 bad < <(wrk_parse "$out")
+      printf '%-6s %-8s %12s %10s %10s %8s\n' "$round" "$target" "$rps" "$p50" "$p99" "$bad"
+      if [[ "$target" == nextcrm ]]; then
+        n_rps+=("$rps") n_p50+=("$p50") n_p99+=("$p99")
+      else
+        g_rps+=("$rps") g_p50+=("$p50") g_p99+=("$p99")
+      fi
+    done
+  done
+
+  local nm_rps nm_p50 nm_p99 gm_rps gm_p50 gm_p99
+  nm_rps="$(median "${n_rps[@]}")" nm_p50="$(median "${n_p50[@]}")" nm_p99="$(median "${n_p99[@]}")"
+  gm_rps="$(median "${g_rps[@]}")" gm_p50="$(median "${g_p50[@]}")" gm_p99="$(median "${g_p99[@]}")"
+  printf '%-6s %-8s %12s %10s %10s\n' median nextcrm "$nm_rps" "$nm_p50" "$nm_p99"
+  printf '%-6s %-8s %12s %10s %10s\n' median nginx "$gm_rps" "$gm_p50" "$gm_p99"
+  awk -v n="$nm_rps" -v g="$gm_rps" -v p99="$nm_p99" 'BEGIN {
+    ratio = (g > 0) ? n / g : 0
+    printf "\nratio nextcrm/nginx (median req/s): %.2f   target >= 0.80: %s\n", ratio, (ratio >= 0.8) ? "met" : "NOT met"
+    printf "nextcrm p99 (median): %.3f ms          target < 5 ms: %s\n", p99, (p99 < 5) ? "met" : "NOT met"
+  }'
+  log "wrk reports and logs: ${RUN_DIR} (removed on exit unless NEXTCRM_KEEP_RUN=1)"
+}
+
+main "$@"

@@ -1,0 +1,483 @@
+"""Helpers for the Next_CRM integration tests (Python 3 standard library only).
+
+The tests run against a real `nextcrm` binary, PostgreSQL and Redis. The
+suite runner (test/run-all.sh) starts a throw-away PostgreSQL cluster and Redis
+and exports:
+
+  NEXTCRM_BIN                absolute path of build/nextcrm
+  NEXTCRM_SOURCE_DIR         the source tree (storage/migrations lives there)
+  NEXTCRM_TEST_PG_URL        libpq conninfo of the app role (nextcrm_app)
+  NEXTCRM_TEST_PG_OWNER_URL  libpq conninfo of the owner role (nextcrm_owner)
+  NEXTCRM_TEST_REDIS_ADDR    host:port of the shared Redis
+  NEXTCRM_TEST_REDIS_DIR     a folder where a test may start its own Redis
+
+A test whose variables are missing fails (it never skips): run it through
+test/run-all.sh, or export the variables by hand and run
+`python3 test/integration/test_<name>.py`.
+"""
+
+import atexit
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ENV_VARS = (
+    "NEXTCRM_BIN",
+    "NEXTCRM_SOURCE_DIR",
+    "NEXTCRM_TEST_PG_URL",
+    "NEXTCRM_TEST_PG_OWNER_URL",
+    "NEXTCRM_TEST_REDIS_ADDR",
+    "NEXTCRM_TEST_REDIS_DIR",
+)
+
+TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+PROBLEM_KEYS = ("type", "title", "status", "detail", "code", "trace_id")
+
+_LIVE = []  # processes to kill if a test dies without cleaning up
+_KEEP = os.environ.get("NEXTCRM_KEEP_RUN") == "1"
+
+
+class MissingEnvironment(AssertionError):
+    """Raised (as a failure, not a skip) when the suite's variables are missing."""
+
+
+def require_env(*names):
+    """Returns {name: value} for NAMES (default: all of ENV_VARS); fails when any is unset."""
+    names = names or ENV_VARS
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        raise MissingEnvironment(
+            "missing environment variable(s) %s: run the integration tests through "
+            "test/run-all.sh (it starts PostgreSQL/Redis and exports them)" % ", ".join(missing))
+    return {n: os.environ[n] for n in names}
+
+
+def free_port():
+    """A free TCP port on 127.0.0.1 (closed again, so there is a small race)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, interval=0.1, what="condition"):
+    """Polls PREDICATE until it returns a truthy value; returns it, or raises
+    AssertionError after TIMEOUT seconds (with the last value or exception)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            last = e
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+        time.sleep(interval)
+
+
+def _cleanup_live():
+    for proc in _LIVE:
+        if proc.poll() is None:
+            proc.kill()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+atexit.register(_cleanup_live)
+
+
+# ----------------------------------------------------------------- HTTP
+
+
+class Response:
+    """A parsed HTTP response: status, reason, headers (lower-case names), body."""
+
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.header_list = headers  # [(lower-case name, value)]
+        self.body = body
+
+    def header(self, name, default=None):
+        name = name.lower()
+        for k, v in self.header_list:
+            if k == name:
+                return v
+        return default
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def trace_id(self):
+        """The trace id of the traceparent response header (None when absent/invalid)."""
+        m = TRACEPARENT_RE.match(self.header("traceparent") or "")
+        return m.group(2) if m else None
+
+    def __repr__(self):
+        return "<Response %d %r headers=%r body=%r>" % (
+            self.status, self.reason, self.header_list, self.body[:300])
+
+
+def request(port, method, path, headers=None, body=None, timeout=10, host="127.0.0.1"):
+    """One request on a fresh connection with http.client; returns a Response."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        return Response(r.status, r.reason, [(k.lower(), v) for k, v in r.getheaders()], data)
+    finally:
+        conn.close()
+
+
+def get(port, path, headers=None, timeout=10):
+    return request(port, "GET", path, headers=headers, timeout=timeout)
+
+
+class ConnectionClosed(Exception):
+    """The peer closed (or reset) the connection."""
+
+
+class RawConnection:
+    """A plain socket with a tiny HTTP/1.1 response reader, for what
+    http.client cannot do: pipelining, malformed requests, slow clients."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self, deadline):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout("no complete response in time")
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError) as e:
+            raise ConnectionClosed(str(e))
+        if not chunk:
+            raise ConnectionClosed("EOF")
+        self.buf += chunk
+
+    def _take(self, n, deadline):
+        while len(self.buf) < n:
+            self._fill(deadline)
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def _take_line(self, deadline):
+        while b"\r\n" not in self.buf:
+            self._fill(deadline)
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def read_response(self, timeout=10, head_request=False):
+        """Reads exactly one response (Content-Length, chunked or until close)."""
+        deadline = time.monotonic() + timeout
+        while b"\r\n\r\n" not in self.buf:
+            self._fill(deadline)
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+            raise AssertionError("bad status line %r" % lines[0])
+        status = int(parts[1])
+        reason = parts[2] if len(parts) > 2 else ""
+        headers = []
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers.append((name.strip().lower(), value.strip()))
+        hmap = dict(headers)
+        if head_request or status in (204, 304) or 100 <= status < 200:
+            body = b""
+        elif "chunked" in hmap.get("transfer-encoding", "").lower():
+            body = b""
+            while True:
+                size = int(self._take_line(deadline).split(b";")[0], 16)
+                if size == 0:
+                    while self._take_line(deadline):  # trailers up to the empty line
+                        pass
+                    break
+                body += self._take(size, deadline)
+                self._take(2, deadline)
+        elif "content-length" in hmap:
+            body = self._take(int(hmap["content-length"]), deadline)
+        else:
+            try:
+                while True:
+                    self._fill(deadline)
+            except ConnectionClosed:
+                pass
+            body, self.buf = self.buf, b""
+        return Response(status, reason, headers, body)
+
+    def closed_within(self, timeout):
+        """True when the server closes the connection within TIMEOUT seconds
+        (whatever it sends before closing is read and dropped)."""
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                self._fill(deadline)
+        except ConnectionClosed:
+            return True
+        except socket.timeout:
+            return False
+
+
+# ----------------------------------------------------------------- Redis
+
+
+class RedisServer:
+    """A private redis-server (no persistence) on a free port, in a folder
+    under NEXTCRM_TEST_REDIS_DIR; can be stopped and started again on the
+    same port."""
+
+    def __init__(self):
+        base = require_env("NEXTCRM_TEST_REDIS_DIR")["NEXTCRM_TEST_REDIS_DIR"]
+        os.makedirs(base, exist_ok=True)
+        self.dir = tempfile.mkdtemp(prefix="redis-", dir=base)
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def addr(self):
+        return "127.0.0.1:%d" % self.port
+
+    def ping(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def start(self, timeout=10):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", self.dir, "--save", "", "--appendonly", "no",
+             "--daemonize", "no", "--logfile", os.path.join(self.dir, "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _LIVE.append(self.proc)
+        wait_for(self.ping, timeout, what="redis on port %d" % self.port)
+
+    def stop(self, timeout=10):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        wait_for(lambda: not self.ping(), 5, what="redis to be down")
+
+    def cleanup(self):
+        self.stop()
+        if not _KEEP:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ----------------------------------------------------------------- nextcrm
+
+
+class Server:
+    """One `nextcrm` process on free ports (public and admin), started with
+    the suite's PostgreSQL and Redis unless told otherwise.
+
+    env: extra NEXTCRM_* settings (strings); redis_addr: another Redis.
+    Every NEXTCRM_* variable of the caller's environment except the
+    NEXTCRM_TEST_* ones is dropped, so nothing leaks in by accident.
+    """
+
+    def __init__(self, env=None, args=("serve", "--role=all"), redis_addr=None):
+        cfg = require_env()
+        self.bin = cfg["NEXTCRM_BIN"]
+        self.args = list(args)
+        self.port = free_port()
+        self.admin_port = free_port()
+        while self.admin_port == self.port:
+            self.admin_port = free_port()
+        self.platform_token = "it-platform-token-%d-%d" % (os.getpid(), self.port)
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("NEXTCRM_") or k.startswith("NEXTCRM_TEST_")}
+        self.env.update({
+            "NEXTCRM_LISTEN": "127.0.0.1:%d" % self.port,
+            "NEXTCRM_ADMIN_LISTEN": "127.0.0.1:%d" % self.admin_port,
+            "NEXTCRM_PG_URL": cfg["NEXTCRM_TEST_PG_URL"],
+            "NEXTCRM_PG_MIGRATE_URL": cfg["NEXTCRM_TEST_PG_OWNER_URL"],
+            "NEXTCRM_REDIS_ADDR": redis_addr or cfg["NEXTCRM_TEST_REDIS_ADDR"],
+            "NEXTCRM_MIGRATIONS_DIR": os.path.join(cfg["NEXTCRM_SOURCE_DIR"], "storage", "migrations"),
+            "NEXTCRM_PLATFORM_TOKEN": self.platform_token,
+            "NEXTCRM_LOG_LEVEL": "info",
+            "NEXTCRM_SHUTDOWN_GRACE_S": "5",
+        })
+        self.env.update(env or {})
+        self.grace = float(self.env["NEXTCRM_SHUTDOWN_GRACE_S"])
+        self.workdir = tempfile.mkdtemp(prefix="nextcrm-it-")
+        self.log_path = os.path.join(self.workdir, "nextcrm.log")  # stdout: JSON lines
+        self.err_path = os.path.join(self.workdir, "nextcrm.err")  # stderr
+        self.proc = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def start(self, ready=True, healthy=True, timeout=30):
+        self._log = open(self.log_path, "ab")
+        self._err = open(self.err_path, "ab")
+        self.proc = subprocess.Popen([self.bin] + self.args, env=self.env,
+                                     stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=self._err, cwd=self.workdir)
+        _LIVE.append(self.proc)
+        if ready:
+            self.wait_ready(healthy=healthy, timeout=timeout)
+        return self
+
+    def wait_ready(self, healthy=True, timeout=30):
+        """Waits until GET /health answers (200 when HEALTHY)."""
+        def probe():
+            if self.proc.poll() is not None:
+                raise AssertionError("nextcrm exited with %s during start-up\n%s"
+                                     % (self.proc.returncode, self.log_tail()))
+            r = get(self.port, "/health", timeout=2)
+            return r.status == 200 if healthy else True
+        try:
+            wait_for(probe, timeout, interval=0.1, what="nextcrm /health on port %d" % self.port)
+        except AssertionError as e:
+            raise AssertionError("%s\n%s" % (e, self.log_tail()))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=None):
+        """Waits for the process to exit; returns its exit status (negative: signal)."""
+        timeout = self.grace + 5 if timeout is None else timeout
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            raise AssertionError("nextcrm did not exit within %.1fs of SIGTERM\n%s"
+                                 % (timeout, self.log_tail()))
+
+    def stop(self):
+        """SIGTERM and wait; returns the exit status (0 expected)."""
+        if not self.alive():
+            return self.proc.returncode if self.proc else None
+        self.signal(signal.SIGTERM)
+        return self.wait_exit()
+
+    def cleanup(self):
+        """Kills the process if still running and removes its folder."""
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(5)
+        for f in (getattr(self, "_log", None), getattr(self, "_err", None)):
+            if f:
+                f.close()
+        if not _KEEP:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def log_text(self, path=None):
+        """The stdout log (or the file PATH) as text."""
+        try:
+            with open(path or self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_lines(self):
+        """The JSON objects of the log (lines that are not JSON are skipped)."""
+        out = []
+        for line in self.log_text().splitlines():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                out.append(obj)
+        return out
+
+    def log_tail(self, n=40):
+        out = []
+        for name, path in (("stdout", self.log_path), ("stderr", self.err_path)):
+            lines = self.log_text(path).splitlines()[-n:]
+            if lines:
+                out.append("--- last %d lines of nextcrm's %s (%s):\n%s"
+                           % (len(lines), name, path, "\n".join(lines)))
+        return "\n".join(out) or "--- nextcrm wrote no output"
+
+
+def run_nextcrm(args, env=None, timeout=120):
+    """Runs `nextcrm ARGS` to completion with the suite's settings; returns
+    the CompletedProcess (stdout and stderr as text)."""
+    cfg = require_env()
+    full_env = {k: v for k, v in os.environ.items()
+                if not k.startswith("NEXTCRM_") or k.startswith("NEXTCRM_TEST_")}
+    full_env.update({
+        "NEXTCRM_PG_URL": cfg["NEXTCRM_TEST_PG_URL"],
+        "NEXTCRM_PG_MIGRATE_URL": cfg["NEXTCRM_TEST_PG_OWNER_URL"],
+        "NEXTCRM_REDIS_ADDR": cfg["NEXTCRM_TEST_REDIS_ADDR"],
+        "NEXTCRM_MIGRATIONS_DIR": os.path.join(cfg["NEXTCRM_SOURCE_DIR"], "storage", "migrations"),
+    })
+    full_env.update(env or {})
+    return subprocess.run([cfg["NEXTCRM_BIN"]] + list(args), env=full_env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def psql_bin():
+    found = shutil.which("psql")
+    if found:
+        return found
+    for base in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
+        cand = os.path.join("/usr/lib/postgresql", base, "bin", "psql")
+        if os.access(cand, os.X_OK):
+            return cand
+    raise AssertionError("psql not found")
+
+
+def psql(conninfo, sql):
+    """Runs SQL with psql; returns the rows as lists of strings ('|'-separated output)."""
+    r = subprocess.run([psql_bin(), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
+                        "-d", conninfo, "-c", sql],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("psql failed (%d): %s" % (r.returncode, r.stderr))
+    return [line.split("|") for line in r.stdout.splitlines() if line]
+
+
+def main():
+    """unittest.main with verbose output, for `python3 test_x.py`."""
+    import unittest
+    sys.stdout.reconfigure(line_buffering=True)
+    unittest.main(verbosity=2)
