@@ -37,7 +37,7 @@ node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
   http::server_hooks hooks;
   hooks.dispatch = [this](http::request&& req, http::reply_handle reply) {
     // A dead or missing front drops the message; the reply handle then answers 503.
-    caf::anon_send(slot_.get(), http_exchange{std::move(req), std::move(reply)});
+    if (auto front = slot_.get()) caf::anon_send(front, http_exchange{std::move(req), std::move(reply)});
   };
   hooks.body_limit = [routes = routes_, fallback = cfg_.http.unmatched_body_limit](
                          protocols::listener where, std::string_view method, std::string_view path) {
