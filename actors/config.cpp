@@ -64,6 +64,11 @@ const std::vector<option>& options() {
      [](config& c, std::string_view v) { return parse_number<size_t>(v, c.http.io_threads, 1, 64); }},
     {"workers", "NEXTCRM_WORKERS", "2", "CAF scheduler threads",
      [](config& c, std::string_view v) { return parse_number<size_t>(v, c.workers, 1, 256); }},
+    {"scheduler", "NEXTCRM_SCHEDULER", "sharing", "CAF scheduler policy: sharing or stealing",
+     [](config& c, std::string_view v) {
+       c.scheduler = v;
+       return v == "sharing" || v == "stealing";
+     }},
     {"max-connections", "NEXTCRM_MAX_CONNECTIONS", "10000", "open client connections; more get 503",
      [](config& c, std::string_view v) { return parse_number<size_t>(v, c.http.max_connections, 1, 1'000'000); }},
     {"request-timeout-ms", "NEXTCRM_REQUEST_TIMEOUT_MS", "15000", "first byte to complete request; slower -> 408",

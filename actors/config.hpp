@@ -33,6 +33,7 @@ struct config {
   std::string platform_token;      // secret: never logged
   int jwt_ttl_s = 3600;
   size_t workers = 2;              // CAF scheduler threads
+  std::string scheduler = "sharing";  // CAF scheduler policy: sharing | stealing
   log_level level = log_level::info;
   std::chrono::milliseconds health_interval{500};
   http::http_options http;

@@ -46,6 +46,7 @@ int run_serve(const config& cfg, log_sink& log) {
 
   caf::actor_system_config caf_cfg;
   caf_cfg.set("scheduler.max-threads", cfg.workers);  // CAF's default is 4 on 2 cores
+  caf_cfg.set("scheduler.policy", cfg.scheduler == "stealing" ? caf::atom("stealing") : caf::atom("sharing"));
   caf_cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{caf_cfg};
   {

@@ -111,7 +111,15 @@ void node::stop() {
   server_->shutdown([&drained] { drained.set_value(); });
   drained.get_future().wait();
   server_->stop();
-  caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown);
+  {  // wait until no actor can touch the storage clients any more
+    caf::scoped_actor self{sys_};
+    self->monitor(supervisor_);
+    self->send_exit(supervisor_, caf::exit_reason::user_shutdown);
+    self->receive([](const caf::down_msg&) {},
+                  caf::after(std::chrono::seconds(5)) >> [this] {
+                    log_.event(log_level::warn, "supervisor did not stop within 5 s");
+                  });
+  }
   supervisor_ = nullptr;
   pg_->stop();
   redis_->stop();

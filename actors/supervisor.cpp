@@ -24,20 +24,27 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
   start_health();
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
+    auto* child = dm.source == st.front.address()    ? &st.front
+                  : dm.source == st.health.address() ? &st.health
+                                                     : nullptr;
+    if (!child) return;
+    if (st.stopping) {
+      *child = nullptr;
+      if (!st.front && !st.health) self->quit(st.stop_reason);
+      return;
+    }
     ++st.restarts;
-    if (dm.source == st.front.address()) start_front();
-    else if (dm.source == st.health.address()) start_health();
+    if (child == &st.front) start_front();
+    else start_health();
   });
   self->set_exit_handler([=](caf::exit_msg& em) {
     auto& st = self->state;
+    st.stopping = true;
+    st.stop_reason = em.reason;
     st.deps.slot->set(caf::actor{});
-    for (auto* child : {&st.front, &st.health}) {
-      if (*child) {
-        self->demonitor(*child);
-        self->send_exit(*child, em.reason);
-      }
-    }
-    self->quit(em.reason);
+    for (auto* child : {&st.front, &st.health})
+      if (*child) self->send_exit(*child, em.reason);
+    if (!st.front && !st.health) self->quit(em.reason);
   });
   return {
     [=](front_atom) { return self->state.front; },

@@ -2,7 +2,9 @@
 // The root supervisor: spawns the health and front actors, monitors them
 // and restarts whichever dies abnormally. A restarted front is published in
 // the front slot at once and gets the current health pushed, so routing
-// comes back without a process restart. On exit it takes its children down.
+// comes back without a process restart. On exit it takes its children down
+// and quits only once both are gone, so whoever monitors the supervisor
+// knows that no actor uses the storage clients any more.
 #pragma once
 #include "actors/front.hpp"
 #include "actors/health.hpp"
@@ -24,6 +26,8 @@ struct supervisor_state {
   caf::actor front;
   caf::actor health;
   uint64_t restarts = 0;
+  bool stopping = false;         // exit received: children are going down
+  caf::error stop_reason;
 };
 
 // Answers (front_atom) with the current front handle.

@@ -32,12 +32,22 @@ is_root() { [[ "$(id -u)" -eq 0 ]]; }
 
 # ---------------------------------------------------------------- packages
 
-# Prints the packages of the list that are not installed.
+pkg_installed() {
+  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
+}
+
+# Prints the packages of the list that are not installed. Any nginx flavour
+# (nginx-core, nginx-full, ...) stands in for nginx-light: they conflict.
 missing_packages() {
-  local pkg status
+  local pkg flavour
   for pkg in "$@"; do
-    status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
-    [[ "$status" == "install ok installed" ]] || printf '%s\n' "$pkg"
+    pkg_installed "$pkg" && continue
+    if [[ "$pkg" == nginx-light ]]; then
+      for flavour in nginx nginx-core nginx-full nginx-extras; do
+        pkg_installed "$flavour" && continue 2
+      done
+    fi
+    printf '%s\n' "$pkg"
   done
 }
 

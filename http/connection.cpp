@@ -1,33 +1,14 @@
 #include "http/connection.hpp"
 
+#include "http/ids.hpp"
 #include "http/response_writer.hpp"
 #include "protocols/problem.hpp"
 
 #include <algorithm>
-#include <random>
 
 namespace crm::http {
 namespace {
-
 using clock = std::chrono::steady_clock;
-
-// Trace and request ids need uniqueness, not secrecy: a per-thread PRNG.
-std::mt19937_64& entropy_source() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return rng;
-}
-
-template <size_t N>
-std::array<uint8_t, N> random_bytes() {
-  std::array<uint8_t, N> out;
-  auto& rng = entropy_source();
-  for (size_t i = 0; i < N; i += 8) {
-    uint64_t v = rng();
-    for (size_t k = 0; k < 8 && i + k < N; ++k) out[i + k] = static_cast<uint8_t>(v >> (8 * k));
-  }
-  return out;
-}
-
 } // namespace
 
 // -- reply handle ------------------------------------------------------------
@@ -134,11 +115,8 @@ void connection::begin_request(parsed_request&& p) {
   req.where = where_;
   req.remote_addr = remote_;
   req.received = clock::now();
-  auto entropy = random_bytes<24>();
-  req.trace = protocols::make_trace_context(req.header_value("traceparent"), entropy);
-  auto rid = req.header_value("x-request-id");
-  req.request_id = protocols::is_valid_request_id(rid) ? std::string{rid}
-                                                       : protocols::make_request_id(random_bytes<16>());
+  req.trace = trace_for(req.header_value("traceparent"));
+  req.request_id = request_id_for(req.header_value("x-request-id"));
   slot s;
   s.seq = next_seq_++;
   s.method = req.method;
@@ -169,10 +147,10 @@ void connection::push_problem(protocols::errc code, std::string detail, bool clo
   slot s;
   s.seq = next_seq_++;
   s.method = "-";
-  auto trace = protocols::make_trace_context({}, random_bytes<24>());
+  auto trace = trace_for({});
   s.trace_id = trace.trace_id;
   s.traceparent = protocols::format_traceparent(trace);
-  s.request_id = protocols::make_request_id(random_bytes<16>());
+  s.request_id = request_id_for({});
   s.received = clock::now();
   s.keep_alive = !close_after;
   s.resp = problem_response(s, code, std::move(detail));

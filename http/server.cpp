@@ -1,9 +1,29 @@
 #include "http/server.hpp"
 
 #include "http/connection.hpp"
+#include "http/ids.hpp"
 #include "http/response_writer.hpp"
+#include "protocols/problem.hpp"
 
 namespace crm::http {
+namespace {
+
+// The answer at the connection cap: a complete problem with fresh ids, then close.
+std::string over_capacity_response() {
+  auto trace = trace_for({});
+  auto p = protocols::make_problem(protocols::errc::dependency_unavailable,
+                                   "too many open connections; retry later");
+  response r;
+  r.status = 503;
+  r.content_type = std::string{protocols::problem_content_type};
+  r.body = protocols::problem_json(p, trace.trace_id);
+  r.headers.emplace_back("Retry-After", "1");
+  std::string out;
+  write_response(out, r, {request_id_for({}), protocols::format_traceparent(trace), false, true});
+  return out;
+}
+
+} // namespace
 
 void server_core::connection_closed(const std::shared_ptr<connection>& c) {
   metrics.connection_closed();
@@ -61,14 +81,7 @@ void server::accept(acceptor_entry& a) {
         // Over the cap: a short 503 and close, instead of a silent hang in the backlog.
         core_->metrics.connection_rejected();
         auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-        static const std::string body =
-            R"({"type":"https://nextcrm.dev/errors/dependency.unavailable",)"
-            R"("title":"Service unavailable","status":503,)"
-            R"("detail":"too many open connections","code":"dependency.unavailable","trace_id":""})";
-        auto text = std::make_shared<std::string>(
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
-            "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
-            std::to_string(body.size()) + "\r\n\r\n" + body);
+        auto text = std::make_shared<std::string>(over_capacity_response());
         asio::async_write(*s, asio::buffer(*text), [s, text](std::error_code, size_t) {
           std::error_code e;
           s->shutdown(asio::ip::tcp::socket::shutdown_both, e);

@@ -55,13 +55,13 @@ void redis_client::stop() {
     stopped_ = true;
     backoff_.cancel();
     watchdog_.cancel();
+    up_ = false;  // a deliberate stop is no lost connection
+    connected_ = false;
     if (ac_) {
       auto* ac = ac_;
       ac_ = nullptr;
       redisAsyncFree(ac);  // pending callbacks get NULL replies
     }
-    up_ = false;
-    connected_ = false;
   });
 }
 

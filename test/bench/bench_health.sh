@@ -28,8 +28,13 @@ THREADS="${BENCH_THREADS:-2}"
 RUN_DIR=""
 
 cleanup() {
+  local rc=$?
   set +e
   [[ -n "$RUN_DIR" && -d "$RUN_DIR" ]] || return 0
+  if ((rc != 0)) && [[ -s "${RUN_DIR}/nextcrm.log" ]]; then
+    echo "--- last lines of ${RUN_DIR}/nextcrm.log (non-request lines):" >&2
+    grep -v '"msg":"request"' "${RUN_DIR}/nextcrm.log" | tail -n 30 >&2
+  fi
   nginx_stop "${RUN_DIR}/nginx/nginx.conf"
   nextcrm_stop "$RUN_DIR"
   redis_stop "${RUN_DIR}/redis"

@@ -363,14 +363,13 @@ class Server:
         """Waits until GET /health answers (200 when HEALTHY)."""
         def probe():
             if self.proc.poll() is not None:
-                raise AssertionError("nextcrm exited with %s during start-up\n%s"
-                                     % (self.proc.returncode, self.log_tail()))
+                raise AssertionError("nextcrm exited with %s during start-up" % self.proc.returncode)
             r = get(self.port, "/health", timeout=2)
             return r.status == 200 if healthy else True
         try:
             wait_for(probe, timeout, interval=0.1, what="nextcrm /health on port %d" % self.port)
         except AssertionError as e:
-            raise AssertionError("%s\n%s" % (e, self.log_tail()))
+            raise AssertionError("%s\n%s" % (e, self.log_tail())) from None
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

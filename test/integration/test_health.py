@@ -40,7 +40,7 @@ class HealthFollowsDependencies(unittest.TestCase):
         try:
             return h.wait_for(probe, TRANSITION_S, interval=0.2, what="/health %d" % status)
         except AssertionError as e:
-            raise AssertionError("%s\n%s" % (e, self.server.log_tail()))
+            raise AssertionError("%s\n%s" % (e, self.server.log_tail())) from None
 
     def test_health_follows_redis(self):
         pid = self.server.pid
