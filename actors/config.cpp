@@ -60,7 +60,7 @@ const std::vector<option>& options() {
      [](config& c, std::string_view v) { c.platform_token = v; return true; }},
     {"jwt-ttl-s", "NEXTCRM_JWT_TTL_S", "3600", "access token lifetime in seconds",
      [](config& c, std::string_view v) { return parse_number<int>(v, c.jwt_ttl_s, 60, 86400 * 30); }},
-    {"io-threads", "NEXTCRM_IO_THREADS", "1", "Asio I/O threads",
+    {"io-threads", "NEXTCRM_IO_THREADS", "2", "Asio I/O threads",
      [](config& c, std::string_view v) { return parse_number<size_t>(v, c.http.io_threads, 1, 64); }},
     {"workers", "NEXTCRM_WORKERS", "2", "CAF scheduler threads",
      [](config& c, std::string_view v) { return parse_number<size_t>(v, c.workers, 1, 256); }},

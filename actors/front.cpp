@@ -9,11 +9,11 @@ namespace crm::actors {
 caf::behavior front(caf::stateful_actor<front_state>* self, front_deps deps) {
   self->state.deps = std::move(deps);
   return {
-    [=](http_exchange& x) {
+    [=](http_batch& batch) {
       auto& st = self->state;
       front_context ctx{st.deps.routes.get(), st.deps.metrics, st.health,
                         self->home_system().registry().running()};
-      x.reply.send(answer(x.req, ctx));
+      for (auto& x : batch.items) x.reply.send(answer(x.req, ctx));
     },
     [=](health_atom, health_status h) { self->state.health = h; },
   };

@@ -18,11 +18,10 @@ using redis_atom = caf::atom_constant<caf::atom("redis")>;      // redis probe r
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;  // push state again
 using front_atom = caf::atom_constant<caf::atom("front")>;      // ask for the front handle
 
-// A parsed request and the handle that answers it. Local only: the reply
-// handle points into this process's connections.
-struct http_exchange {
-  http::request req;
-  http::reply_handle reply;
+// The requests one I/O thread parsed in one turn, with their reply handles.
+// Local only: the reply handles point into this process's connections.
+struct http_batch {
+  std::vector<http::exchange> items;
 };
 
 // What the health actor last saw of the dependencies.
@@ -39,4 +38,4 @@ typename Inspector::result_type inspect(Inspector& f, health_status& x) {
 
 } // namespace crm::actors
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::http_exchange)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::http_batch)

@@ -35,9 +35,9 @@ node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
   routes_ = std::make_shared<const protocols::router>(build_router(cfg_.node_role));
 
   http::server_hooks hooks;
-  hooks.dispatch = [this](http::request&& req, http::reply_handle reply) {
-    // A dead or missing front drops the message; the reply handle then answers 503.
-    if (auto front = slot_.get()) caf::anon_send(front, http_exchange{std::move(req), std::move(reply)});
+  hooks.dispatch = [this](std::vector<http::exchange>&& batch) {
+    // A dead or missing front drops the message; the reply handles then answer 503.
+    if (auto front = slot_.get()) caf::anon_send(front, http_batch{std::move(batch)});
   };
   hooks.body_limit = [routes = routes_, fallback = cfg_.http.unmatched_body_limit](
                          protocols::listener where, std::string_view method, std::string_view path) {
@@ -56,7 +56,10 @@ node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
     rec.dur_ms = std::chrono::duration<double, std::milli>(c.latency).count();
     rec.tenant_id = c.resp.tenant_id;
     rec.user_id = c.resp.user_id;
-    log_.write(protocols::access_log_line(rec));
+    thread_local std::string line;  // reused: no allocation per request
+    line.clear();
+    protocols::append_access_log_line(line, rec);
+    log_.write(line);
   };
   server_ = std::make_unique<http::server>(cfg_.http, std::move(hooks), metrics_);
 }

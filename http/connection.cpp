@@ -32,17 +32,18 @@ void reply_handle::send(response r) const {
 // -- connection --------------------------------------------------------------
 
 connection::connection(asio::ip::tcp::socket socket, std::shared_ptr<server_core> core,
-                       protocols::listener where)
+                       protocols::listener where, dispatch_batcher& batcher)
     : socket_(std::move(socket)),
       core_(std::move(core)),
       where_(where),
+      batcher_(batcher),
       parser_(core_->options.max_header_bytes,
               [this](std::string_view method, std::string_view path) {
                 return core_->hooks.body_limit ? core_->hooks.body_limit(where_, method, path)
                                                : core_->options.unmatched_body_limit;
               }),
-      read_timer_(socket_.get_executor()),
-      handler_timer_(socket_.get_executor()) {
+      watchdog_(socket_.get_executor()),
+      linger_timer_(socket_.get_executor()) {
   std::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (!ec) remote_ = ep.address().to_string();
@@ -50,7 +51,8 @@ connection::connection(asio::ip::tcp::socket socket, std::shared_ptr<server_core
 }
 
 void connection::start() {
-  update_read_timer();
+  last_activity_ = clock::now();
+  arm_watchdog();
   read();
 }
 
@@ -105,8 +107,7 @@ void connection::on_read(std::error_code ec, size_t n) {
       push_problem(protocols::errc::request_too_large, std::string{parser_.error_detail()}, true);
       break;
   }
-  update_read_timer();
-  update_handler_timer();
+  last_activity_ = clock::now();
   read();
 }
 
@@ -127,7 +128,7 @@ void connection::begin_request(parsed_request&& p) {
   s.keep_alive = p.keep_alive;
   pending_.push_back(std::move(s));
   auto st = std::make_shared<reply_handle::state>(weak_from_this(), pending_.back().seq);
-  if (core_->hooks.dispatch) core_->hooks.dispatch(std::move(req), reply_handle{std::move(st)});
+  batcher_.add({std::move(req), reply_handle{std::move(st)}});
 }
 
 response connection::problem_response(const slot& s, protocols::errc code,
@@ -198,7 +199,6 @@ void connection::on_response(uint64_t seq, response r) {
   s->resp = std::move(r);
   s->ready = true;
   flush_ready();
-  update_handler_timer();
 }
 
 void connection::flush_ready() {
@@ -236,55 +236,53 @@ void connection::on_written(std::error_code ec) {
   if (!queued_.empty()) return write();
   if (close_after_write_) return linger_close();
   if (draining_ && pending_.empty() && !parser_.in_message()) return close();
-  update_read_timer();
+  last_activity_ = clock::now();
   read();
 }
 
-void connection::update_read_timer() {
-  if (closed_ || lingering_) return;
-  ++read_timer_gen_;
-  clock::time_point deadline;
-  bool idle = false;
-  if (parser_.in_message()) {
-    deadline = message_started_ + core_->options.request_timeout;
-  } else if (pending_.empty() && !writing_) {
-    deadline = clock::now() + core_->options.idle_timeout;
-    idle = true;
-  } else {
-    read_timer_.cancel();
-    return;
-  }
-  read_timer_.expires_at(deadline);
-  read_timer_.async_wait([self = shared_from_this(), gen = read_timer_gen_, idle](std::error_code ec) {
-    if (ec || gen != self->read_timer_gen_ || self->closed_) return;
-    if (idle) return self->close();
-    // Slow client (slowloris) or stalled body: answer 408 after what is pending, stop reading.
-    self->parser_.stop();
-    self->push_problem(protocols::errc::request_timeout,
-                       "the request was not received completely in time", true);
+// One lazy timer per connection enforces every deadline: it is armed at most
+// `shortest timeout` ahead, so a new deadline (always at least that far out)
+// never needs a re-arm, and the request path touches no timer at all. When it
+// fires it checks the exact deadlines and arms itself again.
+void connection::arm_watchdog() {
+  if (watchdog_armed_ || closed_ || lingering_) return;
+  const auto& o = core_->options;
+  auto shortest = std::min({o.request_timeout, o.idle_timeout, o.handler_timeout});
+  auto now = clock::now();
+  auto next = now + shortest;
+  if (parser_.in_message()) next = std::min(next, message_started_ + o.request_timeout);
+  else if (pending_.empty() && !writing_) next = std::min(next, last_activity_ + o.idle_timeout);
+  auto unready = std::find_if(pending_.begin(), pending_.end(), [](const slot& s) { return !s.ready; });
+  if (unready != pending_.end()) next = std::min(next, unready->received + o.handler_timeout);
+  watchdog_armed_ = true;
+  watchdog_.expires_at(std::max(next, now + std::chrono::milliseconds(1)));
+  watchdog_.async_wait([self = shared_from_this()](std::error_code ec) {
+    self->watchdog_armed_ = false;
+    if (!ec) self->check_deadlines();
   });
 }
 
-void connection::update_handler_timer() {
+void connection::check_deadlines() {
   if (closed_ || lingering_) return;
-  auto it = std::find_if(pending_.begin(), pending_.end(), [](const slot& s) { return !s.ready; });
-  if (it == pending_.end()) {
-    handler_timer_seq_ = UINT64_MAX;
-    handler_timer_.cancel();
-    return;
+  const auto& o = core_->options;
+  auto now = clock::now();
+  if (parser_.in_message() && now >= message_started_ + o.request_timeout) {
+    // Slow client (slowloris) or stalled body: 408 after what is pending, stop reading.
+    parser_.stop();
+    push_problem(protocols::errc::request_timeout, "the request was not received completely in time",
+                 true);
+  } else if (!parser_.in_message() && pending_.empty() && !writing_ &&
+             now >= last_activity_ + o.idle_timeout) {
+    return close();
   }
-  if (handler_timer_seq_ == it->seq) return;  // already armed for this request
-  handler_timer_seq_ = it->seq;
-  handler_timer_.expires_at(it->received + core_->options.handler_timeout);
-  handler_timer_.async_wait([self = shared_from_this(), seq = it->seq](std::error_code ec) {
-    if (ec || self->closed_ || self->handler_timer_seq_ != seq) return;
-    self->handler_timer_seq_ = UINT64_MAX;
-    if (auto* s = self->find(seq); s && !s->ready)
-      self->on_response(seq, self->problem_response(*s, protocols::errc::dependency_unavailable,
-                                                    "no answer within the handler deadline"));
-    else
-      self->update_handler_timer();
-  });
+  for (auto& s : pending_) {  // the first requests nobody answered within the deadline
+    if (s.ready || now < s.received + o.handler_timeout) continue;
+    on_response(s.seq, problem_response(s, protocols::errc::dependency_unavailable,
+                                        "no answer within the handler deadline"));
+    if (closed_) return;
+    break;  // on_response may have changed pending_; the next round handles the rest
+  }
+  arm_watchdog();
 }
 
 // After the final response: stop sending, read and discard what the client
@@ -296,10 +294,9 @@ void connection::linger_close() {
   std::error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   if (ec) return close();
-  ++read_timer_gen_;
-  handler_timer_.cancel();
-  read_timer_.expires_after(core_->options.linger_timeout);
-  read_timer_.async_wait([self = shared_from_this()](std::error_code e) {
+  watchdog_.cancel();
+  linger_timer_.expires_after(core_->options.linger_timeout);
+  linger_timer_.async_wait([self = shared_from_this()](std::error_code e) {
     if (!e) self->close();
   });
   if (!reading_) {
@@ -315,8 +312,8 @@ void connection::linger_close() {
 void connection::close() {
   if (closed_) return;
   closed_ = true;
-  read_timer_.cancel();
-  handler_timer_.cancel();
+  watchdog_.cancel();
+  linger_timer_.cancel();
   std::error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);

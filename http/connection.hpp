@@ -19,8 +19,9 @@ namespace crm::http {
 
 class connection : public std::enable_shared_from_this<connection> {
 public:
+  // Requires: `batcher` belongs to the socket's I/O thread.
   connection(asio::ip::tcp::socket socket, std::shared_ptr<server_core> core,
-             protocols::listener where);
+             protocols::listener where, dispatch_batcher& batcher);
 
   // Starts reading. Runs on the connection's I/O thread.
   void start();
@@ -57,8 +58,8 @@ private:
   void flush_ready();
   void write();
   void on_written(std::error_code ec);
-  void update_read_timer();
-  void update_handler_timer();
+  void arm_watchdog();
+  void check_deadlines();
   void linger_close();
   void close();
   slot* find(uint64_t seq);
@@ -67,6 +68,7 @@ private:
   asio::ip::tcp::socket socket_;
   std::shared_ptr<server_core> core_;
   protocols::listener where_;
+  dispatch_batcher& batcher_;
   request_parser parser_;
   std::array<char, 16384> buffer_;
   std::string remote_;
@@ -75,11 +77,11 @@ private:
   uint64_t next_seq_ = 0;
   std::string out_;      // being written
   std::string queued_;   // serialized while a write is in flight
-  asio::steady_timer read_timer_;
-  asio::steady_timer handler_timer_;
+  asio::steady_timer watchdog_;      // request, idle and handler deadlines
+  asio::steady_timer linger_timer_;  // final drain before close
   std::chrono::steady_clock::time_point message_started_;
-  uint64_t read_timer_gen_ = 0;
-  uint64_t handler_timer_seq_ = UINT64_MAX;
+  std::chrono::steady_clock::time_point last_activity_;
+  bool watchdog_armed_ = false;
   bool reading_ = false;
   bool writing_ = false;
   bool close_after_write_ = false;

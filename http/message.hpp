@@ -76,4 +76,10 @@ private:
   std::shared_ptr<state> state_;
 };
 
+// A parsed request and the handle that answers it.
+struct exchange {
+  request req;
+  reply_handle reply;
+};
+
 } // namespace crm::http

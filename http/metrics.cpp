@@ -1,5 +1,6 @@
 #include "http/metrics.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace crm::http {
@@ -25,16 +26,19 @@ void append_double(std::string& out, double v) {
 void metrics::record(std::string_view route, std::string_view method, int status,
                      std::chrono::nanoseconds latency) {
   double seconds = std::chrono::duration<double>(latency).count();
-  std::string label{route.empty() ? std::string_view{"unmatched"} : route};
+  if (route.empty()) route = "unmatched";
   std::lock_guard<std::mutex> guard{mutex_};
-  ++requests_[{label, std::string{method}, status}];
-  auto it = latency_.find(label);
-  if (it == latency_.end()) it = latency_.emplace(label, histogram{}).first;
-  auto& h = it->second;
+  auto it = routes_.find(route);
+  if (it == routes_.end()) it = routes_.emplace(std::string{route}, route_stats{}).first;
+  auto& st = it->second;
+  auto c = std::find_if(st.counts.begin(), st.counts.end(),
+                        [&](const count& x) { return x.status == status && x.method == method; });
+  if (c == st.counts.end()) st.counts.push_back({std::string{method}, status, 1});
+  else ++c->n;
   for (size_t i = 0; i < buckets.size(); ++i)
-    if (seconds <= buckets[i]) ++h.counts[i];
-  ++h.count;
-  h.sum += seconds;
+    if (seconds <= buckets[i]) ++st.bucket_counts[i];
+  ++st.observations;
+  st.sum += seconds;
 }
 
 std::string metrics::render(const std::vector<gauge>& extra) const {
@@ -44,30 +48,31 @@ std::string metrics::render(const std::vector<gauge>& extra) const {
     std::lock_guard<std::mutex> guard{mutex_};
     out += "# HELP nextcrm_http_requests_total HTTP requests answered, by route, method and status.\n";
     out += "# TYPE nextcrm_http_requests_total counter\n";
-    for (const auto& [key, n] : requests_) {
-      const auto& [route, method, status] = key;
-      out += "nextcrm_http_requests_total{route=\"";
-      append_label(out, route);
-      out += "\",method=\"";
-      append_label(out, method);
-      out += "\",status=\"" + std::to_string(status) + "\"} " + std::to_string(n) + "\n";
+    for (const auto& [route, st] : routes_) {
+      for (const auto& c : st.counts) {
+        out += "nextcrm_http_requests_total{route=\"";
+        append_label(out, route);
+        out += "\",method=\"";
+        append_label(out, c.method);
+        out += "\",status=\"" + std::to_string(c.status) + "\"} " + std::to_string(c.n) + "\n";
+      }
     }
     out += "# HELP nextcrm_http_request_duration_seconds Time from a complete request to its response.\n";
     out += "# TYPE nextcrm_http_request_duration_seconds histogram\n";
-    for (const auto& [route, h] : latency_) {
-      std::string prefix = "nextcrm_http_request_duration_seconds";
+    const std::string prefix = "nextcrm_http_request_duration_seconds";
+    for (const auto& [route, st] : routes_) {
       std::string labels = "route=\"";
       append_label(labels, route);
       labels += "\"";
       for (size_t i = 0; i < buckets.size(); ++i) {
         out += prefix + "_bucket{" + labels + ",le=\"";
         append_double(out, buckets[i]);
-        out += "\"} " + std::to_string(h.counts[i]) + "\n";
+        out += "\"} " + std::to_string(st.bucket_counts[i]) + "\n";
       }
-      out += prefix + "_bucket{" + labels + ",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+      out += prefix + "_bucket{" + labels + ",le=\"+Inf\"} " + std::to_string(st.observations) + "\n";
       out += prefix + "_sum{" + labels + "} ";
-      append_double(out, h.sum);
-      out += "\n" + prefix + "_count{" + labels + "} " + std::to_string(h.count) + "\n";
+      append_double(out, st.sum);
+      out += "\n" + prefix + "_count{" + labels + "} " + std::to_string(st.observations) + "\n";
     }
   }
   out += "# HELP nextcrm_http_open_connections Client connections open now.\n";

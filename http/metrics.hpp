@@ -12,7 +12,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <vector>
 
 namespace crm::http {
@@ -41,14 +40,19 @@ public:
   std::string render(const std::vector<gauge>& extra) const;
 
 private:
-  struct histogram {
-    std::array<uint64_t, buckets.size()> counts{};
-    uint64_t count = 0;
+  struct count {
+    std::string method;
+    int status;
+    uint64_t n;
+  };
+  struct route_stats {
+    std::vector<count> counts;  // few (method, status) pairs per route: linear search
+    std::array<uint64_t, buckets.size()> bucket_counts{};
+    uint64_t observations = 0;
     double sum = 0;
   };
   mutable std::mutex mutex_;
-  std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;
-  std::map<std::string, histogram, std::less<>> latency_;
+  std::map<std::string, route_stats, std::less<>> routes_;  // find() by string_view: no allocation
   std::atomic<int64_t> open_{0};
   std::atomic<uint64_t> rejected_{0};
 };

@@ -8,7 +8,7 @@
 namespace crm::http {
 
 struct http_options {
-  size_t io_threads = 1;                          // Asio threads; connections are pinned to one
+  size_t io_threads = 2;                          // Asio threads; connections are pinned to one
   size_t max_header_bytes = 16 * 1024;            // request line + header fields; more -> 431
   size_t unmatched_body_limit = 64 * 1024;        // body limit for paths no route matches
   size_t max_connections = 10000;                 // open client connections; more -> 503 + close

@@ -25,6 +25,18 @@ std::string over_capacity_response() {
 
 } // namespace
 
+void dispatch_batcher::add(exchange&& x) {
+  pending_.push_back(std::move(x));
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  asio::post(io_, [this] {  // runs after the completions already queued in this turn
+    flush_posted_ = false;
+    auto batch = std::move(pending_);
+    pending_.clear();
+    if (hooks_.dispatch) hooks_.dispatch(std::move(batch));
+  });
+}
+
 void server_core::connection_closed(const std::shared_ptr<connection>& c) {
   metrics.connection_closed();
   std::function<void()> idle;
@@ -42,6 +54,7 @@ server::server(http_options options, server_hooks hooks, metrics& m)
   size_t n = std::max<size_t>(1, options.io_threads);
   for (size_t i = 0; i < n; ++i) {
     contexts_.push_back(std::make_unique<asio::io_context>(1));
+    batchers_.push_back(std::make_unique<dispatch_batcher>(*contexts_.back(), core_->hooks));
     guards_.push_back(asio::make_work_guard(*contexts_.back()));
   }
 }
@@ -68,13 +81,14 @@ uint16_t server::listen(const std::string& host, uint16_t port, protocols::liste
   return bound;
 }
 
-asio::io_context& server::next_context() {
-  return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
+size_t server::next_context() {
+  return next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size();
 }
 
 void server::accept(acceptor_entry& a) {
-  a.acceptor.async_accept(next_context(), [this, &a](std::error_code ec,
-                                                     asio::ip::tcp::socket socket) {
+  size_t target = next_context();
+  a.acceptor.async_accept(*contexts_[target], [this, &a, target](std::error_code ec,
+                                                                 asio::ip::tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !a.acceptor.is_open()) return;
     if (!ec) {
       if (core_->draining.load() || core_->open.load() >= core_->options.max_connections) {
@@ -90,7 +104,7 @@ void server::accept(acceptor_entry& a) {
       } else {
         core_->open.fetch_add(1);
         core_->metrics.connection_opened();
-        auto c = std::make_shared<connection>(std::move(socket), core_, a.where);
+        auto c = std::make_shared<connection>(std::move(socket), core_, a.where, *batchers_[target]);
         {
           std::lock_guard<std::mutex> guard{core_->mutex};
           core_->live.insert(c);

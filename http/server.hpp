@@ -33,8 +33,10 @@ struct completion {
 };
 
 struct server_hooks {
-  // Runs on an I/O thread; must not block (hand the request to an actor).
-  std::function<void(request&&, reply_handle)> dispatch;
+  // Runs on an I/O thread with every request that thread parsed in one turn
+  // of its event loop (one hand-off per batch, not per request); must not
+  // block: hand the batch to an actor.
+  std::function<void(std::vector<exchange>&&)> dispatch;
   // Body limit for a request line; runs on an I/O thread.
   std::function<size_t(protocols::listener, std::string_view method, std::string_view path)>
       body_limit;
@@ -43,6 +45,21 @@ struct server_hooks {
 };
 
 class connection;
+
+// Collects the requests one I/O thread parses during one turn of its event
+// loop and dispatches them together at the end of the turn. Used only on
+// its own I/O thread.
+class dispatch_batcher {
+public:
+  dispatch_batcher(asio::io_context& io, const server_hooks& hooks) : io_(io), hooks_(hooks) {}
+  void add(exchange&& x);
+
+private:
+  asio::io_context& io_;
+  const server_hooks& hooks_;
+  std::vector<exchange> pending_;
+  bool flush_posted_ = false;
+};
 
 // State shared by the server and its connections.
 struct server_core {
@@ -92,10 +109,11 @@ private:
     protocols::listener where;
   };
   void accept(acceptor_entry& a);
-  asio::io_context& next_context();
+  size_t next_context();
 
   std::shared_ptr<server_core> core_;
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<std::unique_ptr<dispatch_batcher>> batchers_;  // one per context
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::vector<std::unique_ptr<acceptor_entry>> acceptors_;
   std::vector<std::thread> threads_;

@@ -28,4 +28,7 @@ std::string format_rfc3339_ms(std::chrono::system_clock::time_point t);
 // The log line (no trailing newline). level is "info" below 500, else "error".
 std::string access_log_line(const access_record& r);
 
+// Appends the log line to `out` (the allocation-free form for the hot path).
+void append_access_log_line(std::string& out, const access_record& r);
+
 } // namespace crm::protocols

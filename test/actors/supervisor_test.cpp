@@ -39,9 +39,10 @@ struct fixture {
       : sys(init(cfg)),
         sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
     http::server_hooks hooks;
-    hooks.dispatch = [this](http::request&& req, http::reply_handle reply) {
-      if (auto front = slot.get()) caf::anon_send(front, http_exchange{std::move(req), std::move(reply)});
-      ++dispatched;
+    hooks.dispatch = [this](std::vector<http::exchange>&& batch) {
+      auto n = static_cast<int>(batch.size());
+      if (auto front = slot.get()) caf::anon_send(front, http_batch{std::move(batch)});
+      dispatched += n;
     };
     hooks.body_limit = [](protocols::listener, std::string_view, std::string_view) { return 0; };
     server = std::make_unique<http::server>(http::http_options{}, std::move(hooks), metrics);
