@@ -24,8 +24,12 @@ std::string_view http_date() {
 
 void append_header(std::string& out, std::string_view name, std::string_view value) {
   out.append(name).append(": ");
-  for (char c : value)
-    if (c != '\r' && c != '\n') out += c;
+  if (value.find_first_of("\r\n") == std::string_view::npos) {
+    out.append(value);  // the common case: one copy
+  } else {
+    for (char c : value)
+      if (c != '\r' && c != '\n') out += c;
+  }
   out.append("\r\n");
 }
 
