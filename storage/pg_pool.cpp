@@ -27,8 +27,16 @@ struct pg_pool::request {
   std::vector<pg_rows> results;
   std::string first_sqlstate;
   std::string first_message;
+  int attempts = 0;
   bool finished = false;
 };
+
+namespace {
+// A serialization failure or deadlock rolled the whole segment back: running
+// it again is safe, a few times.
+constexpr int max_attempts = 3;
+bool is_retryable(std::string_view sqlstate) { return sqlstate == "40001" || sqlstate == "40P01"; }
+} // namespace
 
 struct pg_pool::slot {
   explicit slot(asio::io_context& io) : conn(io), backoff(io), connect_deadline(io) {}
@@ -233,7 +241,12 @@ void pg_pool::send(slot& s, std::shared_ptr<request> r) {
   s.in_flight.push_back(r);
   s.conn.sync([this, &s, r](PGresult*) {
     if (!s.in_flight.empty() && s.in_flight.front() == r) s.in_flight.pop_front();
-    if (!r->first_sqlstate.empty()) {
+    if (is_retryable(r->first_sqlstate) && ++r->attempts < max_attempts && !r->finished) {
+      r->first_sqlstate.clear();
+      r->first_message.clear();
+      r->results.clear();
+      dispatch(r);
+    } else if (!r->first_sqlstate.empty()) {
       if (on_event_) on_event_("pg.statement_failed", r->first_sqlstate + " " + r->first_message);
       finish(*r, error_of_sqlstate(r->first_sqlstate));
     } else {

@@ -103,7 +103,8 @@ private:
 };
 
 // The error a SQLSTATE maps to (ERROR-CONTRACT.md): 23505 -> resource_conflict,
-// 40001/40P01 -> resource_conflict, class 08, 57P01, 57P03, 57014 ->
+// 40001/40P01 (after the pool's retries: run() runs a request up to 3 times
+// while it fails with one of them) -> resource_conflict, class 08, 57P01, 57P03, 57014 ->
 // dependency_unavailable, anything else -> internal.
 caf::error error_of_sqlstate(std::string_view sqlstate);
 

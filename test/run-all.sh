@@ -101,6 +101,8 @@ start_services() {
   export NEXTCRM_BIN
   NEXTCRM_BIN="$(realpath "$(nextcrm_bin)")"
   export NEXTCRM_SOURCE_DIR="$NEXTCRM_ROOT"
+  # for tests that restart the shared cluster (test_pg_restart.py)
+  export NEXTCRM_TEST_PG_RUN_DIR="${RUN_DIR}/pg" NEXTCRM_TEST_PG_PORT="$PG_PORT"
 }
 
 # Runs "$@" with the settings of the suite's own nextcrm.
