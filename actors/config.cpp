@@ -2,7 +2,9 @@
 
 #include "actors/build_info.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <thread>
 
 namespace crm::actors {
 namespace {
@@ -60,10 +62,10 @@ const std::vector<option>& options() {
      [](config& c, std::string_view v) { c.platform_token = v; return true; }},
     {"jwt-ttl-s", "NEXTCRM_JWT_TTL_S", "3600", "access token lifetime in seconds",
      [](config& c, std::string_view v) { return parse_number<int>(v, c.jwt_ttl_s, 60, 86400 * 30); }},
-    {"io-threads", "NEXTCRM_IO_THREADS", "2", "Asio I/O threads",
-     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.http.io_threads, 1, 64); }},
-    {"workers", "NEXTCRM_WORKERS", "2", "CAF scheduler threads",
-     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.workers, 1, 256); }},
+    {"io-threads", "NEXTCRM_IO_THREADS", "0", "Asio I/O threads; 0 = one per core",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.http.io_threads, 0, 64); }},
+    {"workers", "NEXTCRM_WORKERS", "0", "CAF scheduler threads; 0 = half the cores, at least 1",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.workers, 0, 256); }},
     {"scheduler", "NEXTCRM_SCHEDULER", "sharing", "CAF scheduler policy: sharing or stealing",
      [](config& c, std::string_view v) {
        c.scheduler = v;
@@ -169,6 +171,11 @@ bool load_config(int argc, char** argv, const getenv_fn& getenv, config& out, st
     return false;
   }
   if (c.pg_migrate_url.empty()) c.pg_migrate_url = c.pg.conninfo;
+  // ADR-0022: on 2 cores, 2 I/O threads and 1 worker measured best for the
+  // request path; heavy actor work goes to pools, not to more workers.
+  size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  if (c.http.io_threads == 0) c.http.io_threads = cores;
+  if (c.workers == 0) c.workers = std::max<size_t>(1, cores / 2);
   out = std::move(c);
   return true;
 }

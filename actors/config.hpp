@@ -32,7 +32,7 @@ struct config {
   std::string migrations_dir;
   std::string platform_token;      // secret: never logged
   int jwt_ttl_s = 3600;
-  size_t workers = 2;              // CAF scheduler threads
+  size_t workers = 1;              // CAF scheduler threads (0 in the config = auto)
   std::string scheduler = "sharing";  // CAF scheduler policy: sharing | stealing
   log_level level = log_level::info;
   std::chrono::milliseconds health_interval{500};

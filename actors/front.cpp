@@ -13,7 +13,10 @@ caf::behavior front(caf::stateful_actor<front_state>* self, front_deps deps) {
       auto& st = self->state;
       front_context ctx{st.deps.routes.get(), st.deps.metrics, st.health,
                         self->home_system().registry().running()};
-      for (auto& x : batch.items) x.reply.send(answer(x.req, ctx));
+      std::vector<http::response> answers;
+      answers.reserve(batch.items.size());
+      for (auto& x : batch.items) answers.push_back(answer(x.req, ctx));
+      http::send_all(batch.items, answers);
     },
     [=](health_atom, health_status h) { self->state.health = h; },
   };

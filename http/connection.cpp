@@ -29,7 +29,45 @@ void reply_handle::send(response r) const {
   if (auto c = state_->conn.lock()) c->deliver(state_->seq, std::move(r));
 }
 
+void send_all(std::vector<exchange>& items, std::vector<response>& responses) {
+  std::vector<std::shared_ptr<connection>> conns;
+  std::vector<uint64_t> seqs;
+  std::vector<response> answers;
+  const void* thread = nullptr;
+  auto flush = [&] {
+    if (conns.empty()) return;
+    connection::deliver_batch(std::move(conns), std::move(seqs), std::move(answers));
+    conns.clear();
+    seqs.clear();
+    answers.clear();
+  };
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto& st = items[i].reply.state_;
+    if (!st || st->sent.exchange(true)) continue;
+    auto c = st->conn.lock();
+    if (!c) continue;
+    if (c->thread_key() != thread) {  // another I/O thread: hand off what we have
+      flush();
+      thread = c->thread_key();
+    }
+    conns.push_back(std::move(c));
+    seqs.push_back(st->seq);
+    answers.push_back(std::move(responses[i]));
+  }
+  flush();
+}
+
 // -- connection --------------------------------------------------------------
+
+void connection::deliver_batch(std::vector<std::shared_ptr<connection>> conns,
+                               std::vector<uint64_t> seqs, std::vector<response> responses) {
+  auto executor = conns.front()->socket_.get_executor();
+  asio::post(executor, [conns = std::move(conns), seqs = std::move(seqs),
+                        responses = std::move(responses)]() mutable {
+    for (size_t i = 0; i < conns.size(); ++i) conns[i]->on_response(seqs[i], std::move(responses[i]));
+  });
+}
+
 
 connection::connection(asio::ip::tcp::socket socket, std::shared_ptr<server_core> core,
                        protocols::listener where, dispatch_batcher& batcher)

@@ -30,8 +30,14 @@ public:
 
   // Any thread: queue `r` as the answer to request `seq`.
   void deliver(uint64_t seq, response r);
+  // Any thread: queue several answers (seq, response) for this thread's
+  // connections, `conns[i]` answering `seqs[i]`, in one hand-off.
+  static void deliver_batch(std::vector<std::shared_ptr<connection>> conns,
+                            std::vector<uint64_t> seqs, std::vector<response> responses);
   // Any thread: nobody will answer request `seq` (the handler was dropped).
   void abandon(uint64_t seq);
+  // Identifies the connection's I/O thread (its dispatch batcher).
+  const dispatch_batcher* thread_key() const { return &batcher_; }
   // Any thread: finish in-flight requests, then close (graceful shutdown).
   void drain();
   // Any thread: close now.

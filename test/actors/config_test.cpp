@@ -3,7 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
+#include <thread>
 
 using namespace crm::actors;
 
@@ -39,7 +41,9 @@ TEST_CASE("config has working defaults", "[actors][config]") {
   CHECK(c.listen.port == 8081);
   CHECK(c.admin_listen.port == 9091);
   CHECK(c.jwt_ttl_s == 3600);
-  CHECK(c.workers == 2);
+  size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  CHECK(c.http.io_threads == cores);
+  CHECK(c.workers == std::max<size_t>(1, cores / 2));
   CHECK(c.http.max_header_bytes == 16 * 1024);
   CHECK(c.pg_migrate_url == c.pg.conninfo);
 }
@@ -62,7 +66,8 @@ TEST_CASE("config rejects bad values with the variable's name", "[actors][config
   const bad cases[] = {
     {{}, {{{"NEXTCRM_LISTEN", "nope"}}}, "NEXTCRM_LISTEN"},
     {{}, {{{"NEXTCRM_ROLE", "boss"}}}, "NEXTCRM_ROLE"},
-    {{}, {{{"NEXTCRM_WORKERS", "0"}}}, "NEXTCRM_WORKERS"},
+    {{}, {{{"NEXTCRM_WORKERS", "-1"}}}, "NEXTCRM_WORKERS"},
+    {{}, {{{"NEXTCRM_IO_THREADS", "65"}}}, "NEXTCRM_IO_THREADS"},
     {{}, {{{"NEXTCRM_LISTEN", "127.0.0.1:70000"}}}, "NEXTCRM_LISTEN"},
     {{"--bogus=1"}, {}, "--bogus"},
     {{"--jwt-ttl-s=abc"}, {}, "--jwt-ttl-s"},
