@@ -15,6 +15,15 @@ void health_state::begin_round() {
   pg_answered = redis_answered = false;
 }
 
+bool health_state::record(bool health_status::*check, bool health_state::*answered, uint64_t r,
+                          bool ok) {
+  if (r != round) return false;
+  this->*answered = true;
+  status.*check = ok;
+  if (pg_answered && redis_answered) status.known = true;
+  return true;
+}
+
 caf::behavior health(caf::stateful_actor<health_state>* self, health_deps deps) {
   self->state.deps = std::move(deps);
   auto push = [self] {
@@ -33,20 +42,10 @@ caf::behavior health(caf::stateful_actor<health_state>* self, health_deps deps) 
       self->delayed_send(self, st.deps.interval, probe_atom::value);
     },
     [=](pg_atom, uint64_t round, bool ok) {
-      auto& st = self->state;
-      if (round != st.round) return;
-      st.pg_answered = true;
-      st.status.postgres = ok;
-      st.status.known = st.redis_answered || st.status.known;
-      push();
+      if (self->state.record(&health_status::postgres, &health_state::pg_answered, round, ok)) push();
     },
     [=](redis_atom, uint64_t round, bool ok) {
-      auto& st = self->state;
-      if (round != st.round) return;
-      st.redis_answered = true;
-      st.status.redis = ok;
-      st.status.known = st.pg_answered || st.status.known;
-      push();
+      if (self->state.record(&health_status::redis, &health_state::redis_answered, round, ok)) push();
     },
     [=](refresh_atom) { push(); },
   };

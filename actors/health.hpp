@@ -33,6 +33,8 @@ struct health_state {
 
   // Starts the next probe round; marks what did not answer in the last one as down.
   void begin_round();
+  // Records a probe answer of round `r`; false if it is stale (an old round).
+  bool record(bool health_status::*check, bool health_state::*answered, uint64_t r, bool ok);
 };
 
 caf::behavior health(caf::stateful_actor<health_state>* self, health_deps deps);

@@ -59,17 +59,6 @@ REDIS_PORT=${REDIS_PORT}
 EOF
 }
 
-# Exports the NEXTCRM_* settings nextcrm (serve and migrate) reads.
-export_nextcrm_env() {
-  export NEXTCRM_LISTEN="127.0.0.1:${HTTP_PORT}"
-  export NEXTCRM_ADMIN_LISTEN="127.0.0.1:${ADMIN_PORT}"
-  export NEXTCRM_PG_URL NEXTCRM_PG_MIGRATE_URL
-  NEXTCRM_PG_URL="$(pg_url "$PG_PORT" nextcrm_app)"
-  NEXTCRM_PG_MIGRATE_URL="$(pg_url "$PG_PORT" nextcrm_owner)"
-  export NEXTCRM_REDIS_ADDR="127.0.0.1:${REDIS_PORT}"
-  export NEXTCRM_MIGRATIONS_DIR="${NEXTCRM_ROOT}/storage/migrations"
-}
-
 # NEXTCRM_PLATFORM_TOKEN from the environment, else from the token file,
 # else a new random one written there (mode 600). Never printed.
 ensure_platform_token() {

@@ -476,6 +476,18 @@ nginx_render_gateway() {
 
 # ---------------------------------------------------------------- nextcrm
 
+# Exports the NEXTCRM_* settings nextcrm (serve and migrate) reads, from
+# the caller's HTTP_PORT, ADMIN_PORT, PG_PORT and REDIS_PORT.
+export_nextcrm_env() {
+  export NEXTCRM_LISTEN="127.0.0.1:${HTTP_PORT}"
+  export NEXTCRM_ADMIN_LISTEN="127.0.0.1:${ADMIN_PORT}"
+  export NEXTCRM_PG_URL NEXTCRM_PG_MIGRATE_URL
+  NEXTCRM_PG_URL="$(pg_url "$PG_PORT" nextcrm_app)"
+  NEXTCRM_PG_MIGRATE_URL="$(pg_url "$PG_PORT" nextcrm_owner)"
+  export NEXTCRM_REDIS_ADDR="127.0.0.1:${REDIS_PORT}"
+  export NEXTCRM_MIGRATIONS_DIR="${NEXTCRM_ROOT}/storage/migrations"
+}
+
 # nextcrm_start DIR ARGS...: runs `nextcrm ARGS...` (default `serve`) in the
 # background with stdout/stderr appended to DIR/nextcrm.log and its pid in
 # DIR/nextcrm.pid. The NEXTCRM_* settings come from the caller's exported

@@ -144,7 +144,8 @@ json_writer& json_writer::string(std::string_view s) {
   return *this;
 }
 
-json_writer& json_writer::number(int64_t v) {
+template <class Integer>
+json_writer& json_writer::integer(Integer v) {
   separate();
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
@@ -152,13 +153,8 @@ json_writer& json_writer::number(int64_t v) {
   return *this;
 }
 
-json_writer& json_writer::number(uint64_t v) {
-  separate();
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, r.ptr);
-  return *this;
-}
+json_writer& json_writer::number(int64_t v) { return integer(v); }
+json_writer& json_writer::number(uint64_t v) { return integer(v); }
 
 json_writer& json_writer::number(double v) {
   if (!std::isfinite(v)) return null();

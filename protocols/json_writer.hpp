@@ -36,6 +36,8 @@ public:
 
 private:
   void separate();
+  template <class Integer>
+  json_writer& integer(Integer v);
   std::string out_;
   std::vector<bool> first_;  // per open container: no element written yet
   bool after_key_ = false;

@@ -86,13 +86,7 @@ start_stack() {
   NGINX_PORT="${ports[4]}"
   pg_init_start "${RUN_DIR}/pg" "$PG_PORT"
   redis_start "${RUN_DIR}/redis" "$REDIS_PORT"
-  export NEXTCRM_LISTEN="127.0.0.1:${HTTP_PORT}"
-  export NEXTCRM_ADMIN_LISTEN="127.0.0.1:${ADMIN_PORT}"
-  export NEXTCRM_PG_URL NEXTCRM_PG_MIGRATE_URL
-  NEXTCRM_PG_URL="$(pg_url "$PG_PORT" nextcrm_app)"
-  NEXTCRM_PG_MIGRATE_URL="$(pg_url "$PG_PORT" nextcrm_owner)"
-  export NEXTCRM_REDIS_ADDR="127.0.0.1:${REDIS_PORT}"
-  export NEXTCRM_MIGRATIONS_DIR="${NEXTCRM_ROOT}/storage/migrations"
+  export_nextcrm_env
   export NEXTCRM_PLATFORM_TOKEN="bench-${RANDOM}${RANDOM}"
   nextcrm_migrate "${RUN_DIR}/migrate.log"
   nextcrm_start "$RUN_DIR" serve --role=all

@@ -84,6 +84,18 @@ def wait_for(predicate, timeout, interval=0.1, what="condition"):
         time.sleep(interval)
 
 
+
+def wait_status(server, path, status, timeout, interval=0.2):
+    """Polls GET PATH on SERVER until it answers STATUS; returns (response,
+    parsed JSON body). On timeout the assertion carries the server's log tail."""
+    def probe():
+        r = get(server.port, path, timeout=3)
+        return (r, r.json()) if r.status == status else None
+    try:
+        return wait_for(probe, timeout, interval=interval, what="%s %d" % (path, status))
+    except AssertionError as e:
+        raise AssertionError("%s\n%s" % (e, server.log_tail())) from None
+
 def _cleanup_live():
     for proc in _LIVE:
         if proc.poll() is None:

@@ -34,13 +34,7 @@ class HealthFollowsDependencies(unittest.TestCase):
         return r, r.json()
 
     def wait_health(self, status):
-        def probe():
-            r, body = self.health()
-            return (r, body) if r.status == status else None
-        try:
-            return h.wait_for(probe, TRANSITION_S, interval=0.2, what="/health %d" % status)
-        except AssertionError as e:
-            raise AssertionError("%s\n%s" % (e, self.server.log_tail())) from None
+        return h.wait_status(self.server, "/health", status, TRANSITION_S)
 
     def test_health_follows_redis(self):
         pid = self.server.pid

@@ -40,13 +40,7 @@ class PostgresRestart(unittest.TestCase):
         cls.server.start(healthy=True)
 
     def wait_health(self, status):
-        def probe():
-            r = h.get(self.server.port, "/health", timeout=3)
-            return (r, r.json()) if r.status == status else None
-        try:
-            return h.wait_for(probe, TRANSITION_S, interval=0.2, what="/health %d" % status)
-        except AssertionError as e:
-            raise AssertionError("%s\n%s" % (e, self.server.log_tail())) from None
+        return h.wait_status(self.server, "/health", status, TRANSITION_S)
 
     def test_pool_reconnects_after_postgres_restart(self):
         pid = self.server.pid
