@@ -131,13 +131,35 @@ wrk_parse() {
   ' "$1"
 }
 
+# Prints the CPU time (user + system, in clock ticks) of the processes PIDS.
+cpu_ticks() {
+  local pid total=0 t
+  for pid in "$@"; do
+    t="$(awk '{ print $14 + $15 }' "/proc/${pid}/stat" 2>/dev/null || echo 0)"
+    total=$((total + t))
+  done
+  echo "$total"
+}
+
+# The processes whose CPU is charged to TARGET: nextcrm, or nginx's workers.
+target_pids() {
+  if [[ "$1" == nextcrm ]]; then
+    cat "${RUN_DIR}/nextcrm.pid"
+  else
+    pgrep -P "$(cat "${RUN_DIR}/nginx/nginx.pid")"
+  fi
+}
+
 median() {
   printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 main() {
-  local round target url out rps p50 p99 bad
-  local -a n_rps=() n_p50=() n_p99=() g_rps=() g_p50=() g_p99=()
+  local round target url out rps p50 p99 bad before after requests us n_round_rps
+  local -a n_rps=() n_p50=() n_p99=() g_rps=() g_p50=() g_p99=() n_us=() g_us=() ratios=()
+  local -a pids
+  local hz
+  hz="$(getconf CLK_TCK)"
   ensure_packages
   use_release_build
   if [[ "${NEXTCRM_SKIP_BUILD:-0}" != "1" ]]; then
@@ -156,7 +178,7 @@ main() {
   wrk_run "http://127.0.0.1:${HTTP_PORT}/health" "$WARMUP" "${RUN_DIR}/warmup-nextcrm.txt"
   wrk_run "http://127.0.0.1:${NGINX_PORT}/" "$WARMUP" "${RUN_DIR}/warmup-nginx.txt"
 
-  printf '\n%-6s %-8s %12s %10s %10s %8s\n' round target 'req/s' 'p50 ms' 'p99 ms' non-2xx
+  printf '\n%-6s %-8s %12s %10s %10s %8s %10s\n' round target 'req/s' 'p50 ms' 'p99 ms' non-2xx 'cpu us/req' 
   for ((round = 1; round <= ROUNDS; round++)); do
     for target in nextcrm nginx; do
       if [[ "$target" == nextcrm ]]; then
@@ -165,13 +187,22 @@ main() {
         url="http://127.0.0.1:${NGINX_PORT}/"
       fi
       out="${RUN_DIR}/round${round}-${target}.txt"
+      mapfile -t pids < <(target_pids "$target")
+      before="$(cpu_ticks "${pids[@]}")"
       wrk_run "$url" "$DURATION" "$out"
+      after="$(cpu_ticks "${pids[@]}")"
       read -r rps p50 p99 bad < <(wrk_parse "$out")
-      printf '%-6s %-8s %12s %10s %10s %8s\n' "$round" "$target" "$rps" "$p50" "$p99" "$bad"
+      requests="$(awk '/requests in/ { print $1 }' "$out")"
+      # CPU per request is steadier than req/s on a shared machine.
+      us="$(awk -v t="$((after - before))" -v hz="$hz" -v n="${requests:-0}" \
+        'BEGIN { printf "%.1f", (n > 0) ? t * 1e6 / hz / n : 0 }')"
+      printf '%-6s %-8s %12s %10s %10s %8s %10s\n' "$round" "$target" "$rps" "$p50" "$p99" "$bad" "$us"
       if [[ "$target" == nextcrm ]]; then
-        n_rps+=("$rps") n_p50+=("$p50") n_p99+=("$p99")
+        n_rps+=("$rps") n_p50+=("$p50") n_p99+=("$p99") n_us+=("$us")
+        n_round_rps="$rps"
       else
-        g_rps+=("$rps") g_p50+=("$p50") g_p99+=("$p99")
+        g_rps+=("$rps") g_p50+=("$p50") g_p99+=("$p99") g_us+=("$us")
+        ratios+=("$(awk -v n="$n_round_rps" -v g="$rps" 'BEGIN { printf "%.3f", (g > 0) ? n / g : 0 }')")
       fi
     done
   done
@@ -179,11 +210,14 @@ main() {
   local nm_rps nm_p50 nm_p99 gm_rps gm_p50 gm_p99
   nm_rps="$(median "${n_rps[@]}")" nm_p50="$(median "${n_p50[@]}")" nm_p99="$(median "${n_p99[@]}")"
   gm_rps="$(median "${g_rps[@]}")" gm_p50="$(median "${g_p50[@]}")" gm_p99="$(median "${g_p99[@]}")"
-  printf '%-6s %-8s %12s %10s %10s\n' median nextcrm "$nm_rps" "$nm_p50" "$nm_p99"
-  printf '%-6s %-8s %12s %10s %10s\n' median nginx "$gm_rps" "$gm_p50" "$gm_p99"
-  awk -v n="$nm_rps" -v g="$gm_rps" -v p99="$nm_p99" 'BEGIN {
+  printf '%-6s %-8s %12s %10s %10s %8s %10s\n' median nextcrm "$nm_rps" "$nm_p50" "$nm_p99" "" "$(median "${n_us[@]}")"
+  printf '%-6s %-8s %12s %10s %10s %8s %10s\n' median nginx "$gm_rps" "$gm_p50" "$gm_p99" "" "$(median "${g_us[@]}")"
+  awk -v n="$nm_rps" -v g="$gm_rps" -v p99="$nm_p99" -v pr="$(median "${ratios[@]}")" \
+    -v ncpu="$(median "${n_us[@]}")" -v gcpu="$(median "${g_us[@]}")" 'BEGIN {
     ratio = (g > 0) ? n / g : 0
     printf "\nratio nextcrm/nginx (median req/s): %.2f   target >= 0.80: %s\n", ratio, (ratio >= 0.8) ? "met" : "NOT met"
+    printf "ratio per round (median of adjacent pairs): %.2f\n", pr
+    printf "cpu per request nginx/nextcrm (median): %.2f\n", (ncpu > 0) ? gcpu / ncpu : 0
     printf "nextcrm p99 (median): %.3f ms          target < 5 ms: %s\n", p99, (p99 < 5) ? "met" : "NOT met"
   }'
   log "wrk reports and logs: ${RUN_DIR} (removed on exit unless NEXTCRM_KEEP_RUN=1)"
