@@ -54,7 +54,7 @@ caf::error error_of(errc code, std::string detail) {
   return caf::make_error(code, std::move(detail));
 }
 
-problem make_problem(errc code, std::string detail) { return {kind_of(code), std::move(detail)}; }
+problem make_problem(errc code, std::string detail) { return {kind_of(code), std::move(detail), {}}; }
 
 problem to_problem(const caf::error& err) {
   if (err.category() == caf::atom("crm")) {
@@ -63,7 +63,9 @@ problem to_problem(const caf::error& err) {
     const auto& ctx = err.context();
     if (ctx.size() >= 1 && ctx.match_element<std::string>(0))
       detail = ctx.get_as<std::string>(0);
-    return make_problem(code, std::move(detail));
+    auto p = make_problem(code, std::move(detail));
+    if (ctx.size() >= 2 && ctx.match_element<std::string>(1)) p.errors_json = ctx.get_as<std::string>(1);
+    return p;
   }
   if (err == caf::sec::request_timeout || err == caf::sec::request_receiver_down)
     return make_problem(errc::dependency_unavailable, "a backend component did not answer in time");
@@ -79,6 +81,7 @@ std::string problem_json(const problem& p, std::string_view trace_id) {
   w.key("detail").string(p.detail.empty() ? p.kind.title : std::string_view{p.detail});
   w.key("code").string(p.kind.code);
   w.key("trace_id").string(trace_id);
+  if (!p.errors_json.empty()) w.key("errors").raw(p.errors_json);
   w.end_object();
   return std::move(w).str();
 }

@@ -14,9 +14,16 @@ and exports:
 A test whose variables are missing fails (it never skips): run it through
 test/run-all.sh, or export the variables by hand and run
 `python3 test/integration/test_<name>.py`.
+
+Every Server gets its own platform token and a fresh NEXTCRM_JWT_KEYS (one
+random HS256 key) unless the test passes its own in env; server.jwt_keys
+holds the (kid, secret) pairs so that a test can forge tokens (jwt_sign).
 """
 
 import atexit
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -28,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 ENV_VARS = (
     "NEXTCRM_BIN",
@@ -323,6 +331,9 @@ class Server:
     the suite's PostgreSQL and Redis unless told otherwise.
 
     env: extra NEXTCRM_* settings (strings); redis_addr: another Redis.
+    NEXTCRM_PLATFORM_TOKEN and NEXTCRM_JWT_KEYS default to fresh values per
+    server (self.platform_token, self.jwt_keys); pass them in env to share
+    them between servers (a restart with the same keys).
     Every NEXTCRM_* variable of the caller's environment except the
     NEXTCRM_TEST_* ones is dropped, so nothing leaks in by accident.
     """
@@ -346,10 +357,14 @@ class Server:
             "NEXTCRM_REDIS_ADDR": redis_addr or cfg["NEXTCRM_TEST_REDIS_ADDR"],
             "NEXTCRM_MIGRATIONS_DIR": os.path.join(cfg["NEXTCRM_SOURCE_DIR"], "storage", "migrations"),
             "NEXTCRM_PLATFORM_TOKEN": self.platform_token,
+            "NEXTCRM_JWT_KEYS": jwt_keys_setting(new_jwt_key("it-%d" % self.port)),
             "NEXTCRM_LOG_LEVEL": "info",
             "NEXTCRM_SHUTDOWN_GRACE_S": "5",
         })
         self.env.update(env or {})
+        self.platform_token = self.env["NEXTCRM_PLATFORM_TOKEN"]
+        # [(kid, secret bytes)], the first one signs (as nextcrm reads it)
+        self.jwt_keys = parse_jwt_keys(self.env["NEXTCRM_JWT_KEYS"])
         self.grace = float(self.env["NEXTCRM_SHUTDOWN_GRACE_S"])
         self.workdir = tempfile.mkdtemp(prefix="nextcrm-it-")
         self.log_path = os.path.join(self.workdir, "nextcrm.log")  # stdout: JSON lines
@@ -361,6 +376,10 @@ class Server:
         return self.proc.pid
 
     def start(self, ready=True, healthy=True, timeout=30):
+        """Starts the process (again, after stop(): same ports, logs appended)."""
+        for f in (getattr(self, "_log", None), getattr(self, "_err", None)):
+            if f:
+                f.close()
         self._log = open(self.log_path, "ab")
         self._err = open(self.err_path, "ab")
         self.proc = subprocess.Popen([self.bin] + self.args, env=self.env,
