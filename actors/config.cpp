@@ -1,6 +1,7 @@
 #include "actors/config.hpp"
 
 #include "actors/build_info.hpp"
+#include "protocols/jwt.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -60,6 +61,16 @@ const std::vector<option>& options() {
      }},
     {"platform-token", "NEXTCRM_PLATFORM_TOKEN", "", "platform operator bearer token (secret, never logged)",
      [](config& c, std::string_view v) { c.platform_token = v; return true; }},
+    {"jwt-keys", "NEXTCRM_JWT_KEYS", "",
+     "JWT HS256 keys 'kid:base64secret,...' (secret; first signs, all verify; unset = a random key per start)",
+     [](config& c, std::string_view v) {
+       c.jwt_keys = v;
+       return v.empty() || static_cast<bool>(protocols::parse_jwt_keys(v));
+     }},
+    {"hasher-threads", "NEXTCRM_HASHER_THREADS", "0", "argon2id password hashing threads; 0 = one per core",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.hasher_threads, 0, 64); }},
+    {"actor-timeout-ms", "NEXTCRM_ACTOR_TIMEOUT_MS", "5000", "deadline of each request between actors",
+     [](config& c, std::string_view v) { return parse_ms(v, c.actor_timeout); }},
     {"jwt-ttl-s", "NEXTCRM_JWT_TTL_S", "3600", "access token lifetime in seconds",
      [](config& c, std::string_view v) { return parse_number<int>(v, c.jwt_ttl_s, 60, 86400 * 30); }},
     {"io-threads", "NEXTCRM_IO_THREADS", "0", "Asio I/O threads; 0 = one per core",
@@ -176,6 +187,7 @@ bool load_config(int argc, char** argv, const getenv_fn& getenv, config& out, st
   size_t cores = std::max(1u, std::thread::hardware_concurrency());
   if (c.http.io_threads == 0) c.http.io_threads = cores;
   if (c.workers == 0) c.workers = std::max<size_t>(1, cores / 2);
+  if (c.hasher_threads == 0) c.hasher_threads = cores;
   out = std::move(c);
   return true;
 }

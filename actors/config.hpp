@@ -31,7 +31,10 @@ struct config {
   std::string pg_migrate_url;
   std::string migrations_dir;
   std::string platform_token;      // secret: never logged
+  std::string jwt_keys;            // secret: NEXTCRM_JWT_KEYS, validated by parse_jwt_keys
+  size_t hasher_threads = 0;       // argon2id threads; 0 = one per core
   int jwt_ttl_s = 3600;
+  std::chrono::milliseconds actor_timeout{5000};  // deadline of requests between actors
   size_t workers = 1;              // CAF scheduler threads (0 in the config = auto)
   std::string scheduler = "sharing";  // CAF scheduler policy: sharing | stealing
   log_level level = log_level::info;

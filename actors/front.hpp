@@ -4,6 +4,7 @@
 // forward to the tenant actor from here. Holds the latest health status,
 // pushed by the health actor. Supervised by actors/supervisor.cpp.
 #pragma once
+#include "actors/api.hpp"
 #include "actors/messages.hpp"
 #include "actors/routes.hpp"
 
@@ -17,6 +18,7 @@ namespace crm::actors {
 struct front_deps {
   std::shared_ptr<const protocols::router> routes;
   const http::metrics* metrics = nullptr;
+  api_deps api;
 };
 
 struct front_state {

@@ -1,6 +1,8 @@
 #include "actors/node.hpp"
 
+#include "actors/random.hpp"
 #include "actors/supervisor.hpp"
+#include "protocols/password.hpp"
 #include "protocols/access_log.hpp"
 #include "protocols/json_writer.hpp"
 
@@ -86,7 +88,30 @@ bool node::start(std::string& error) {
   redis_->start();
 
   supervisor_deps deps;
-  deps.front = {routes_, &metrics_};
+  auto now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  auto keys = std::make_shared<protocols::jwt_keyring>();
+  if (cfg_.jwt_keys.empty()) {  // dev convenience: tokens die with the process
+    keys->keys.push_back({"ephemeral", random_bytes(32)});
+    log_.event(log_level::warn, "NEXTCRM_JWT_KEYS is not set: a random key signs tokens until restart");
+  } else {
+    *keys = *protocols::parse_jwt_keys(cfg_.jwt_keys);  // validated by load_config
+  }
+  if (cfg_.platform_token.empty())
+    log_.event(log_level::warn, "NEXTCRM_PLATFORM_TOKEN is not set: POST /api/v1/tenants is disabled");
+  deps.front = {routes_, &metrics_,
+                api_deps{&registry_slot_, keys, cfg_.platform_token, cfg_.actor_timeout, now}};
+  deps.pool = pg_.get();
+  deps.hasher_threads = cfg_.hasher_threads;
+  deps.registry_slot = &registry_slot_;
+  deps.identity.keys = keys;
+  deps.identity.token_ttl = std::chrono::seconds(cfg_.jwt_ttl_s);
+  deps.identity.timeout = cfg_.actor_timeout;
+  deps.identity.now = now;
+  // Verified against when a login names no existing user: same cost, same answer.
+  deps.identity.dummy_hash = protocols::hash_password(random_bytes(16), random_bytes(16));
   deps.slot = &slot_;
   deps.health.slot = &slot_;
   deps.health.interval = cfg_.health_interval;

@@ -45,6 +45,7 @@ private:
   log_sink& log_;
   http::metrics metrics_;
   front_slot slot_;
+  front_slot registry_slot_;
   asio::io_context storage_io_;
   asio::executor_work_guard<asio::io_context::executor_type> storage_guard_;
   std::thread storage_thread_;

@@ -11,7 +11,8 @@ using protocols::listener;
 
 namespace {
 
-constexpr size_t no_body = 0;  // GET endpoints accept no request body
+constexpr size_t no_body = 0;            // GET endpoints accept no request body
+constexpr size_t small_json = 16 * 1024;  // identity bodies are a few hundred bytes
 
 http::response json(int status, std::string body, std::string_view route) {
   http::response r;
@@ -58,8 +59,13 @@ protocols::router build_router(role r) {
   rt.add({"GET", "/health", route_health, no_body, listener::public_api});
   rt.add({"GET", "/health", route_health, no_body, listener::admin});
   rt.add({"GET", "/metrics", route_metrics, no_body, listener::admin});
-  if (r == role::all || r == role::core)
+  if (r == role::all || r == role::core) {
     rt.add({"GET", "/api/version", route_api_version, no_body, listener::public_api});
+    rt.add({"POST", "/api/v1/tenants", route_tenants_create, small_json, listener::public_api});
+    rt.add({"POST", "/api/v1/auth/login", route_login, small_json, listener::public_api});
+    rt.add({"POST", "/api/v1/auth/logout", route_logout, no_body, listener::public_api});
+    rt.add({"GET", "/api/v1/auth/me", route_me, no_body, listener::public_api});
+  }
   if (r == role::all || r == role::content)
     rt.add({"GET", "/content/version", route_content_version, no_body, listener::public_api});
   return rt;

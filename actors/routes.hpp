@@ -22,7 +22,14 @@ enum route_id : int {
   route_api_version,
   route_content_version,
   route_metrics,
+  route_tenants_create,  // first /api/v1 route: handled by actors/api.cpp
+  route_login,
+  route_logout,
+  route_me,
 };
+
+// True for routes answered asynchronously by actors/api.cpp.
+inline bool is_api_route(int id) { return id >= route_tenants_create; }
 
 // Routes served by `r`: /health everywhere, /api/* for core, /content/* for
 // content, GET /metrics on the admin listener only.

@@ -1,6 +1,11 @@
 #include "actors/supervisor.hpp"
 
+#include "actors/password_hasher.hpp"
+#include "actors/storage_actor.hpp"
+
 #include <caf/behavior.hpp>
+
+#include <algorithm>
 #include <caf/system_messages.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
@@ -20,31 +25,69 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
     auto& st = self->state;
     st.health = self->spawn<caf::monitored>(health, st.deps.health);
   };
+  // The registry holds the storage and hasher handles: it restarts with them.
+  auto start_registry = [self] {
+    auto& st = self->state;
+    auto deps = st.deps.identity;
+    deps.storage = st.storage;
+    deps.hasher = st.hasher;
+    st.registry = self->spawn<caf::monitored>(tenants, std::move(deps));
+    if (st.deps.registry_slot) st.deps.registry_slot->set(st.registry);
+  };
+  auto start_storage = [self] {
+    auto& st = self->state;
+    st.storage = self->spawn<caf::monitored>(storage_actor, st.deps.pool);
+  };
+  auto start_hasher = [self] {
+    auto& st = self->state;
+    if (st.deps.hasher_threads == 0) return;  // tests without identity
+    st.hasher = spawn_password_hasher(self->home_system(), st.deps.hasher_threads);
+    self->monitor(st.hasher);
+  };
+  start_storage();
+  start_hasher();
+  start_registry();
   start_front();
   start_health();
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
-    auto* child = dm.source == st.front.address()    ? &st.front
-                  : dm.source == st.health.address() ? &st.health
-                                                     : nullptr;
+    caf::actor* children[] = {&st.front, &st.health, &st.storage, &st.hasher, &st.registry};
+    caf::actor* child = nullptr;
+    for (auto* c : children)
+      if (*c && dm.source == c->address()) child = c;
     if (!child) return;
     if (st.stopping) {
       *child = nullptr;
-      if (!st.front && !st.health) self->quit(st.stop_reason);
+      if (std::all_of(std::begin(children), std::end(children), [](caf::actor* c) { return !*c; }))
+        self->quit(st.stop_reason);
       return;
     }
     ++st.restarts;
     if (child == &st.front) start_front();
-    else start_health();
+    else if (child == &st.health) start_health();
+    else if (child == &st.registry) start_registry();
+    else {
+      if (child == &st.storage) start_storage();
+      else start_hasher();
+      self->demonitor(st.registry);  // it holds the old handle: replace it
+      self->send_exit(st.registry, caf::exit_reason::kill);
+      start_registry();
+    }
   });
   self->set_exit_handler([=](caf::exit_msg& em) {
     auto& st = self->state;
     st.stopping = true;
     st.stop_reason = em.reason;
     st.deps.slot->set(caf::actor{});
-    for (auto* child : {&st.front, &st.health})
-      if (*child) self->send_exit(*child, em.reason);
-    if (!st.front && !st.health) self->quit(em.reason);
+    if (st.deps.registry_slot) st.deps.registry_slot->set(caf::actor{});
+    caf::actor* children[] = {&st.front, &st.health, &st.storage, &st.hasher, &st.registry};
+    bool any = false;
+    for (auto* child : children)
+      if (*child) {
+        self->send_exit(*child, em.reason);
+        any = true;
+      }
+    if (!any) self->quit(em.reason);
   });
   return {
     [=](front_atom) { return self->state.front; },

@@ -8,6 +8,7 @@
 #pragma once
 #include "actors/front.hpp"
 #include "actors/health.hpp"
+#include "actors/identity.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -18,6 +19,12 @@ struct supervisor_deps {
   front_deps front;
   health_deps health;
   front_slot* slot = nullptr;
+  // Identity (Block 2): the storage actor and the hasher are spawned here,
+  // `identity.storage`/`identity.hasher` are filled in by the supervisor.
+  storage::pg_pool* pool = nullptr;
+  size_t hasher_threads = 1;
+  identity_deps identity;
+  front_slot* registry_slot = nullptr;  // where the front finds the registry
 };
 
 struct supervisor_state {
@@ -25,6 +32,9 @@ struct supervisor_state {
   supervisor_deps deps;
   caf::actor front;
   caf::actor health;
+  caf::actor storage;
+  caf::actor hasher;
+  caf::actor registry;
   uint64_t restarts = 0;
   bool stopping = false;         // exit received: children are going down
   caf::error stop_reason;

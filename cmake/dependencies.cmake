@@ -30,3 +30,7 @@ find_package(simdjson REQUIRED)
 
 pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+
+find_library(ARGON2_LIB argon2 REQUIRED)
+add_library(argon2 UNKNOWN IMPORTED)
+set_target_properties(argon2 PROPERTIES IMPORTED_LOCATION ${ARGON2_LIB})

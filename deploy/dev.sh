@@ -19,6 +19,10 @@
 #   NEXTCRM_DEV_REDIS_PORT private Redis (default 56379)
 #   NEXTCRM_PLATFORM_TOKEN used when set; otherwise one is generated once and
 #                          kept in .run/platform-token (mode 600)
+#   NEXTCRM_JWT_KEYS       token signing keys "kid:base64secret,..." (the first
+#                          signs, all verify); used when set, otherwise one key
+#                          (kid k1-<date>) is generated once into .run/jwt-keys
+#                          (mode 600)
 #   NEXTCRM_DEV_SKIP_BUILD=1 skip the build (use build/nextcrm as it is)
 #   Any other NEXTCRM_* variable (NEXTCRM_LOG_LEVEL, NEXTCRM_WORKERS, ...)
 #   is passed to nextcrm as it is.
@@ -31,6 +35,8 @@ RUN_DIR="${NEXTCRM_ROOT}/.run"
 STATE_FILE="${RUN_DIR}/dev.env"
 TOKEN_FILE="${RUN_DIR}/platform-token"
 TOKEN_SOURCE=""
+JWT_KEYS_FILE="${RUN_DIR}/jwt-keys"
+JWT_KEYS_SOURCE=""
 
 # Ports: the environment wins, then what the last `up` recorded, then defaults.
 load_settings() {
@@ -75,6 +81,27 @@ ensure_platform_token() {
   fi
   log "platform token: ${TOKEN_SOURCE}"
   export NEXTCRM_PLATFORM_TOKEN
+}
+
+# NEXTCRM_JWT_KEYS from the environment, else from the keys file, else one
+# new key "k1-<date>:<base64 of 32 random bytes>" written there (mode 600).
+# The file holds one key a line (or comma-separated), the signing key first.
+# Never printed. To rotate: put a new key first in the file, keep the old one
+# after it until the tokens it signed have expired, then remove it.
+ensure_jwt_keys() {
+  if [[ -n "${NEXTCRM_JWT_KEYS:-}" ]]; then
+    JWT_KEYS_SOURCE="from the environment (NEXTCRM_JWT_KEYS)"
+  else
+    if [[ ! -s "$JWT_KEYS_FILE" ]]; then
+      (umask 077 && jwt_key_entry "k1-$(date -u +%Y%m%d)" >"$JWT_KEYS_FILE")
+      log "jwt keys: generated"
+    fi
+    chmod 600 "$JWT_KEYS_FILE"
+    NEXTCRM_JWT_KEYS="$(tr -d ' \t\r' <"$JWT_KEYS_FILE" | grep -v '^$' | paste -sd, -)"
+    JWT_KEYS_SOURCE="in ${JWT_KEYS_FILE}"
+  fi
+  log "jwt keys: ${JWT_KEYS_SOURCE}"
+  export NEXTCRM_JWT_KEYS
 }
 
 # Refuses to start when a port we need is taken by something that is not ours.
@@ -131,6 +158,7 @@ cmd_up() {
   export_nextcrm_env
   nextcrm_migrate "${RUN_DIR}/migrate.log"
   ensure_platform_token
+  ensure_jwt_keys
   start_nextcrm
   start_gateway
   local url="http://127.0.0.1:${GATEWAY_PORT}"
@@ -144,6 +172,7 @@ Next_CRM is up: ${url}
   health   ${url}/health
   metrics  http://127.0.0.1:${ADMIN_PORT}/metrics
   token    platform operator token ${TOKEN_SOURCE}
+  jwt keys ${JWT_KEYS_SOURCE}
   logs     ${RUN_DIR}/nextcrm.log, ${RUN_DIR}/nginx/logs/
   stop     deploy/dev.sh stop
 EOF

@@ -488,6 +488,12 @@ export_nextcrm_env() {
   export NEXTCRM_MIGRATIONS_DIR="${NEXTCRM_ROOT}/storage/migrations"
 }
 
+# Prints one NEXTCRM_JWT_KEYS entry "KID:<base64 of 32 random bytes>" (an
+# HS256 key; join several with commas, the signing key first).
+jwt_key_entry() {
+  printf '%s:%s\n' "$1" "$(openssl rand -base64 32)"
+}
+
 # nextcrm_start DIR ARGS...: runs `nextcrm ARGS...` (default `serve`) in the
 # background with stdout/stderr appended to DIR/nextcrm.log and its pid in
 # DIR/nextcrm.pid. The NEXTCRM_* settings come from the caller's exported

@@ -43,6 +43,10 @@ void append_member(std::string& out, std::string_view key, std::string_view valu
 
 } // namespace
 
+std::string format_rfc3339_s(int64_t unix_seconds) {
+  return std::string{second_prefix(static_cast<std::time_t>(unix_seconds))} + "Z";
+}
+
 std::string format_rfc3339_ms(std::chrono::system_clock::time_point t) {
   std::string out;
   append_timestamp(out, t);

@@ -5,6 +5,7 @@
 // log. Pure: the timestamp comes in.
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,9 @@ struct access_record {
 
 // RFC 3339 UTC with milliseconds: "2026-11-24T10:00:00.123Z".
 std::string format_rfc3339_ms(std::chrono::system_clock::time_point t);
+
+// RFC 3339 UTC without fractions for unix seconds: "2026-11-24T10:00:00Z".
+std::string format_rfc3339_s(int64_t unix_seconds);
 
 // The log line (no trailing newline). level is "info" below 500, else "error".
 std::string access_log_line(const access_record& r);

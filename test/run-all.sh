@@ -103,6 +103,10 @@ start_services() {
   export NEXTCRM_SOURCE_DIR="$NEXTCRM_ROOT"
   # for tests that restart the shared cluster (test_pg_restart.py)
   export NEXTCRM_TEST_PG_RUN_DIR="${RUN_DIR}/pg" NEXTCRM_TEST_PG_PORT="$PG_PORT"
+  # fresh secrets for the suite's own nextcrm (the integration tests make
+  # their own per server): never the caller's or the dev stack's
+  SUITE_PLATFORM_TOKEN="$(openssl rand -hex 32)"
+  SUITE_JWT_KEYS="$(jwt_key_entry "test-k1")"
 }
 
 # Runs "$@" with the settings of the suite's own nextcrm.
@@ -113,7 +117,8 @@ with_server_env() {
     NEXTCRM_PG_MIGRATE_URL="$NEXTCRM_TEST_PG_OWNER_URL" \
     NEXTCRM_REDIS_ADDR="$NEXTCRM_TEST_REDIS_ADDR" \
     NEXTCRM_MIGRATIONS_DIR="${NEXTCRM_ROOT}/storage/migrations" \
-    NEXTCRM_PLATFORM_TOKEN="${NEXTCRM_PLATFORM_TOKEN:-test-platform-token-$$-${RANDOM}}" \
+    NEXTCRM_PLATFORM_TOKEN="$SUITE_PLATFORM_TOKEN" \
+    NEXTCRM_JWT_KEYS="$SUITE_JWT_KEYS" \
     "$@"
 }
 

@@ -87,7 +87,9 @@ start_stack() {
   pg_init_start "${RUN_DIR}/pg" "$PG_PORT"
   redis_start "${RUN_DIR}/redis" "$REDIS_PORT"
   export_nextcrm_env
-  export NEXTCRM_PLATFORM_TOKEN="bench-${RANDOM}${RANDOM}"
+  export NEXTCRM_PLATFORM_TOKEN NEXTCRM_JWT_KEYS
+  NEXTCRM_PLATFORM_TOKEN="$(openssl rand -hex 32)"
+  NEXTCRM_JWT_KEYS="$(jwt_key_entry bench-k1)"
   nextcrm_migrate "${RUN_DIR}/migrate.log"
   nextcrm_start "$RUN_DIR" serve --role=all
   wait_http "http://127.0.0.1:${HTTP_PORT}/health" 60 "${RUN_DIR}/nextcrm.pid" ||

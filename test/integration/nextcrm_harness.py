@@ -478,6 +478,7 @@ def run_nextcrm(args, env=None, timeout=120):
         "NEXTCRM_PG_MIGRATE_URL": cfg["NEXTCRM_TEST_PG_OWNER_URL"],
         "NEXTCRM_REDIS_ADDR": cfg["NEXTCRM_TEST_REDIS_ADDR"],
         "NEXTCRM_MIGRATIONS_DIR": os.path.join(cfg["NEXTCRM_SOURCE_DIR"], "storage", "migrations"),
+        "NEXTCRM_JWT_KEYS": jwt_keys_setting(new_jwt_key("it-cli")),
     })
     full_env.update(env or {})
     return subprocess.run([cfg["NEXTCRM_BIN"]] + list(args), env=full_env,
@@ -504,6 +505,193 @@ def psql(conninfo, sql):
     if r.returncode != 0:
         raise AssertionError("psql failed (%d): %s" % (r.returncode, r.stderr))
     return [line.split("|") for line in r.stdout.splitlines() if line]
+
+
+def psql_tenant(conninfo, tenant_id, sql):
+    """Runs SQL in one transaction that first sets app.tenant_id to TENANT_ID
+    with set_config(..., true), as the server does; returns the rows of SQL."""
+    script = ("SELECT set_config('app.tenant_id', '%s', true) \\g /dev/null\n%s;\n"
+              % (str(uuid.UUID(tenant_id)), sql.rstrip().rstrip(";")))
+    r = subprocess.run([psql_bin(), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-1",
+                        "-d", conninfo, "-f", "-"],
+                       input=script, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("psql failed (%d): %s" % (r.returncode, r.stderr))
+    return [line.split("|") for line in r.stdout.splitlines() if line]
+
+
+# ----------------------------------------------------------------- JWT
+#
+# NEXTCRM_JWT_KEYS is "kid:base64secret[,kid:base64secret...]" (standard
+# base64, secret >= 32 bytes); the first key signs, all of them verify.
+# Tokens: header {"alg":"HS256","typ":"JWT","kid"}, claims {"iss":"nextcrm",
+# "sub":user_id,"tid":tenant_id,"sid":session_id,"iat","nbf","exp"}.
+
+
+def new_jwt_key(kid=None, nbytes=32):
+    """A fresh (kid, secret) pair."""
+    return (kid or "it-" + os.urandom(4).hex(), os.urandom(nbytes))
+
+
+def jwt_keys_setting(*keys):
+    """The NEXTCRM_JWT_KEYS value for (kid, secret) pairs; the first one signs."""
+    return ",".join("%s:%s" % (kid, base64.b64encode(secret).decode("ascii")) for kid, secret in keys)
+
+
+def parse_jwt_keys(setting):
+    """[(kid, secret)] of a NEXTCRM_JWT_KEYS value."""
+    out = []
+    for entry in setting.split(","):
+        kid, _, secret = entry.strip().partition(":")
+        out.append((kid, base64.b64decode(secret)))
+    return out
+
+
+def b64url(data):
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def json_compact(obj):
+    return json.dumps(obj, separators=(",", ":"))
+
+
+_HMAC_DIGESTS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+
+
+def jwt_sign(header, claims, secret, alg=None):
+    """A compact JWS of HEADER and CLAIMS (dicts, or str/bytes taken as they
+    are) signed with HMAC of ALG (default: header["alg"]; "none": no
+    signature) keyed with SECRET."""
+    alg = alg or (header.get("alg") if isinstance(header, dict) else "HS256")
+    h64 = b64url(header if isinstance(header, (str, bytes)) else json_compact(header))
+    c64 = b64url(claims if isinstance(claims, (str, bytes)) else json_compact(claims))
+    signing_input = ("%s.%s" % (h64, c64)).encode("ascii")
+    if alg not in _HMAC_DIGESTS:
+        return "%s.%s." % (h64, c64)
+    sig = hmac.new(secret, signing_input, _HMAC_DIGESTS[alg]).digest()
+    return "%s.%s.%s" % (h64, c64, b64url(sig))
+
+
+def jwt_parts(token):
+    """(header dict, claims dict, signature bytes) of a compact JWS, unverified."""
+    h64, c64, s64 = token.split(".")
+    return json.loads(b64url_decode(h64)), json.loads(b64url_decode(c64)), b64url_decode(s64)
+
+
+def jwt_verify(token, secret):
+    """True when TOKEN's HS256 signature is right for SECRET."""
+    h64, c64, s64 = token.split(".")
+    want = hmac.new(secret, ("%s.%s" % (h64, c64)).encode("ascii"), hashlib.sha256).digest()
+    return hmac.compare_digest(want, b64url_decode(s64))
+
+
+# ----------------------------------------------------------------- API calls
+
+
+def api(port, method, path, body=None, token=None, headers=None, timeout=30):
+    """One JSON API call: BODY (dict/list: JSON-encoded; bytes/str: sent as
+    they are) with Content-Type application/json; TOKEN as a Bearer token."""
+    hdrs = {}
+    if body is not None:
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode("utf-8")
+        elif isinstance(body, str):
+            body = body.encode("utf-8")
+        hdrs["Content-Type"] = "application/json"
+    if token is not None:
+        hdrs["Authorization"] = "Bearer " + token
+    hdrs.update(headers or {})
+    if body is None and method in ("POST", "PUT", "PATCH"):
+        body = b""
+    return request(port, method, path, headers=hdrs, body=body, timeout=timeout)
+
+
+def unique_slug(prefix="it"):
+    """A tenant slug that no other test uses: PREFIX-<12 random hex>."""
+    return "%s-%s" % (prefix, os.urandom(6).hex())
+
+
+def new_password():
+    """A password of the policy (>= 12 characters), different every call."""
+    return "pw-" + os.urandom(12).hex()
+
+
+class Tenant:
+    """What bootstrap_tenant made: id, slug, name, admin_user_id, admin
+    email and password."""
+
+    def __init__(self, data, email, password):
+        self.data = data
+        self.id = data["id"]
+        self.slug = data["slug"]
+        self.name = data["name"]
+        self.admin_user_id = data["admin_user_id"]
+        self.email = email
+        self.password = password
+
+    def __repr__(self):
+        return "<Tenant %s %s>" % (self.slug, self.id)
+
+
+def bootstrap_tenant(server, slug=None, name=None, email=None, password=None, expect=201):
+    """POST /api/v1/tenants with SERVER's platform token; returns a Tenant
+    (the answer must be EXPECT, default 201)."""
+    slug = slug or unique_slug()
+    email = email or "admin@%s.test" % slug
+    password = password or new_password()
+    body = {"slug": slug, "name": name or "Tenant %s" % slug,
+            "admin": {"email": email, "password": password}}
+    r = api(server.port, "POST", "/api/v1/tenants", body, token=server.platform_token)
+    if r.status != expect:
+        raise AssertionError("POST /api/v1/tenants %s: expected %d, got %r\n%s"
+                             % (slug, expect, r, server.log_tail()))
+    return Tenant(r.json()["data"], email, password)
+
+
+def login(server, tenant_slug, email, password):
+    """POST /api/v1/auth/login; returns the Response."""
+    return api(server.port, "POST", "/api/v1/auth/login",
+               {"tenant": tenant_slug, "email": email, "password": password})
+
+
+def login_token(server, tenant, email=None, password=None):
+    """Logs in as TENANT's admin (or EMAIL/PASSWORD); returns the login body
+    (access_token, token_type, expires_in, session_id). Fails unless 200."""
+    r = login(server, tenant.slug, email or tenant.email, password or tenant.password)
+    if r.status != 200:
+        raise AssertionError("login to %s: expected 200, got %r" % (tenant.slug, r))
+    return r.json()
+
+
+def me(server, token, headers=None):
+    """GET /api/v1/auth/me with TOKEN (None: no Authorization header)."""
+    return api(server.port, "GET", "/api/v1/auth/me", token=token, headers=headers)
+
+
+def check_problem(tc, r, status, codes=None):
+    """Asserts (on the unittest.TestCase TC) that R is an RFC 9457 problem
+    with STATUS and, when given, a code among CODES (a string or a tuple);
+    returns the parsed body."""
+    tc.assertEqual(r.status, status, r)
+    ctype = r.header("content-type") or ""
+    tc.assertTrue(ctype.startswith("application/problem+json"), "Content-Type %r: %r" % (ctype, r))
+    body = r.json()
+    for key in PROBLEM_KEYS:
+        tc.assertIn(key, body, "problem without %r: %r" % (key, body))
+    tc.assertEqual(body["status"], status, body)
+    tc.assertRegex(body["code"], r"^[a-z_]+\.[a-z_.]+$")
+    tc.assertTrue(body["type"].endswith(body["code"]), body)
+    if codes is not None:
+        codes = (codes,) if isinstance(codes, str) else tuple(codes)
+        tc.assertIn(body["code"], codes, body)
+    tc.assertEqual(body["trace_id"], r.trace_id(), "trace_id of the body vs the traceparent header")
+    return body
 
 
 def main():

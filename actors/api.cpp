@@ -1,0 +1,239 @@
+#include "actors/api.hpp"
+
+#include "actors/identity_messages.hpp"
+#include "actors/routes.hpp"
+#include "protocols/access_log.hpp"
+#include "protocols/json_body.hpp"
+#include "protocols/json_writer.hpp"
+#include "protocols/password.hpp"
+#include "protocols/problem.hpp"
+#include "protocols/uuid.hpp"
+
+#include <caf/all.hpp>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include <regex>
+
+namespace crm::actors {
+
+using protocols::errc;
+using protocols::error_of;
+
+namespace {
+
+http::response json_response(int status, std::string body, const http::request& req) {
+  (void)req;
+  http::response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+http::response problem_response(const caf::error& err, const http::request& req) {
+  auto p = protocols::to_problem(err);
+  http::response r;
+  r.status = p.kind.status;
+  r.content_type = std::string{protocols::problem_content_type};
+  r.body = protocols::problem_json(p, req.trace.trace_id);
+  if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+// Answers `x` with `r`, naming its route for logs and metrics.
+void reply(http::exchange& x, http::response r, std::string_view route) {
+  r.route = std::string{route};
+  x.reply.send(std::move(r));
+}
+
+void fail(http::exchange& x, const caf::error& err, std::string_view route) {
+  reply(x, problem_response(err, x.req), route);
+}
+
+// Constant time in the token's content (both sides are hashed first).
+bool same_secret(std::string_view a, std::string_view b) {
+  unsigned char ha[SHA256_DIGEST_LENGTH], hb[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(a.data()), a.size(), ha);
+  SHA256(reinterpret_cast<const unsigned char*>(b.data()), b.size(), hb);
+  return CRYPTO_memcmp(ha, hb, sizeof ha) == 0;
+}
+
+bool is_json(std::string_view content_type) {
+  auto semi = content_type.find(';');
+  auto type = protocols::ascii_lower(content_type.substr(0, semi));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  return type == "application/json";
+}
+
+// The JSON body of `x`, or an error answered already.
+std::unique_ptr<protocols::json_body> read_body(http::exchange& x, std::string_view route) {
+  if (!is_json(x.req.header_value("content-type"))) {
+    fail(x, error_of(errc::request_unsupported_media_type, "send application/json"), route);
+    return nullptr;
+  }
+  auto body = std::make_unique<protocols::json_body>(x.req.body);
+  if (!body->ok()) {
+    fail(x, body->malformed_error(), route);
+    return nullptr;
+  }
+  return body;
+}
+
+caf::actor registry_of(const api_deps& deps) { return deps.registry ? deps.registry->get() : caf::actor{}; }
+
+// -- POST /api/v1/tenants ------------------------------------------------------
+
+const std::regex slug_pattern{"^[a-z0-9][a-z0-9-]{1,62}$"};
+
+void create_tenant(caf::event_based_actor* self, const api_deps& deps, http::exchange&& x) {
+  static constexpr std::string_view route = "/api/v1/tenants";
+  auto token = bearer_token(x.req.header_value("authorization"));
+  if (token.empty()) return fail(x, error_of(errc::auth_missing_token, "send the platform token"), route);
+  if (deps.platform_token.empty() || !same_secret(token, deps.platform_token))
+    return fail(x, error_of(errc::auth_invalid_token, "the platform token is wrong"), route);
+  auto body = read_body(x, route);
+  if (!body) return;
+  body->allow_only("", {"slug", "name", "admin"});
+  body->allow_only("admin", {"email", "password"});
+  tenant_draft d;
+  auto slug = body->string("slug", {true, 2, 63});
+  if (slug && !std::regex_match(*slug, slug_pattern))
+    body->add_error("slug", "format", "slug must be lower-case letters, digits and '-'");
+  auto name = body->string("name", {true, 1, 200});
+  auto email = body->string("admin.email", {true, 3, 254});
+  if (email && !protocols::is_plausible_email(*email))
+    body->add_error("admin.email", "format", "admin.email is not an email address");
+  auto password = body->string("admin.password", {true, 1, protocols::password_max_bytes});
+  if (password)
+    if (auto why = protocols::password_policy_violation(*password))
+      body->add_error("admin.password", "policy", *why);
+  if (!body->errors().empty()) return fail(x, body->validation_error(), route);
+  d = {*slug, *name, *email, *password};
+  auto registry = registry_of(deps);
+  auto ex = std::make_shared<http::exchange>(std::move(x));
+  self->request(registry, deps.timeout * 4, bootstrap_atom::value, std::move(d))
+      .then(
+          [ex](tenant_created& t) {
+            protocols::json_writer w;
+            w.begin_object().key("data").begin_object();
+            w.key("id").string(t.id).key("slug").string(t.slug).key("name").string(t.name);
+            w.key("admin_user_id").string(t.admin_user_id);
+            w.end_object().end_object();
+            auto r = json_response(201, std::move(w).str(), ex->req);
+            r.tenant_id = t.id;
+            reply(*ex, std::move(r), route);
+          },
+          [ex](caf::error& e) { fail(*ex, e, route); });
+}
+
+// -- POST /api/v1/auth/login ----------------------------------------------------
+
+void login(caf::event_based_actor* self, const api_deps& deps, http::exchange&& x) {
+  static constexpr std::string_view route = "/api/v1/auth/login";
+  auto body = read_body(x, route);
+  if (!body) return;
+  body->allow_only("", {"tenant", "email", "password"});
+  auto tenant = body->string("tenant", {true, 1, 63});
+  auto email = body->string("email", {true, 1, 254});
+  auto password = body->string("password", {true, 1, protocols::password_max_bytes});
+  if (!body->errors().empty()) return fail(x, body->validation_error(), route);
+  login_request rq{*tenant, *email, *password, x.req.remote_addr};
+  auto ex = std::make_shared<http::exchange>(std::move(x));
+  self->request(registry_of(deps), deps.timeout * 4, login_atom::value, std::move(rq))
+      .then(
+          [ex](login_result& res) {
+            protocols::json_writer w;
+            w.begin_object();
+            w.key("access_token").string(res.access_token).key("token_type").string("Bearer");
+            w.key("expires_in").number(res.expires_in).key("session_id").string(res.session_id);
+            w.end_object();
+            auto r = json_response(200, std::move(w).str(), ex->req);
+            r.headers.emplace_back("Cache-Control", "no-store");
+            r.tenant_id = res.tenant_id;
+            r.user_id = res.user_id;
+            reply(*ex, std::move(r), route);
+          },
+          [ex](caf::error& e) { fail(*ex, e, route); });
+}
+
+// -- authenticated routes --------------------------------------------------------
+
+// Verifies the bearer token and asks the identity actors for its principal;
+// `then` runs with it, errors are answered here.
+template <class F>
+void authenticate(caf::event_based_actor* self, const api_deps& deps, std::shared_ptr<http::exchange> ex,
+                  std::string_view route, F then) {
+  auto token = bearer_token(ex->req.header_value("authorization"));
+  if (token.empty())
+    return fail(*ex, error_of(errc::auth_missing_token, "send Authorization: Bearer <token>"), route);
+  auto claims = protocols::verify_jwt(token, *deps.keys, deps.now());
+  if (!claims) return fail(*ex, claims.error(), route);
+  if (!protocols::is_uuid(claims->tid) || !protocols::is_uuid(claims->sid) || !protocols::is_uuid(claims->sub))
+    return fail(*ex, error_of(errc::auth_invalid_token, "the token's ids are malformed"), route);
+  self->request(registry_of(deps), deps.timeout, auth_atom::value, claims->tid, claims->sid, claims->sub)
+      .then([ex, then](principal& who) mutable { then(who); },
+            [ex, route](caf::error& e) { fail(*ex, e, route); });
+}
+
+void me(caf::event_based_actor* self, const api_deps& deps, http::exchange&& x) {
+  static constexpr std::string_view route = "/api/v1/auth/me";
+  auto ex = std::make_shared<http::exchange>(std::move(x));
+  authenticate(self, deps, ex, route, [ex](const principal& who) {
+    protocols::json_writer w;
+    w.begin_object().key("data").begin_object();
+    w.key("user").begin_object();
+    w.key("id").string(who.user_id).key("email").string(who.email).key("role").string(who.role);
+    w.key("access_profile").string(who.access_profile).end_object();
+    w.key("tenant").begin_object().key("id").string(who.tenant_id).key("slug").string(who.tenant_slug).end_object();
+    w.key("session").begin_object().key("id").string(who.session_id);
+    w.key("expires_at").string(protocols::format_rfc3339_s(who.expires_at)).end_object();
+    w.end_object().end_object();
+    auto r = json_response(200, std::move(w).str(), ex->req);
+    r.tenant_id = who.tenant_id;
+    r.user_id = who.user_id;
+    reply(*ex, std::move(r), route);
+  });
+}
+
+void logout(caf::event_based_actor* self, const api_deps& deps, http::exchange&& x) {
+  static constexpr std::string_view route = "/api/v1/auth/logout";
+  auto ex = std::make_shared<http::exchange>(std::move(x));
+  auto registry = registry_of(deps);
+  auto timeout = deps.timeout;
+  authenticate(self, deps, ex, route, [self, ex, registry, timeout](const principal& who) {
+    self->request(registry, timeout, logout_atom::value, who.tenant_id, who.session_id)
+        .then(
+            [ex, who](caf::ok_atom) {
+              http::response r;
+              r.status = 204;
+              r.content_type.clear();
+              r.tenant_id = who.tenant_id;
+              r.user_id = who.user_id;
+              reply(*ex, std::move(r), route);
+            },
+            [ex](caf::error& e) { fail(*ex, e, route); });
+  });
+}
+
+} // namespace
+
+std::string_view bearer_token(std::string_view h) {
+  if (h.size() < 7 || protocols::ascii_lower(h.substr(0, 7)) != "bearer ") return {};
+  h.remove_prefix(7);
+  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
+  while (!h.empty() && h.back() == ' ') h.remove_suffix(1);
+  return h;
+}
+
+void handle_api(caf::event_based_actor* self, const api_deps& deps, int route_id, http::exchange&& x) {
+  switch (route_id) {
+    case route_tenants_create: return create_tenant(self, deps, std::move(x));
+    case route_login: return login(self, deps, std::move(x));
+    case route_me: return me(self, deps, std::move(x));
+    case route_logout: return logout(self, deps, std::move(x));
+    default: fail(x, error_of(errc::internal, "the route has no handler"), "");
+  }
+}
+
+} // namespace crm::actors

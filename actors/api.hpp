@@ -1,0 +1,35 @@
+// actors/api.hpp
+// The /api/v1 handlers the front actor runs for identity (Block 2): platform
+// bootstrap, login, logout, me. Each reads and validates its body here,
+// asks the identity actors with a deadline and answers through the reply
+// handle; errors become problems (protocols/problem.cpp).
+#pragma once
+#include "actors/front_slot.hpp"
+#include "http/message.hpp"
+#include "protocols/jwt.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace crm::actors {
+
+struct api_deps {
+  front_slot* registry = nullptr;  // the tenant registry (actors/identity.hpp)
+  std::shared_ptr<const protocols::jwt_keyring> keys;
+  std::string platform_token;  // secret; empty = bootstrap over HTTP disabled
+  std::chrono::milliseconds timeout{5000};
+  std::function<int64_t()> now;  // unix seconds
+};
+
+// Runs the handler of route `route_id` (actors/routes.hpp) for `x`.
+void handle_api(caf::event_based_actor* self, const api_deps& deps, int route_id, http::exchange&& x);
+
+// The token of an "Authorization: Bearer <token>" header, or "" if absent or
+// of another scheme.
+std::string_view bearer_token(std::string_view authorization);
+
+} // namespace crm::actors

@@ -1,0 +1,85 @@
+// actors/identity.hpp
+// The identity actors of Block 2 (ARCHITECTURE.md design card):
+// - the tenant registry (`tenants`): creates tenants, resolves slugs, and
+//   owns one tenant actor per tenant, spawned on first use and re-spawned
+//   after a crash;
+// - a tenant actor per tenant: logins, its live session actors, roles;
+// - a session actor per login session: vouches for the principal until it
+//   expires or is revoked (logout). After a restart or crash, sessions come
+//   back from the `sessions` table on first use.
+// Every request between them carries a deadline.
+#pragma once
+#include "actors/identity_messages.hpp"
+#include "protocols/jwt.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace crm::actors {
+
+struct identity_deps {
+  caf::actor storage;  // actors/storage_actor.hpp
+  caf::actor hasher;   // actors/password_hasher.hpp
+  std::shared_ptr<const protocols::jwt_keyring> keys;
+  std::chrono::seconds token_ttl{3600};
+  std::chrono::milliseconds timeout{5000};  // for every request to another actor
+  std::string dummy_hash;                   // verified when a user does not exist
+  std::function<int64_t()> now;             // unix seconds
+};
+
+// -- session ------------------------------------------------------------------
+
+struct session_state {
+  static inline const char* name = "session";
+  principal who;
+};
+
+// Answers (auth_atom) with the principal until `who.expires_at`, then quits.
+caf::behavior session(caf::stateful_actor<session_state>* self, principal who,
+                      std::function<int64_t()> now);
+
+// -- tenant -------------------------------------------------------------------
+
+struct tenant_state {
+  static inline const char* name = "tenant";
+  identity_deps deps;
+  std::string id;
+  std::string slug;
+  bool exists = false;
+  std::map<std::string, std::vector<std::string>> roles;  // name -> permissions
+  std::unordered_map<std::string, caf::actor> sessions;   // session id -> actor
+};
+
+// (login_atom, login_request) -> login_result
+// (auth_atom, session_id, user_id) -> principal
+// (logout_atom, session_id) -> ok
+caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, identity_deps deps);
+
+// -- registry -----------------------------------------------------------------
+
+struct tenants_state {
+  static inline const char* name = "tenants";
+  identity_deps deps;
+  std::unordered_map<std::string, caf::actor> tenants;     // tenant id -> actor
+  std::unordered_map<std::string, std::string> slugs;      // slug -> tenant id
+  caf::actor tenant_actor(const std::string& id);
+};
+
+// (bootstrap_atom, tenant_draft) -> tenant_created
+// (login_atom, login_request) -> login_result
+// (auth_atom, tenant_id, session_id, user_id) -> principal
+// (logout_atom, tenant_id, session_id) -> ok
+caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps deps);
+
+// "{a,b,\"c d\"}" (PostgreSQL text[] output) -> {"a","b","c d"}.
+std::vector<std::string> parse_text_array(std::string_view text);
+
+} // namespace crm::actors

@@ -1,0 +1,112 @@
+// actors/identity_messages.hpp
+// Atoms and message types of the identity actors (Block 2): the storage
+// actor, the password hasher pool, the tenant registry, tenant and session
+// actors. Types that carry storage rows are local-only.
+#pragma once
+#include "storage/pg_pool.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace crm::actors {
+
+using db_atom = caf::atom_constant<caf::atom("db")>;            // run one transaction
+using db_done_atom = caf::atom_constant<caf::atom("dbdone")>;   // pool callback -> storage actor
+using hash_atom = caf::atom_constant<caf::atom("hash")>;        // hash a new password
+using verify_atom = caf::atom_constant<caf::atom("verify")>;    // check a password
+using login_atom = caf::atom_constant<caf::atom("login")>;
+using auth_atom = caf::atom_constant<caf::atom("auth")>;        // token -> principal
+using logout_atom = caf::atom_constant<caf::atom("logout")>;
+using bootstrap_atom = caf::atom_constant<caf::atom("bootstrap")>;  // create a tenant
+using expire_atom = caf::atom_constant<caf::atom("expire")>;    // session lifetime over
+
+// One transaction for the storage actor: queries, tenant-scoped when
+// `tenant` is set.
+struct db_request {
+  std::string tenant;
+  std::vector<storage::pg_query> queries;
+};
+
+// One pg_rows per query of the request.
+struct db_result {
+  std::vector<storage::pg_rows> sets;
+};
+
+// Who is calling: what the session actor vouches for.
+struct principal {
+  std::string tenant_id;
+  std::string tenant_slug;
+  std::string user_id;
+  std::string email;
+  std::string role;
+  std::string access_profile;
+  std::string session_id;
+  int64_t expires_at = 0;  // unix seconds
+  std::vector<std::string> permissions;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, principal& x) {
+  return f(caf::meta::type_name("principal"), x.tenant_id, x.tenant_slug, x.user_id, x.email, x.role,
+           x.access_profile, x.session_id, x.expires_at, x.permissions);
+}
+
+struct login_request {
+  std::string tenant_slug;
+  std::string email;
+  std::string password;  // secret: never logged, dropped after verification
+  std::string client;    // remote address, for throttling
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, login_request& x) {
+  return f(caf::meta::type_name("login_request"), x.tenant_slug, x.email, x.password, x.client);
+}
+
+struct login_result {
+  std::string access_token;
+  std::string session_id;
+  int64_t expires_in = 0;
+  std::string tenant_id;
+  std::string user_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, login_result& x) {
+  return f(caf::meta::type_name("login_result"), x.access_token, x.session_id, x.expires_in, x.tenant_id,
+           x.user_id);
+}
+
+struct tenant_draft {
+  std::string slug;
+  std::string name;
+  std::string admin_email;
+  std::string admin_password;  // secret
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tenant_draft& x) {
+  return f(caf::meta::type_name("tenant_draft"), x.slug, x.name, x.admin_email, x.admin_password);
+}
+
+struct tenant_created {
+  std::string id;
+  std::string slug;
+  std::string name;
+  std::string admin_user_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tenant_created& x) {
+  return f(caf::meta::type_name("tenant_created"), x.id, x.slug, x.name, x.admin_user_id);
+}
+
+} // namespace crm::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::db_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::db_result)

@@ -1,0 +1,248 @@
+#include "actors/identity.hpp"
+
+#include "actors/random.hpp"
+#include "protocols/errc.hpp"
+#include "protocols/json_body.hpp"
+
+#include <caf/all.hpp>
+
+namespace crm::actors {
+
+using protocols::errc;
+using protocols::error_of;
+using storage::pg_query;
+
+namespace {
+
+// $1 is always the tenant; the pool also sets app.tenant_id for RLS.
+constexpr const char* select_tenant = "SELECT slug FROM tenants WHERE id = $1";
+constexpr const char* select_roles = "SELECT name, permissions FROM roles WHERE tenant_id = $1";
+constexpr const char* select_user_by_email =
+    "SELECT id, email, password_hash, role, access_profile, locked FROM users"
+    " WHERE tenant_id = $1 AND lower(email) = lower($2)";
+constexpr const char* insert_session =
+    "INSERT INTO sessions (id, tenant_id, user_id, expires_at) VALUES ($1, $2, $3, to_timestamp($4))";
+constexpr const char* select_session =
+    "SELECT s.user_id, extract(epoch FROM s.expires_at)::bigint, s.revoked_at IS NOT NULL,"
+    " u.email, u.role, u.access_profile, u.locked"
+    " FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
+    " WHERE s.tenant_id = $1 AND s.id = $2";
+constexpr const char* revoke_session =
+    "UPDATE sessions SET revoked_at = now(), revoked_reason = $3"
+    " WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL";
+
+const std::string& cell(const storage::pg_rows& rows, size_t row, size_t col) {
+  static const std::string empty;
+  const auto& v = rows.rows.at(row).at(col);
+  return v ? *v : empty;
+}
+
+caf::error invalid_credentials() {
+  return error_of(errc::auth_invalid_credentials, "the tenant, email or password is wrong");
+}
+
+caf::error revoked() { return error_of(errc::auth_session_revoked, "the session is no longer valid"); }
+
+// Spawns the session actor for `who` unless one is live, and returns it.
+caf::actor adopt_session(caf::stateful_actor<tenant_state>* self, principal who) {
+  auto& st = self->state;
+  if (auto it = st.sessions.find(who.session_id); it != st.sessions.end()) return it->second;
+  who.tenant_slug = st.slug;
+  if (auto r = st.roles.find(who.role); r != st.roles.end()) who.permissions = r->second;
+  auto sid = who.session_id;
+  auto actor = self->spawn<caf::monitored>(session, std::move(who), st.deps.now);
+  st.sessions.emplace(sid, actor);
+  return actor;
+}
+
+void login(caf::stateful_actor<tenant_state>* self, login_request rq,
+           caf::typed_response_promise<login_result> rp) {
+  auto& st = self->state;
+  db_request lookup{st.id, {pg_query{select_user_by_email, {st.id, rq.email}, false}}};
+  self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(lookup))
+      .then(
+          [=](db_result& res) mutable {
+            auto& st = self->state;
+            const auto& users = res.sets.at(0);
+            bool found = !users.rows.empty();
+            // Unknown users cost one verification too: same time, same answer.
+            std::string hash = found ? cell(users, 0, 2) : st.deps.dummy_hash;
+            principal who;
+            if (found) {
+              who.tenant_id = st.id;
+              who.user_id = cell(users, 0, 0);
+              who.email = cell(users, 0, 1);
+              who.role = cell(users, 0, 3);
+              who.access_profile = cell(users, 0, 4);
+            }
+            bool locked = found && cell(users, 0, 5) == "t";
+            self->request(st.deps.hasher, st.deps.timeout * 4, verify_atom::value, hash, rq.password)
+                .then(
+                    [=](bool ok) mutable {
+                      if (!found || !ok) {
+  rp.deliver(invalid_credentials());
+  return;
+}
+                      if (locked) {
+  rp.deliver(error_of(errc::auth_user_locked, "the user is locked"));
+  return;
+}
+                      auto& st = self->state;
+                      who.session_id = new_uuid();
+                      who.expires_at = st.deps.now() + st.deps.token_ttl.count();
+                      db_request insert{st.id,
+                                        {pg_query{insert_session,
+                                                  {who.session_id, st.id, who.user_id,
+                                                   std::to_string(who.expires_at)},
+                                                  false}}};
+                      self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(insert))
+                          .then(
+                              [=](db_result&) mutable {
+                                auto& st = self->state;
+                                adopt_session(self, who);
+                                protocols::jwt_claims c{who.user_id, st.id, who.session_id,
+                                                        st.deps.now(), st.deps.now(), who.expires_at};
+                                rp.deliver(login_result{protocols::sign_jwt(c, st.deps.keys->keys.front()),
+                                                        who.session_id, st.deps.token_ttl.count(), st.id,
+                                                        who.user_id});
+                              },
+                              [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+                    },
+                    [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+}
+
+// A session this node does not hold (restart, crash, another node): rebuilt
+// from the sessions table if it is still valid.
+void recover(caf::stateful_actor<tenant_state>* self, std::string sid, std::string user_id,
+             caf::typed_response_promise<principal> rp) {
+  auto& st = self->state;
+  db_request q{st.id, {pg_query{select_session, {st.id, sid}, false}}};
+  self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(q))
+      .then(
+          [=](db_result& res) mutable {
+            auto& st = self->state;
+            const auto& rows = res.sets.at(0);
+            if (rows.rows.empty() || cell(rows, 0, 0) != user_id || cell(rows, 0, 2) == "t" ||
+                cell(rows, 0, 6) == "t")
+              {
+  rp.deliver(revoked());
+  return;
+}
+            principal who;
+            who.tenant_id = st.id;
+            who.user_id = user_id;
+            who.session_id = sid;
+            who.expires_at = std::stoll(cell(rows, 0, 1));
+            who.email = cell(rows, 0, 3);
+            who.role = cell(rows, 0, 4);
+            who.access_profile = cell(rows, 0, 5);
+            if (who.expires_at <= st.deps.now()) {
+  rp.deliver(revoked());
+  return;
+}
+            rp.delegate(adopt_session(self, std::move(who)), auth_atom::value);
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+}
+
+} // namespace
+
+std::vector<std::string> parse_text_array(std::string_view t) {
+  std::vector<std::string> out;
+  if (t.size() < 2 || t.front() != '{' || t.back() != '}') return out;
+  t = t.substr(1, t.size() - 2);
+  std::string cur;
+  bool quoted = false, any = false;
+  for (size_t i = 0; i < t.size(); ++i) {
+    char c = t[i];
+    if (quoted) {
+      if (c == '\\' && i + 1 < t.size()) cur += t[++i];
+      else if (c == '"') quoted = false;
+      else cur += c;
+    } else if (c == '"') {
+      quoted = any = true;
+    } else if (c == ',') {
+      out.push_back(std::move(cur));
+      cur.clear();
+    } else {
+      cur += c;
+      any = true;
+    }
+  }
+  if (any || !out.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
+caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, identity_deps deps) {
+  auto& st = self->state;
+  st.id = std::move(id);
+  st.deps = std::move(deps);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& sessions = self->state.sessions;
+    for (auto it = sessions.begin(); it != sessions.end(); ++it)
+      if (it->second.address() == dm.source) {
+        sessions.erase(it);
+        break;
+      }
+  });
+  // Load the tenant before serving anything (await holds other messages back).
+  db_request load{st.id, {pg_query{select_tenant, {st.id}, false}, pg_query{select_roles, {st.id}, false}}};
+  self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(load))
+      .await(
+          [=](db_result& res) {
+            auto& st = self->state;
+            if (res.sets.at(0).rows.empty()) return;  // no such tenant: every answer is "no"
+            st.exists = true;
+            st.slug = cell(res.sets[0], 0, 0);
+            for (size_t i = 0; i < res.sets.at(1).rows.size(); ++i)
+              st.roles[cell(res.sets[1], i, 0)] = parse_text_array(cell(res.sets[1], i, 1));
+          },
+          [=](caf::error& e) { self->quit(e); });  // requests waiting here get an error reply
+  return {
+    [=](login_atom, login_request& rq) -> caf::result<login_result> {
+      if (!self->state.exists) return invalid_credentials();
+      auto rp = self->make_response_promise<login_result>();
+      login(self, std::move(rq), rp);
+      return rp;
+    },
+    [=](auth_atom, const std::string& sid, const std::string& user_id) -> caf::result<principal> {
+      auto& st = self->state;
+      if (!st.exists) return revoked();
+      if (auto it = st.sessions.find(sid); it != st.sessions.end()) {
+        // A live session vouches only for its own user.
+        auto rp = self->make_response_promise<principal>();
+        self->request(it->second, st.deps.timeout, auth_atom::value)
+            .then(
+                [=](principal& who) mutable {
+                  if (who.user_id != user_id) {
+  rp.deliver(revoked());
+  return;
+}
+                  rp.deliver(std::move(who));
+                },
+                [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
+      }
+      auto rp = self->make_response_promise<principal>();
+      recover(self, sid, user_id, rp);
+      return rp;
+    },
+    [=](logout_atom, const std::string& sid) -> caf::result<caf::ok_atom> {
+      auto& st = self->state;
+      if (auto it = st.sessions.find(sid); it != st.sessions.end()) {
+        self->send_exit(it->second, caf::exit_reason::user_shutdown);
+        st.sessions.erase(it);  // revoked now, on this node; the row follows
+      }
+      auto rp = self->make_response_promise<caf::ok_atom>();
+      db_request q{st.id, {pg_query{revoke_session, {st.id, sid, std::string{"logout"}}, false}}};
+      self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(q))
+          .then([=](db_result&) mutable { rp.deliver(caf::ok_atom::value); },
+                [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    },
+  };
+}
+
+} // namespace crm::actors
