@@ -21,7 +21,7 @@ caf::behavior front(caf::stateful_actor<front_state>* self, front_deps deps) {
           handle_api(self, st.deps.api, m.matched->id, std::move(x));
           continue;
         }
-        answers.push_back(answer(x.req, ctx));
+        answers.push_back(answer(x.req, m, ctx));
         sync.push_back(std::move(x));
       }
       http::send_all(sync, answers);

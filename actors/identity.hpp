@@ -13,6 +13,7 @@
 #include "protocols/jwt.hpp"
 
 #include <caf/actor.hpp>
+#include <caf/actor_addr.hpp>
 #include <caf/fwd.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -42,9 +43,10 @@ struct session_state {
   principal who;
 };
 
-// Answers (auth_atom) with the principal until `who.expires_at`, then quits.
+// Answers (auth_atom) with the principal until `who.expires_at`, then quits;
+// also quits when its tenant actor goes down.
 caf::behavior session(caf::stateful_actor<session_state>* self, principal who,
-                      std::function<int64_t()> now);
+                      std::function<int64_t()> now, caf::actor_addr tenant);
 
 // -- tenant -------------------------------------------------------------------
 
@@ -61,7 +63,10 @@ struct tenant_state {
 // (login_atom, login_request) -> login_result
 // (auth_atom, session_id, user_id) -> principal
 // (logout_atom, session_id) -> ok
-caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, identity_deps deps);
+// (get_atom, session_id) -> the live session actor or an invalid handle
+// Quits when `parent` (the registry) goes down.
+caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, identity_deps deps,
+                     caf::actor_addr parent);
 
 // -- registry -----------------------------------------------------------------
 
@@ -77,6 +82,7 @@ struct tenants_state {
 // (login_atom, login_request) -> login_result
 // (auth_atom, tenant_id, session_id, user_id) -> principal
 // (logout_atom, tenant_id, session_id) -> ok
+// (get_atom, tenant_id) -> the tenant actor (spawned if needed)
 caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps deps);
 
 // "{a,b,\"c d\"}" (PostgreSQL text[] output) -> {"a","b","c d"}.

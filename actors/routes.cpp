@@ -85,7 +85,10 @@ std::string health_json(const health_status& h) {
 }
 
 http::response answer(const http::request& req, const front_context& ctx) {
-  auto m = ctx.routes->match(req.method, req.path, req.where);
+  return answer(req, ctx.routes->match(req.method, req.path, req.where), ctx);
+}
+
+http::response answer(const http::request& req, const protocols::route_match& m, const front_context& ctx) {
   using outcome = protocols::route_match::outcome;
   if (m.result == outcome::not_found)
     return problem(errc::resource_not_found, "no route for " + req.method + " " + req.path, req, "");

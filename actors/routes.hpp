@@ -45,6 +45,8 @@ struct front_context {
 
 // The response to `req` (routing, 404/405 problems, the system endpoints).
 http::response answer(const http::request& req, const front_context& ctx);
+// The same for a request already matched against ctx.routes.
+http::response answer(const http::request& req, const protocols::route_match& m, const front_context& ctx);
 
 // The JSON body of GET /health for `h`.
 std::string health_json(const health_status& h);

@@ -50,67 +50,82 @@ caf::actor adopt_session(caf::stateful_actor<tenant_state>* self, principal who)
   who.tenant_slug = st.slug;
   if (auto r = st.roles.find(who.role); r != st.roles.end()) who.permissions = r->second;
   auto sid = who.session_id;
-  auto actor = self->spawn<caf::monitored>(session, std::move(who), st.deps.now);
+  auto actor = self->spawn<caf::monitored>(session, std::move(who), st.deps.now, self->address());
   st.sessions.emplace(sid, actor);
   return actor;
 }
 
-void login(caf::stateful_actor<tenant_state>* self, login_request rq,
-           caf::typed_response_promise<login_result> rp) {
+// A login in progress: each step below asks one actor and hands on.
+struct login_attempt {
+  login_request rq;
+  caf::typed_response_promise<login_result> rp;
+  principal who;
+  bool found = false;
+  bool locked = false;
+  void fail(caf::error e) { rp.deliver(std::move(e)); }
+};
+using attempt = std::shared_ptr<login_attempt>;
+
+void login_open_session(caf::stateful_actor<tenant_state>* self, attempt a);
+
+// Step 2: argon2id on the hasher pool, against the user's hash or the dummy.
+void login_verify(caf::stateful_actor<tenant_state>* self, attempt a, std::string hash) {
   auto& st = self->state;
-  db_request lookup{st.id, {pg_query{select_user_by_email, {st.id, rq.email}, false}}};
+  self->request(st.deps.hasher, st.deps.timeout * 4, verify_atom::value, std::move(hash), a->rq.password)
+      .then(
+          [=](bool ok) {
+            if (!a->found || !ok) return a->fail(invalid_credentials());
+            if (a->locked) return a->fail(error_of(errc::auth_user_locked, "the user is locked"));
+            login_open_session(self, a);
+          },
+          [=](caf::error& e) { a->fail(std::move(e)); });
+}
+
+// Step 1: the user by email (case-insensitive). Unknown users cost one
+// verification too: same time, same answer.
+void login(caf::stateful_actor<tenant_state>* self, attempt a) {
+  auto& st = self->state;
+  db_request lookup{st.id, {pg_query{select_user_by_email, {st.id, a->rq.email}, false}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(lookup))
       .then(
-          [=](db_result& res) mutable {
+          [=](db_result& res) {
             auto& st = self->state;
             const auto& users = res.sets.at(0);
-            bool found = !users.rows.empty();
-            // Unknown users cost one verification too: same time, same answer.
-            std::string hash = found ? cell(users, 0, 2) : st.deps.dummy_hash;
-            principal who;
-            if (found) {
-              who.tenant_id = st.id;
-              who.user_id = cell(users, 0, 0);
-              who.email = cell(users, 0, 1);
-              who.role = cell(users, 0, 3);
-              who.access_profile = cell(users, 0, 4);
-            }
-            bool locked = found && cell(users, 0, 5) == "t";
-            self->request(st.deps.hasher, st.deps.timeout * 4, verify_atom::value, hash, rq.password)
-                .then(
-                    [=](bool ok) mutable {
-                      if (!found || !ok) {
-  rp.deliver(invalid_credentials());
-  return;
-}
-                      if (locked) {
-  rp.deliver(error_of(errc::auth_user_locked, "the user is locked"));
-  return;
-}
-                      auto& st = self->state;
-                      who.session_id = new_uuid();
-                      who.expires_at = st.deps.now() + st.deps.token_ttl.count();
-                      db_request insert{st.id,
-                                        {pg_query{insert_session,
-                                                  {who.session_id, st.id, who.user_id,
-                                                   std::to_string(who.expires_at)},
-                                                  false}}};
-                      self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(insert))
-                          .then(
-                              [=](db_result&) mutable {
-                                auto& st = self->state;
-                                adopt_session(self, who);
-                                protocols::jwt_claims c{who.user_id, st.id, who.session_id,
-                                                        st.deps.now(), st.deps.now(), who.expires_at};
-                                rp.deliver(login_result{protocols::sign_jwt(c, st.deps.keys->keys.front()),
-                                                        who.session_id, st.deps.token_ttl.count(), st.id,
-                                                        who.user_id});
-                              },
-                              [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
-                    },
-                    [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+            if (users.rows.empty()) return login_verify(self, a, st.deps.dummy_hash);
+            a->found = true;
+            a->who.tenant_id = st.id;
+            a->who.user_id = cell(users, 0, 0);
+            a->who.email = cell(users, 0, 1);
+            a->who.role = cell(users, 0, 3);
+            a->who.access_profile = cell(users, 0, 4);
+            a->locked = cell(users, 0, 5) == "t";
+            login_verify(self, a, cell(users, 0, 2));
           },
-          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+          [=](caf::error& e) { a->fail(std::move(e)); });
+}
+
+// Step 3: the sessions row, the session actor and the signed token.
+void login_open_session(caf::stateful_actor<tenant_state>* self, attempt a) {
+  auto& st = self->state;
+  a->rq.password.clear();  // not needed any more
+  a->who.session_id = new_uuid();
+  a->who.expires_at = st.deps.now() + st.deps.token_ttl.count();
+  db_request insert{st.id,
+                    {pg_query{insert_session,
+                              {a->who.session_id, st.id, a->who.user_id, std::to_string(a->who.expires_at)},
+                              false}}};
+  self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(insert))
+      .then(
+          [=](db_result&) {
+            auto& st = self->state;
+            const auto& who = a->who;
+            adopt_session(self, who);
+            auto now = st.deps.now();
+            protocols::jwt_claims c{who.user_id, st.id, who.session_id, now, now, who.expires_at};
+            a->rp.deliver(login_result{protocols::sign_jwt(c, st.deps.keys->keys.front()), who.session_id,
+                                       st.deps.token_ttl.count(), st.id, who.user_id});
+          },
+          [=](caf::error& e) { a->fail(std::move(e)); });
 }
 
 // A session this node does not hold (restart, crash, another node): rebuilt
@@ -125,11 +140,10 @@ void recover(caf::stateful_actor<tenant_state>* self, std::string sid, std::stri
             auto& st = self->state;
             const auto& rows = res.sets.at(0);
             if (rows.rows.empty() || cell(rows, 0, 0) != user_id || cell(rows, 0, 2) == "t" ||
-                cell(rows, 0, 6) == "t")
-              {
-  rp.deliver(revoked());
-  return;
-}
+                cell(rows, 0, 6) == "t") {
+              rp.deliver(revoked());
+              return;
+            }
             principal who;
             who.tenant_id = st.id;
             who.user_id = user_id;
@@ -139,15 +153,15 @@ void recover(caf::stateful_actor<tenant_state>* self, std::string sid, std::stri
             who.role = cell(rows, 0, 4);
             who.access_profile = cell(rows, 0, 5);
             if (who.expires_at <= st.deps.now()) {
-  rp.deliver(revoked());
-  return;
-}
+              rp.deliver(revoked());
+              return;
+            }
             rp.delegate(adopt_session(self, std::move(who)), auth_atom::value);
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
 }
 
-} // namespace
+}  // namespace
 
 std::vector<std::string> parse_text_array(std::string_view t) {
   std::vector<std::string> out;
@@ -158,9 +172,12 @@ std::vector<std::string> parse_text_array(std::string_view t) {
   for (size_t i = 0; i < t.size(); ++i) {
     char c = t[i];
     if (quoted) {
-      if (c == '\\' && i + 1 < t.size()) cur += t[++i];
-      else if (c == '"') quoted = false;
-      else cur += c;
+      if (c == '\\' && i + 1 < t.size())
+        cur += t[++i];
+      else if (c == '"')
+        quoted = false;
+      else
+        cur += c;
     } else if (c == '"') {
       quoted = any = true;
     } else if (c == ',') {
@@ -175,11 +192,16 @@ std::vector<std::string> parse_text_array(std::string_view t) {
   return out;
 }
 
-caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, identity_deps deps) {
+caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, identity_deps deps,
+                     caf::actor_addr parent) {
   auto& st = self->state;
   st.id = std::move(id);
   st.deps = std::move(deps);
+  // A tenant actor ends with the registry that spawned it; its sessions end
+  // with it (and come back from the sessions table on next use).
+  self->monitor(parent);
   self->set_down_handler([=](caf::down_msg& dm) {
+    if (dm.source == parent) return self->quit(dm.reason);
     auto& sessions = self->state.sessions;
     for (auto it = sessions.begin(); it != sessions.end(); ++it)
       if (it->second.address() == dm.source) {
@@ -201,48 +223,54 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
           },
           [=](caf::error& e) { self->quit(e); });  // requests waiting here get an error reply
   return {
-    [=](login_atom, login_request& rq) -> caf::result<login_result> {
-      if (!self->state.exists) return invalid_credentials();
-      auto rp = self->make_response_promise<login_result>();
-      login(self, std::move(rq), rp);
-      return rp;
-    },
-    [=](auth_atom, const std::string& sid, const std::string& user_id) -> caf::result<principal> {
-      auto& st = self->state;
-      if (!st.exists) return revoked();
-      if (auto it = st.sessions.find(sid); it != st.sessions.end()) {
-        // A live session vouches only for its own user.
+      [=](login_atom, login_request& rq) -> caf::result<login_result> {
+        if (!self->state.exists) return invalid_credentials();
+        auto a = std::make_shared<login_attempt>();
+        a->rq = std::move(rq);
+        a->rp = self->make_response_promise<login_result>();
+        login(self, a);
+        return a->rp;
+      },
+      [=](auth_atom, const std::string& sid, const std::string& user_id) -> caf::result<principal> {
+        auto& st = self->state;
+        if (!st.exists) return revoked();
+        if (auto it = st.sessions.find(sid); it != st.sessions.end()) {
+          // A live session vouches only for its own user.
+          auto rp = self->make_response_promise<principal>();
+          self->request(it->second, st.deps.timeout, auth_atom::value)
+              .then(
+                  [=](principal& who) mutable {
+                    if (who.user_id != user_id) {
+                      rp.deliver(revoked());
+                      return;
+                    }
+                    rp.deliver(std::move(who));
+                  },
+                  [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+          return rp;
+        }
         auto rp = self->make_response_promise<principal>();
-        self->request(it->second, st.deps.timeout, auth_atom::value)
-            .then(
-                [=](principal& who) mutable {
-                  if (who.user_id != user_id) {
-  rp.deliver(revoked());
-  return;
-}
-                  rp.deliver(std::move(who));
-                },
-                [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        recover(self, sid, user_id, rp);
         return rp;
-      }
-      auto rp = self->make_response_promise<principal>();
-      recover(self, sid, user_id, rp);
-      return rp;
-    },
-    [=](logout_atom, const std::string& sid) -> caf::result<caf::ok_atom> {
-      auto& st = self->state;
-      if (auto it = st.sessions.find(sid); it != st.sessions.end()) {
-        self->send_exit(it->second, caf::exit_reason::user_shutdown);
-        st.sessions.erase(it);  // revoked now, on this node; the row follows
-      }
-      auto rp = self->make_response_promise<caf::ok_atom>();
-      db_request q{st.id, {pg_query{revoke_session, {st.id, sid, std::string{"logout"}}, false}}};
-      self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(q))
-          .then([=](db_result&) mutable { rp.deliver(caf::ok_atom::value); },
-                [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
-      return rp;
-    },
+      },
+      [=](caf::get_atom, const std::string& sid) {  // the live session actor, if any (tests)
+        auto it = self->state.sessions.find(sid);
+        return it == self->state.sessions.end() ? caf::actor{} : it->second;
+      },
+      [=](logout_atom, const std::string& sid) -> caf::result<caf::ok_atom> {
+        auto& st = self->state;
+        if (auto it = st.sessions.find(sid); it != st.sessions.end()) {
+          self->send_exit(it->second, caf::exit_reason::user_shutdown);
+          st.sessions.erase(it);  // revoked now, on this node; the row follows
+        }
+        auto rp = self->make_response_promise<caf::ok_atom>();
+        db_request q{st.id, {pg_query{revoke_session, {st.id, sid, std::string{"logout"}}, false}}};
+        self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(q))
+            .then([=](db_result&) mutable { rp.deliver(caf::ok_atom::value); },
+                  [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
+      },
   };
 }
 
-} // namespace crm::actors
+}  // namespace crm::actors

@@ -52,7 +52,8 @@ struct fixture {
     server->start();
 
     supervisor_deps deps;
-    deps.front = {routes, &metrics};
+    deps.front = {routes, &metrics, {}};
+    deps.hasher_threads = 0;  // no identity in these tests
     deps.slot = &slot;
     deps.health.slot = &slot;
     deps.health.probe_postgres = [](std::function<void(bool)> done) { done(true); };
