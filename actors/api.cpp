@@ -163,15 +163,17 @@ void login(caf::event_based_actor* self, const api_deps& deps, http::exchange&& 
 // `then` runs with it, errors are answered here.
 template <class F>
 void authenticate(caf::event_based_actor* self, const api_deps& deps, std::shared_ptr<http::exchange> ex,
-                  std::string_view route, F then) {
+                  std::string_view route, std::string permission, F then) {
   auto token = bearer_token(ex->req.header_value("authorization"));
   if (token.empty())
     return fail(*ex, error_of(errc::auth_missing_token, "send Authorization: Bearer <token>"), route);
   auto claims = protocols::verify_jwt(token, *deps.keys, deps.now());
   if (!claims) return fail(*ex, claims.error(), route);
-  if (!protocols::is_uuid(claims->tid) || !protocols::is_uuid(claims->sid) || !protocols::is_uuid(claims->sub))
+  if (!protocols::is_uuid(claims->tid) || !protocols::is_uuid(claims->sid) ||
+      !protocols::is_uuid(claims->sub))
     return fail(*ex, error_of(errc::auth_invalid_token, "the token's ids are malformed"), route);
-  self->request(registry_of(deps), deps.timeout, auth_atom::value, claims->tid, claims->sid, claims->sub)
+  self->request(registry_of(deps), deps.timeout, auth_atom::value, claims->tid, claims->sid, claims->sub,
+                std::move(permission))
       .then([ex, then](principal& who) mutable { then(who); },
             [ex, route](caf::error& e) { fail(*ex, e, route); });
 }
@@ -179,13 +181,19 @@ void authenticate(caf::event_based_actor* self, const api_deps& deps, std::share
 void me(caf::event_based_actor* self, const api_deps& deps, http::exchange&& x) {
   static constexpr std::string_view route = "/api/v1/auth/me";
   auto ex = std::make_shared<http::exchange>(std::move(x));
-  authenticate(self, deps, ex, route, [ex](const principal& who) {
+  authenticate(self, deps, ex, route, {}, [ex](const principal& who) {
     protocols::json_writer w;
     w.begin_object().key("data").begin_object();
     w.key("user").begin_object();
     w.key("id").string(who.user_id).key("email").string(who.email).key("role").string(who.role);
     w.key("access_profile").string(who.access_profile).end_object();
-    w.key("tenant").begin_object().key("id").string(who.tenant_id).key("slug").string(who.tenant_slug).end_object();
+    w.key("tenant")
+        .begin_object()
+        .key("id")
+        .string(who.tenant_id)
+        .key("slug")
+        .string(who.tenant_slug)
+        .end_object();
     w.key("session").begin_object().key("id").string(who.session_id);
     w.key("expires_at").string(protocols::format_rfc3339_s(who.expires_at)).end_object();
     w.end_object().end_object();
@@ -201,7 +209,7 @@ void logout(caf::event_based_actor* self, const api_deps& deps, http::exchange&&
   auto ex = std::make_shared<http::exchange>(std::move(x));
   auto registry = registry_of(deps);
   auto timeout = deps.timeout;
-  authenticate(self, deps, ex, route, [self, ex, registry, timeout](const principal& who) {
+  authenticate(self, deps, ex, route, {}, [self, ex, registry, timeout](const principal& who) {
     self->request(registry, timeout, logout_atom::value, who.tenant_id, who.session_id)
         .then(
             [ex, who](caf::ok_atom) {
@@ -216,7 +224,142 @@ void logout(caf::event_based_actor* self, const api_deps& deps, http::exchange&&
   });
 }
 
-} // namespace
+// -- users and roles ----------------------------------------------------------
+
+void write_user(protocols::json_writer& w, const user_view& u) {
+  w.begin_object();
+  w.key("id").string(u.id).key("email").string(u.email).key("role").string(u.role);
+  w.key("access_profile").string(u.access_profile).key("locked").boolean(u.locked);
+  w.key("created_at").string(u.created_at).key("updated_at").string(u.updated_at);
+  w.key("version").number(u.version);
+  w.end_object();
+}
+
+// Reads a user body: every field for create, any subset (at least one) for PATCH.
+std::optional<user_draft> read_user(protocols::json_body& body, bool create) {
+  body.allow_only("", {"email", "password", "role", "access_profile"});
+  user_draft d;
+  if (auto v = body.string("email", {create, 3, 254})) {
+    if (!protocols::is_plausible_email(*v))
+      body.add_error("email", "format", "email is not an email address");
+    d.email = *v;
+    d.has_email = true;
+  }
+  if (auto v = body.string("password", {create, 1, protocols::password_max_bytes})) {
+    if (auto why = protocols::password_policy_violation(*v)) body.add_error("password", "policy", *why);
+    d.password = *v;
+    d.has_password = true;
+  }
+  if (auto v = body.string("role", {create, 1, 40})) {
+    d.role = *v;
+    d.has_role = true;
+  }
+  if (auto v = body.string("access_profile", {false, 1, 40})) {
+    d.access_profile = *v;
+    d.has_profile = true;
+  } else if (create && body.errors().empty()) {
+    d.access_profile = d.role == "admin" ? "admin" : d.role == "sales" ? "sales_rep" : d.role;
+  }
+  if (!create && !d.has_email && !d.has_password && !d.has_role && !d.has_profile && body.errors().empty())
+    body.add_error("", "required", "send at least one of email, password, role, access_profile");
+  if (!body.errors().empty()) return std::nullopt;
+  return d;
+}
+
+void users_api(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match& m,
+               http::exchange&& x) {
+  auto route = std::string_view{m.matched->pattern};
+  int id = m.matched->id;
+  std::string user_id{m.param("id")};
+  auto ex = std::make_shared<http::exchange>(std::move(x));
+  std::shared_ptr<user_draft> draft;
+  if (id == route_users_create || id == route_user_patch) {
+    auto body = read_body(*ex, route);
+    if (!body) return;
+    auto d = read_user(*body, id == route_users_create);
+    if (!d) return fail(*ex, body->validation_error(), route);
+    draft = std::make_shared<user_draft>(std::move(*d));
+  }
+  // Another tenant's id or no id at all: not found, never forbidden.
+  bool needs_id = id != route_users_create && id != route_users_list && id != route_roles_list;
+  std::string permission = id == route_roles_list ? "" : "users:manage";
+  auto registry = registry_of(deps);
+  auto timeout = deps.timeout;
+  authenticate(self, deps, ex, route, permission, [=](const principal& who) {
+    if (needs_id && !protocols::is_uuid(user_id))
+      return fail(*ex, error_of(errc::resource_not_found, "no such user"), route);
+    auto tid = who.tenant_id;
+    auto done_user = [ex, route, who](int status) {
+      return [ex, route, who, status](user_view& u) {
+        protocols::json_writer w;
+        w.begin_object().key("data");
+        write_user(w, u);
+        w.end_object();
+        auto r = json_response(status, std::move(w).str(), ex->req);
+        r.tenant_id = who.tenant_id;
+        r.user_id = who.user_id;
+        reply(*ex, std::move(r), route);
+      };
+    };
+    auto failed = [ex, route](caf::error& e) { fail(*ex, e, route); };
+    switch (id) {
+      case route_users_create:
+        self->request(registry, timeout * 4, ucreate_atom::value, tid, *draft).then(done_user(201), failed);
+        break;
+      case route_user_get:
+        self->request(registry, timeout, user_atom::value, tid, user_id).then(done_user(200), failed);
+        break;
+      case route_user_patch:
+        self->request(registry, timeout * 4, upatch_atom::value, tid, user_id, *draft)
+            .then(done_user(200), failed);
+        break;
+      case route_user_lock:
+        self->request(registry, timeout, lock_atom::value, tid, user_id).then(done_user(200), failed);
+        break;
+      case route_user_unlock:
+        self->request(registry, timeout, unlock_atom::value, tid, user_id).then(done_user(200), failed);
+        break;
+      case route_users_list:
+        self->request(registry, timeout, users_atom::value, tid)
+            .then(
+                [ex, route, who](user_list& l) {
+                  protocols::json_writer w;
+                  w.begin_object().key("data").begin_array();
+                  for (const auto& u : l.items) write_user(w, u);
+                  w.end_array().end_object();
+                  auto r = json_response(200, std::move(w).str(), ex->req);
+                  r.tenant_id = who.tenant_id;
+                  r.user_id = who.user_id;
+                  reply(*ex, std::move(r), route);
+                },
+                failed);
+        break;
+      case route_roles_list:
+        self->request(registry, timeout, roles_atom::value, tid)
+            .then(
+                [ex, route, who](role_list& l) {
+                  protocols::json_writer w;
+                  w.begin_object().key("data").begin_array();
+                  for (size_t i = 0; i < l.names.size(); ++i) {
+                    w.begin_object().key("name").string(l.names[i]).key("permissions").begin_array();
+                    for (const auto& p : l.permissions[i]) w.string(p);
+                    w.end_array().end_object();
+                  }
+                  w.end_array().end_object();
+                  auto r = json_response(200, std::move(w).str(), ex->req);
+                  r.tenant_id = who.tenant_id;
+                  r.user_id = who.user_id;
+                  reply(*ex, std::move(r), route);
+                },
+                failed);
+        break;
+      default:
+        break;
+    }
+  });
+}
+
+}  // namespace
 
 std::string_view bearer_token(std::string_view h) {
   if (h.size() < 7 || protocols::ascii_lower(h.substr(0, 7)) != "bearer ") return {};
@@ -226,14 +369,28 @@ std::string_view bearer_token(std::string_view h) {
   return h;
 }
 
-void handle_api(caf::event_based_actor* self, const api_deps& deps, int route_id, http::exchange&& x) {
-  switch (route_id) {
-    case route_tenants_create: return create_tenant(self, deps, std::move(x));
-    case route_login: return login(self, deps, std::move(x));
-    case route_me: return me(self, deps, std::move(x));
-    case route_logout: return logout(self, deps, std::move(x));
-    default: fail(x, error_of(errc::internal, "the route has no handler"), "");
+void handle_api(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match& m,
+                http::exchange&& x) {
+  switch (m.matched->id) {
+    case route_tenants_create:
+      return create_tenant(self, deps, std::move(x));
+    case route_login:
+      return login(self, deps, std::move(x));
+    case route_me:
+      return me(self, deps, std::move(x));
+    case route_logout:
+      return logout(self, deps, std::move(x));
+    case route_users_create:
+    case route_users_list:
+    case route_user_get:
+    case route_user_patch:
+    case route_user_lock:
+    case route_user_unlock:
+    case route_roles_list:
+      return users_api(self, deps, m, std::move(x));
+    default:
+      fail(x, error_of(errc::internal, "the route has no handler"), "");
   }
 }
 
-} // namespace crm::actors
+}  // namespace crm::actors

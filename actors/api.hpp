@@ -7,6 +7,7 @@
 #include "actors/front_slot.hpp"
 #include "http/message.hpp"
 #include "protocols/jwt.hpp"
+#include "protocols/router.hpp"
 
 #include <caf/fwd.hpp>
 
@@ -25,8 +26,9 @@ struct api_deps {
   std::function<int64_t()> now;  // unix seconds
 };
 
-// Runs the handler of route `route_id` (actors/routes.hpp) for `x`.
-void handle_api(caf::event_based_actor* self, const api_deps& deps, int route_id, http::exchange&& x);
+// Runs the handler of the matched route (actors/routes.hpp) for `x`.
+void handle_api(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match& m,
+                http::exchange&& x);
 
 // The token of an "Authorization: Bearer <token>" header, or "" if absent or
 // of another scheme.

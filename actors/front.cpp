@@ -18,7 +18,7 @@ caf::behavior front(caf::stateful_actor<front_state>* self, front_deps deps) {
       for (auto& x : batch.items) {
         auto m = st.deps.routes->match(x.req.method, x.req.path, x.req.where);
         if (m.result == protocols::route_match::outcome::found && is_api_route(m.matched->id)) {
-          handle_api(self, st.deps.api, m.matched->id, std::move(x));
+          handle_api(self, st.deps.api, m, std::move(x));
           continue;
         }
         answers.push_back(answer(x.req, m, ctx));

@@ -57,11 +57,19 @@ struct tenant_state {
   std::string slug;
   bool exists = false;
   std::map<std::string, std::vector<std::string>> roles;  // name -> permissions
-  std::unordered_map<std::string, caf::actor> sessions;   // session id -> actor
+  struct live_session {
+    std::string user_id;
+    caf::actor actor;
+  };
+  std::unordered_map<std::string, live_session> sessions;  // session id -> its actor
 };
 
 // (login_atom, login_request) -> login_result
-// (auth_atom, session_id, user_id) -> principal
+// (auth_atom, session_id, user_id, permission) -> principal, or
+//   auth.forbidden when `permission` is set and the user's role lacks it
+// (ucreate_atom, user_draft), (users_atom), (user_atom, id),
+// (upatch_atom, id, user_draft), (lock_atom, id), (unlock_atom, id),
+// (roles_atom): actors/tenant_users.hpp
 // (logout_atom, session_id) -> ok
 // (get_atom, session_id) -> the live session actor or an invalid handle
 // Quits when `parent` (the registry) goes down.
@@ -80,7 +88,8 @@ struct tenants_state {
 
 // (bootstrap_atom, tenant_draft) -> tenant_created
 // (login_atom, login_request) -> login_result
-// (auth_atom, tenant_id, session_id, user_id) -> principal
+// (auth_atom, tenant_id, session_id, user_id, permission) -> principal
+// and every tenant message above with the tenant id first: delegated
 // (logout_atom, tenant_id, session_id) -> ok
 // (get_atom, tenant_id) -> the tenant actor (spawned if needed)
 caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps deps);

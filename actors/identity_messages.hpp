@@ -24,6 +24,13 @@ using auth_atom = caf::atom_constant<caf::atom("auth")>;        // token -> prin
 using logout_atom = caf::atom_constant<caf::atom("logout")>;
 using bootstrap_atom = caf::atom_constant<caf::atom("bootstrap")>;  // create a tenant
 using expire_atom = caf::atom_constant<caf::atom("expire")>;    // session lifetime over
+using users_atom = caf::atom_constant<caf::atom("users")>;      // list a tenant's users
+using user_atom = caf::atom_constant<caf::atom("user")>;        // one user by id
+using ucreate_atom = caf::atom_constant<caf::atom("ucreate")>;
+using upatch_atom = caf::atom_constant<caf::atom("upatch")>;
+using lock_atom = caf::atom_constant<caf::atom("lock")>;
+using unlock_atom = caf::atom_constant<caf::atom("unlock")>;
+using roles_atom = caf::atom_constant<caf::atom("roles")>;
 
 // One transaction for the storage actor: queries, tenant-scoped when
 // `tenant` is set.
@@ -104,6 +111,52 @@ struct tenant_created {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tenant_created& x) {
   return f(caf::meta::type_name("tenant_created"), x.id, x.slug, x.name, x.admin_user_id);
+}
+
+// A new user, or the fields of a PATCH (absent fields are std::nullopt-like:
+// the has_* flags say which are set). Passwords are plain here, hashed by
+// the tenant actor on the hasher pool.
+struct user_draft {
+  std::string email, password, role, access_profile;
+  bool has_email = false, has_password = false, has_role = false, has_profile = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_draft& x) {
+  return f(caf::meta::type_name("user_draft"), x.email, x.password, x.role, x.access_profile, x.has_email,
+           x.has_password, x.has_role, x.has_profile);
+}
+
+struct user_view {
+  std::string id, email, role, access_profile;
+  bool locked = false;
+  std::string created_at, updated_at;
+  int64_t version = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_view& x) {
+  return f(caf::meta::type_name("user_view"), x.id, x.email, x.role, x.access_profile, x.locked,
+           x.created_at, x.updated_at, x.version);
+}
+
+struct user_list {
+  std::vector<user_view> items;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, user_list& x) {
+  return f(caf::meta::type_name("user_list"), x.items);
+}
+
+struct role_list {
+  std::vector<std::string> names;
+  std::vector<std::vector<std::string>> permissions;  // parallel to names
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, role_list& x) {
+  return f(caf::meta::type_name("role_list"), x.names, x.permissions);
 }
 
 } // namespace crm::actors

@@ -65,6 +65,13 @@ protocols::router build_router(role r) {
     rt.add({"POST", "/api/v1/auth/login", route_login, small_json, listener::public_api});
     rt.add({"POST", "/api/v1/auth/logout", route_logout, no_body, listener::public_api});
     rt.add({"GET", "/api/v1/auth/me", route_me, no_body, listener::public_api});
+    rt.add({"POST", "/api/v1/users", route_users_create, small_json, listener::public_api});
+    rt.add({"GET", "/api/v1/users", route_users_list, no_body, listener::public_api});
+    rt.add({"GET", "/api/v1/users/{id}", route_user_get, no_body, listener::public_api});
+    rt.add({"PATCH", "/api/v1/users/{id}", route_user_patch, small_json, listener::public_api});
+    rt.add({"POST", "/api/v1/users/{id}/lock", route_user_lock, no_body, listener::public_api});
+    rt.add({"POST", "/api/v1/users/{id}/unlock", route_user_unlock, no_body, listener::public_api});
+    rt.add({"GET", "/api/v1/roles", route_roles_list, no_body, listener::public_api});
   }
   if (r == role::all || r == role::content)
     rt.add({"GET", "/content/version", route_content_version, no_body, listener::public_api});

@@ -26,6 +26,13 @@ enum route_id : int {
   route_login,
   route_logout,
   route_me,
+  route_users_create,
+  route_users_list,
+  route_user_get,
+  route_user_patch,
+  route_user_lock,
+  route_user_unlock,
+  route_roles_list,
 };
 
 // True for routes answered asynchronously by actors/api.cpp.

@@ -3,6 +3,8 @@
 #include "actors/random.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/json_body.hpp"
+#include "protocols/permissions.hpp"
+#include "actors/tenant_users.hpp"
 
 #include <caf/all.hpp>
 
@@ -46,12 +48,13 @@ caf::error revoked() { return error_of(errc::auth_session_revoked, "the session 
 // Spawns the session actor for `who` unless one is live, and returns it.
 caf::actor adopt_session(caf::stateful_actor<tenant_state>* self, principal who) {
   auto& st = self->state;
-  if (auto it = st.sessions.find(who.session_id); it != st.sessions.end()) return it->second;
+  if (auto it = st.sessions.find(who.session_id); it != st.sessions.end()) return it->second.actor;
   who.tenant_slug = st.slug;
   if (auto r = st.roles.find(who.role); r != st.roles.end()) who.permissions = r->second;
   auto sid = who.session_id;
+  auto user = who.user_id;
   auto actor = self->spawn<caf::monitored>(session, std::move(who), st.deps.now, self->address());
-  st.sessions.emplace(sid, actor);
+  st.sessions.emplace(sid, tenant_state::live_session{user, actor});
   return actor;
 }
 
@@ -128,10 +131,27 @@ void login_open_session(caf::stateful_actor<tenant_state>* self, attempt a) {
           [=](caf::error& e) { a->fail(std::move(e)); });
 }
 
+// Asks the session actor for its principal; it vouches only for its own
+// user, and RBAC is checked here, before any handler runs.
+void vouch(caf::stateful_actor<tenant_state>* self, const caf::actor& session_actor, std::string user_id,
+           std::string permission, caf::typed_response_promise<principal> rp) {
+  self->request(session_actor, self->state.deps.timeout, auth_atom::value)
+      .then(
+          [=](principal& who) mutable {
+            if (who.user_id != user_id) return rp.deliver(revoked()), void();
+            if (!permission.empty() && !protocols::has_permission(who.permissions, permission))
+              return rp.deliver(
+                         error_of(errc::auth_forbidden, "the role '" + who.role + "' lacks " + permission)),
+                     void();
+            rp.deliver(std::move(who));
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+}
+
 // A session this node does not hold (restart, crash, another node): rebuilt
 // from the sessions table if it is still valid.
 void recover(caf::stateful_actor<tenant_state>* self, std::string sid, std::string user_id,
-             caf::typed_response_promise<principal> rp) {
+             std::string permission, caf::typed_response_promise<principal> rp) {
   auto& st = self->state;
   db_request q{st.id, {pg_query{select_session, {st.id, sid}, false}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(q))
@@ -156,7 +176,7 @@ void recover(caf::stateful_actor<tenant_state>* self, std::string sid, std::stri
               rp.deliver(revoked());
               return;
             }
-            rp.delegate(adopt_session(self, std::move(who)), auth_atom::value);
+            vouch(self, adopt_session(self, std::move(who)), user_id, permission, rp);
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
 }
@@ -204,7 +224,7 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
     if (dm.source == parent) return self->quit(dm.reason);
     auto& sessions = self->state.sessions;
     for (auto it = sessions.begin(); it != sessions.end(); ++it)
-      if (it->second.address() == dm.source) {
+      if (it->second.actor.address() == dm.source) {
         sessions.erase(it);
         break;
       }
@@ -231,36 +251,32 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
         login(self, a);
         return a->rp;
       },
-      [=](auth_atom, const std::string& sid, const std::string& user_id) -> caf::result<principal> {
+      [=](auth_atom, const std::string& sid, const std::string& user_id,
+          const std::string& permission) -> caf::result<principal> {
         auto& st = self->state;
         if (!st.exists) return revoked();
-        if (auto it = st.sessions.find(sid); it != st.sessions.end()) {
-          // A live session vouches only for its own user.
-          auto rp = self->make_response_promise<principal>();
-          self->request(it->second, st.deps.timeout, auth_atom::value)
-              .then(
-                  [=](principal& who) mutable {
-                    if (who.user_id != user_id) {
-                      rp.deliver(revoked());
-                      return;
-                    }
-                    rp.deliver(std::move(who));
-                  },
-                  [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
-          return rp;
-        }
         auto rp = self->make_response_promise<principal>();
-        recover(self, sid, user_id, rp);
+        if (auto it = st.sessions.find(sid); it != st.sessions.end())
+          vouch(self, it->second.actor, user_id, permission, rp);
+        else
+          recover(self, sid, user_id, permission, rp);
         return rp;
       },
+      [=](ucreate_atom, user_draft& d) { return create_user(self, std::move(d)); },
+      [=](users_atom) { return list_users(self); },
+      [=](user_atom, const std::string& id) { return get_user(self, id); },
+      [=](upatch_atom, const std::string& id, user_draft& d) { return patch_user(self, id, std::move(d)); },
+      [=](lock_atom, const std::string& id) { return set_locked(self, id, true); },
+      [=](unlock_atom, const std::string& id) { return set_locked(self, id, false); },
+      [=](roles_atom) { return list_roles(self->state); },
       [=](caf::get_atom, const std::string& sid) {  // the live session actor, if any (tests)
         auto it = self->state.sessions.find(sid);
-        return it == self->state.sessions.end() ? caf::actor{} : it->second;
+        return it == self->state.sessions.end() ? caf::actor{} : it->second.actor;
       },
       [=](logout_atom, const std::string& sid) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
         if (auto it = st.sessions.find(sid); it != st.sessions.end()) {
-          self->send_exit(it->second, caf::exit_reason::user_shutdown);
+          self->send_exit(it->second.actor, caf::exit_reason::user_shutdown);
           st.sessions.erase(it);  // revoked now, on this node; the row follows
         }
         auto rp = self->make_response_promise<caf::ok_atom>();

@@ -125,11 +125,29 @@ caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps de
                 [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
         return rp;
       },
-      [=](auth_atom, const std::string& tid, const std::string& sid, const std::string& user_id) {
-        return self->delegate(tenant_of(tid), auth_atom::value, sid, user_id);
+      [=](auth_atom, const std::string& tid, const std::string& sid, const std::string& user_id,
+          const std::string& permission) {
+        return self->delegate(tenant_of(tid), auth_atom::value, sid, user_id, permission);
       },
+      [=](ucreate_atom a, const std::string& tid, user_draft& d) {
+        return self->delegate(tenant_of(tid), a, std::move(d));
+      },
+      [=](users_atom a, const std::string& tid) { return self->delegate(tenant_of(tid), a); },
+      [=](user_atom a, const std::string& tid, const std::string& id) {
+        return self->delegate(tenant_of(tid), a, id);
+      },
+      [=](upatch_atom a, const std::string& tid, const std::string& id, user_draft& d) {
+        return self->delegate(tenant_of(tid), a, id, std::move(d));
+      },
+      [=](lock_atom a, const std::string& tid, const std::string& id) {
+        return self->delegate(tenant_of(tid), a, id);
+      },
+      [=](unlock_atom a, const std::string& tid, const std::string& id) {
+        return self->delegate(tenant_of(tid), a, id);
+      },
+      [=](roles_atom a, const std::string& tid) { return self->delegate(tenant_of(tid), a); },
       [=](caf::get_atom, const std::string& tid) { return tenant_of(tid); },  // supervision, tests
-    [=](logout_atom, const std::string& tid, const std::string& sid) {
+      [=](logout_atom, const std::string& tid, const std::string& sid) {
         return self->delegate(tenant_of(tid), logout_atom::value, sid);
       },
   };

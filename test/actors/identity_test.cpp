@@ -117,7 +117,9 @@ struct fixture {
     return out;
   }
 
-  caf::expected<principal> auth() { return ask<principal>(registry, auth_atom::value, tenant_id, session_id, user_id); }
+  caf::expected<principal> auth(std::string permission = {}) {
+    return ask<principal>(registry, auth_atom::value, tenant_id, session_id, user_id, permission);
+  }
 };
 
 // Enqueues a kill ahead of everything in `a`'s mailbox, as a crash would.
@@ -146,7 +148,7 @@ TEST_CASE_METHOD(fixture, "a session actor killed mid-request: 503 for that requ
   auto session = ask<caf::actor>(*tenant, caf::get_atom::value, session_id);
   REQUIRE(session);
   REQUIRE(*session);
-  auto h = self->request(registry, caf::infinite, auth_atom::value, tenant_id, session_id, user_id);
+  auto h = self->request(registry, caf::infinite, auth_atom::value, tenant_id, session_id, user_id, std::string{});
   kill_now(*session);
   sched.run();
   caf::error failed;
@@ -163,7 +165,7 @@ TEST_CASE_METHOD(fixture, "a tenant actor killed mid-request: 503 for that reque
   REQUIRE(auth());
   auto tenant = ask<caf::actor>(registry, caf::get_atom::value, tenant_id);
   REQUIRE(tenant);
-  auto h = self->request(registry, caf::infinite, auth_atom::value, tenant_id, session_id, user_id);
+  auto h = self->request(registry, caf::infinite, auth_atom::value, tenant_id, session_id, user_id, std::string{});
   kill_now(*tenant);
   sched.run();
   caf::error failed;
@@ -188,12 +190,20 @@ TEST_CASE_METHOD(fixture, "logout revokes the session here and in storage", "[ac
 
 TEST_CASE_METHOD(fixture, "a session vouches only for its own user", "[actors][identity]") {
   auto other = ask<principal>(registry, auth_atom::value, tenant_id, session_id,
-                              std::string{"dddddddd-0000-4000-8000-000000000004"});
+                              std::string{"dddddddd-0000-4000-8000-000000000004"}, std::string{});
   REQUIRE_FALSE(other);
   CHECK(other.error() == protocols::errc::auth_session_revoked);
   REQUIRE(auth());
   auto live = ask<principal>(registry, auth_atom::value, tenant_id, session_id,
-                             std::string{"dddddddd-0000-4000-8000-000000000004"});
+                             std::string{"dddddddd-0000-4000-8000-000000000004"}, std::string{});
   REQUIRE_FALSE(live);
   CHECK(live.error() == protocols::errc::auth_session_revoked);
+}
+
+TEST_CASE_METHOD(fixture, "RBAC is checked in the tenant actor before any handler runs", "[actors][identity]") {
+  CHECK(auth("users:manage"));
+  auto denied = auth("audit:read");  // the fake admin role has customers:read and users:manage only
+  REQUIRE_FALSE(denied);
+  CHECK(denied.error() == protocols::errc::auth_forbidden);
+  CHECK(protocols::to_problem(denied.error()).kind.status == 403);
 }
