@@ -38,6 +38,7 @@ http::response problem_response(const caf::error& err, const http::request& req)
   r.body = protocols::problem_json(p, req.trace.trace_id);
   if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
   if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
+  if (!p.retry_after.empty()) r.headers.emplace_back("Retry-After", p.retry_after);
   return r;
 }
 

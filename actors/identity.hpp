@@ -11,6 +11,7 @@
 #pragma once
 #include "actors/identity_messages.hpp"
 #include "protocols/jwt.hpp"
+#include "protocols/throttle.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
@@ -62,6 +63,10 @@ struct tenant_state {
     caf::actor actor;
   };
   std::unordered_map<std::string, live_session> sessions;  // session id -> its actor
+  // Failed logins (NIST SP 800-63B throttling): per account (lower-cased
+  // email) and per client address; 429 rate.limited while a key must wait.
+  protocols::failure_throttle accounts{protocols::throttle_policy{5, 1, 900, 3600, 100'000}};
+  protocols::failure_throttle addresses{protocols::throttle_policy{20, 1, 900, 3600, 100'000}};
 };
 
 // (login_atom, login_request) -> login_result

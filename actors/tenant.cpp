@@ -77,7 +77,14 @@ void login_verify(caf::stateful_actor<tenant_state>* self, attempt a, std::strin
   self->request(st.deps.hasher, st.deps.timeout * 4, verify_atom::value, std::move(hash), a->rq.password)
       .then(
           [=](bool ok) {
-            if (!a->found || !ok) return a->fail(invalid_credentials());
+            auto& st = self->state;
+            auto now = st.deps.now();
+            if (!a->found || !ok) {
+              st.accounts.failed(protocols::ascii_lower(a->rq.email), now);
+              st.addresses.failed(a->rq.client, now);
+              return a->fail(invalid_credentials());
+            }
+            st.accounts.succeeded(protocols::ascii_lower(a->rq.email));
             if (a->locked) return a->fail(error_of(errc::auth_user_locked, "the user is locked"));
             login_open_session(self, a);
           },
@@ -244,7 +251,13 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
           [=](caf::error& e) { self->quit(e); });  // requests waiting here get an error reply
   return {
       [=](login_atom, login_request& rq) -> caf::result<login_result> {
-        if (!self->state.exists) return invalid_credentials();
+        auto& st = self->state;
+        auto now = st.deps.now();
+        auto wait = std::max(st.accounts.retry_after(protocols::ascii_lower(rq.email), now),
+                             st.addresses.retry_after(rq.client, now));
+        if (wait > 0)
+          return caf::make_error(errc::rate_limited, "too many failed logins; retry later", std::to_string(wait));
+        if (!st.exists) return invalid_credentials();
         auto a = std::make_shared<login_attempt>();
         a->rq = std::move(rq);
         a->rp = self->make_response_promise<login_result>();

@@ -54,7 +54,7 @@ caf::error error_of(errc code, std::string detail) {
   return caf::make_error(code, std::move(detail));
 }
 
-problem make_problem(errc code, std::string detail) { return {kind_of(code), std::move(detail), {}}; }
+problem make_problem(errc code, std::string detail) { return {kind_of(code), std::move(detail), {}, {}}; }
 
 problem to_problem(const caf::error& err) {
   if (err.category() == caf::atom("crm")) {
@@ -64,7 +64,10 @@ problem to_problem(const caf::error& err) {
     if (ctx.size() >= 1 && ctx.match_element<std::string>(0))
       detail = ctx.get_as<std::string>(0);
     auto p = make_problem(code, std::move(detail));
-    if (ctx.size() >= 2 && ctx.match_element<std::string>(1)) p.errors_json = ctx.get_as<std::string>(1);
+    if (ctx.size() >= 2 && ctx.match_element<std::string>(1)) {
+      if (code == errc::rate_limited) p.retry_after = ctx.get_as<std::string>(1);
+      else p.errors_json = ctx.get_as<std::string>(1);
+    }
     return p;
   }
   if (err == caf::sec::request_timeout || err == caf::sec::request_receiver_down)

@@ -26,11 +26,13 @@ struct problem {
   problem_kind kind;
   std::string detail;
   std::string errors_json;  // request.validation: [{"field","code","detail"}], else empty
+  std::string retry_after;  // rate.limited: seconds for the Retry-After header, else empty
 };
 
 // Maps any CAF error to a problem: our errc category keeps its code, the
 // detail carried as the first string of the context and, for validation
-// errors, the errors array carried as the second; sec::request_timeout and
+// errors, the errors array carried as the second (for rate.limited: the
+// Retry-After seconds); sec::request_timeout and
 // sec::request_receiver_down (a slow or restarted actor) become
 // dependency.unavailable; anything else becomes internal with a generic detail.
 problem to_problem(const caf::error& err);

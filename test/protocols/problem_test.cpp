@@ -75,3 +75,10 @@ TEST_CASE("to_problem keeps our codes and hides everything else", "[protocols][p
   CHECK(other.kind.status == 500);
   CHECK(other.detail.find("0xdead") == std::string::npos);
 }
+
+TEST_CASE("rate.limited carries its Retry-After seconds", "[protocols][problem]") {
+  auto p = to_problem(caf::make_error(errc::rate_limited, "slow down", std::string{"42"}));
+  CHECK(p.kind.status == 429);
+  CHECK(p.retry_after == "42");
+  CHECK(p.errors_json.empty());
+}
