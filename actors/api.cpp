@@ -87,6 +87,28 @@ caf::actor registry_of(const api_deps& deps) { return deps.registry ? deps.regis
 
 const std::regex slug_pattern{"^[a-z0-9][a-z0-9-]{1,62}$"};
 
+}  // namespace
+
+std::optional<tenant_draft> read_tenant_draft(protocols::json_body& body) {
+  body.allow_only("", {"slug", "name", "admin"});
+  body.allow_only("admin", {"email", "password"});
+  auto slug = body.string("slug", {true, 2, 63});
+  if (slug && !std::regex_match(*slug, slug_pattern))
+    body.add_error("slug", "format", "slug must be lower-case letters, digits and '-'");
+  auto name = body.string("name", {true, 1, 200});
+  auto email = body.string("admin.email", {true, 3, 254});
+  if (email && !protocols::is_plausible_email(*email))
+    body.add_error("admin.email", "format", "admin.email is not an email address");
+  auto password = body.string("admin.password", {true, 1, protocols::password_max_bytes});
+  if (password)
+    if (auto why = protocols::password_policy_violation(*password))
+      body.add_error("admin.password", "policy", *why);
+  if (!body.errors().empty()) return std::nullopt;
+  return tenant_draft{*slug, *name, *email, *password};
+}
+
+namespace {
+
 void create_tenant(caf::event_based_actor* self, const api_deps& deps, http::exchange&& x) {
   static constexpr std::string_view route = "/api/v1/tenants";
   auto token = bearer_token(x.req.header_value("authorization"));
@@ -95,25 +117,11 @@ void create_tenant(caf::event_based_actor* self, const api_deps& deps, http::exc
     return fail(x, error_of(errc::auth_invalid_token, "the platform token is wrong"), route);
   auto body = read_body(x, route);
   if (!body) return;
-  body->allow_only("", {"slug", "name", "admin"});
-  body->allow_only("admin", {"email", "password"});
-  tenant_draft d;
-  auto slug = body->string("slug", {true, 2, 63});
-  if (slug && !std::regex_match(*slug, slug_pattern))
-    body->add_error("slug", "format", "slug must be lower-case letters, digits and '-'");
-  auto name = body->string("name", {true, 1, 200});
-  auto email = body->string("admin.email", {true, 3, 254});
-  if (email && !protocols::is_plausible_email(*email))
-    body->add_error("admin.email", "format", "admin.email is not an email address");
-  auto password = body->string("admin.password", {true, 1, protocols::password_max_bytes});
-  if (password)
-    if (auto why = protocols::password_policy_violation(*password))
-      body->add_error("admin.password", "policy", *why);
-  if (!body->errors().empty()) return fail(x, body->validation_error(), route);
-  d = {*slug, *name, *email, *password};
+  auto d = read_tenant_draft(*body);
+  if (!d) return fail(x, body->validation_error(), route);
   auto registry = registry_of(deps);
   auto ex = std::make_shared<http::exchange>(std::move(x));
-  self->request(registry, deps.timeout * 4, bootstrap_atom::value, std::move(d))
+  self->request(registry, deps.timeout * 4, bootstrap_atom::value, std::move(*d))
       .then(
           [ex](tenant_created& t) {
             protocols::json_writer w;

@@ -5,6 +5,8 @@
 // handle; errors become problems (protocols/problem.cpp).
 #pragma once
 #include "actors/front_slot.hpp"
+#include "actors/identity_messages.hpp"
+#include "protocols/json_body.hpp"
 #include "http/message.hpp"
 #include "protocols/jwt.hpp"
 #include "protocols/router.hpp"
@@ -14,6 +16,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace crm::actors {
@@ -29,6 +32,10 @@ struct api_deps {
 // Runs the handler of the matched route (actors/routes.hpp) for `x`.
 void handle_api(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match& m,
                 http::exchange&& x);
+
+// The body of POST /api/v1/tenants (also `nextcrm admin create-tenant`):
+// nullopt with every field error recorded in `body` when it is not valid.
+std::optional<tenant_draft> read_tenant_draft(protocols::json_body& body);
 
 // The token of an "Authorization: Bearer <token>" header, or "" if absent or
 // of another scheme.

@@ -120,11 +120,14 @@ bool parse_host_port(std::string_view text, host_port& out) {
 
 std::string help_text() {
   std::string out =
-      "usage: nextcrm [serve|migrate|version] [--flag=value ...]\n\n"
+      "usage: nextcrm [serve|migrate|version|admin] [--flag=value ...]\n\n"
       "commands:\n"
       "  serve     run the server (default)\n"
       "  migrate   apply storage/migrations/*.sql (as the owner role), then exit\n"
-      "  version   print {\"service\",\"version\",\"commit\"} and exit\n\n"
+      "  version   print {\"service\",\"version\",\"commit\"} and exit\n"
+      "  admin create-tenant --slug=S --name=N --admin-email=E\n"
+      "            create a tenant, its roles and its admin (as POST /api/v1/tenants); the\n"
+      "            admin password is read from NEXTCRM_ADMIN_PASSWORD or the first line of stdin\n\n"
       "configuration (environment variable, --flag override, default):\n";
   for (const auto& o : options()) {
     out += "  " + std::string{o.env} + "  --" + o.flag + "\n      " + o.help;
@@ -148,6 +151,10 @@ bool load_config(int argc, char** argv, const getenv_fn& getenv, config& out, st
     std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h" || arg == "help") {
       c.help = true;
+      continue;
+    }
+    if (c.command == "admin" && have_command) {  // the admin subcommand reads its own flags
+      c.args.emplace_back(arg);
       continue;
     }
     if (arg.rfind("--", 0) != 0) {
@@ -177,7 +184,7 @@ bool load_config(int argc, char** argv, const getenv_fn& getenv, config& out, st
       return false;
     }
   }
-  if (c.command != "serve" && c.command != "migrate" && c.command != "version") {
+  if (c.command != "serve" && c.command != "migrate" && c.command != "version" && c.command != "admin") {
     error = "unknown command '" + c.command + "' (see --help)";
     return false;
   }

@@ -1,5 +1,6 @@
 // actors/main.cpp: the nextcrm entry point. Reads the configuration, then
 // runs one command: serve (the node until SIGTERM/SIGINT), migrate, version.
+#include "actors/admin.hpp"
 #include "actors/build_info.hpp"
 #include "actors/config.hpp"
 #include "actors/node.hpp"
@@ -94,5 +95,6 @@ int main(int argc, char** argv) {
   }
   log_sink log{1, cfg.level};
   if (cfg.command == "migrate") return run_migrate(cfg, log);
+  if (cfg.command == "admin") return run_admin(cfg, log);
   return run_serve(cfg, log);
 }

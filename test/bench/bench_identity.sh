@@ -49,10 +49,12 @@ QUIET_WAIT="${BENCH_QUIET_WAIT:-600}"
 TENANT_SLUG=bench
 ADMIN_EMAIL=admin@bench.test
 RUN_DIR=""
+WRK_PID=""
 
 cleanup() {
   local rc=$?
   set +e
+  [[ -n "$WRK_PID" ]] && kill "$WRK_PID" 2>/dev/null
   [[ -n "$RUN_DIR" && -d "$RUN_DIR" ]] || return 0
   if ((rc != 0)) && [[ -s "${RUN_DIR}/nextcrm.log" ]]; then
     echo "--- last lines of ${RUN_DIR}/nextcrm.log (non-request lines):" >&2
@@ -88,6 +90,8 @@ start_stack() {
   wait_http "http://127.0.0.1:${HTTP_PORT}/health" 60 "${RUN_DIR}/nextcrm.pid" ||
     { tail -n 20 "${RUN_DIR}/nextcrm.log" >&2; die "nextcrm did not become healthy"; }
   NEXTCRM_PID="$(cat "${RUN_DIR}/nextcrm.pid")"
+  # the log from here on (the readiness polls before may have seen a 503)
+  LOG_START="$(($(wc -l <"${RUN_DIR}/nextcrm.log") + 1))"
 }
 
 # build/ when it is (or will be) a Release build; otherwise build-release/,
@@ -313,8 +317,10 @@ PY
 # The wrk script that walks the token files: thread k sends the tokens of
 # PREFIX.k (PREFIX is the script argument) in order, counts the distinct
 # sessions answered with 200 (the answer names its session) and stops once
-# every token of its file has one; tokens are resent from the start while
-# answers are missing (a timeout, a slow recovery), never to a new session.
+# every token of its file has one, leaving the file PREFIX.done.k (wrk itself
+# sleeps out its -d; the caller interrupts it). Tokens are resent from the
+# start while answers are missing (a timeout, a slow recovery), never to a
+# new session.
 write_touch_lua() {
   cat >"$1" <<'LUA'
 local count = 0
@@ -333,6 +339,7 @@ function init(args)
   end
   total, sent, distinct, non200 = #reqs, 0, 0, 0
   seen = {}
+  marker = args[1] .. ".done." .. id
 end
 
 function request()
@@ -349,7 +356,10 @@ function response(status, headers, body)
   if sid and not seen[sid] then
     seen[sid] = true
     distinct = distinct + 1
-    if distinct == total then wrk.thread:stop() end
+    if distinct == total then
+      io.open(marker, "w"):close()
+      wrk.thread:stop()
+    end
   end
 end
 
@@ -365,6 +375,25 @@ function done(summary, latency, requests)
     total, sent, distinct, non200))
 end
 LUA
+}
+
+# walk_tokens PREFIX OUT: runs the touch script over PREFIX.1 .. PREFIX.THREADS
+# (report in OUT) and returns once every thread has all its answers or
+# TOUCH_TIMEOUT has passed. wrk sleeps out its -d even when every thread has
+# stopped; SIGINT ends the sleep (repeated: a thread that has not quite exited
+# yet may take the first one).
+walk_tokens() {
+  local prefix="$1" out="$2" done_files
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$TOUCH_TIMEOUT" --timeout 10s -s "${RUN_DIR}/touch.lua" \
+    "http://127.0.0.1:${HTTP_PORT}/api/v1/auth/me" -- "$prefix" >"$out" 2>&1 &
+  WRK_PID=$!
+  while kill -0 "$WRK_PID" 2>/dev/null; do
+    done_files="$(find "$(dirname "$prefix")" -maxdepth 1 -name "$(basename "$prefix").done.*" | wc -l)"
+    ((done_files >= THREADS)) && kill -INT "$WRK_PID" 2>/dev/null
+    sleep 0.1
+  done
+  wait "$WRK_PID" || { cat "$out" >&2; die "wrk failed walking the tokens"; }
+  WRK_PID=""
 }
 
 bench_memory() {
@@ -389,9 +418,7 @@ bench_memory() {
   rss_before="$(rss_kib)"
   before="$(cpu_ticks "$NEXTCRM_PID")"
   t0="$(date +%s.%N)"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$TOUCH_TIMEOUT" --timeout 10s -s "${RUN_DIR}/touch.lua" \
-    "http://127.0.0.1:${HTTP_PORT}/api/v1/auth/me" -- "$tokens" >"$out" 2>&1 ||
-    { cat "$out" >&2; die "wrk failed walking the tokens"; }
+  walk_tokens "$tokens" "$out"
   secs="$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
   after="$(cpu_ticks "$NEXTCRM_PID")"
   sleep 1
@@ -449,10 +476,13 @@ bench_login() {
 verdict() { if awk -v v="$1" -v t="$3" "BEGIN { exit !(v $2 t) }"; then echo met; else echo "NOT met"; fi; }
 
 summary() {
-  local alive=yes errors warns
+  local alive=yes errors warns statuses
   nextcrm_running "$RUN_DIR" || alive="NO (crashed?)"
-  errors="$(grep -c '"level":"error"' "${RUN_DIR}/nextcrm.log" || true)"
-  warns="$(grep -c '"level":"warn"' "${RUN_DIR}/nextcrm.log" || true)"
+  tail -n "+${LOG_START}" "${RUN_DIR}/nextcrm.log" >"${RUN_DIR}/nextcrm-bench.log"
+  errors="$(grep -c '"level":"error"' "${RUN_DIR}/nextcrm-bench.log" || true)"
+  warns="$(grep -c '"level":"warn"' "${RUN_DIR}/nextcrm-bench.log" || true)"
+  statuses="$(grep -o '"status":[0-9]*' "${RUN_DIR}/nextcrm-bench.log" | cut -d: -f2 | sort | uniq -c |
+    awk '{ printf "%s%s x%s", sep, $2, $1; sep = ", " }')"
   echo
   echo "== summary (cores: $(nproc), nextcrm NEXTCRM_IO_THREADS=${NEXTCRM_IO_THREADS:-default} NEXTCRM_WORKERS=${NEXTCRM_WORKERS:-default} NEXTCRM_HASHER_THREADS=${HASHERS})"
   printf '%-34s %s\n' \
@@ -462,7 +492,8 @@ summary() {
     "sessions answered 200:" "${TOUCH_DISTINCT}/${SESSIONS} distinct (${TOUCH_NON200} non-200)   $([[ "$TOUCH_DISTINCT" == "$SESSIONS" && "$TOUCH_NON200" == 0 ]] && echo all || echo "NOT all")" \
     "login, sequential p50:" "${LOGIN_P50} ms at ${ARGON2}" \
     "logins/s, ${LOGIN_CLIENTS} clients, $(nproc) cores:" "${LOGIN_RPS} (${LOGIN_CPU_MS} cpu ms/login, ${LOGIN_NON2XX} non-2xx)" \
-    "nextcrm:" "alive ${alive}, log lines at error: ${errors}, at warn: ${warns}"
+    "nextcrm:" "alive ${alive}, log lines at error: ${errors}, at warn: ${warns}" \
+    "answers logged (status xcount):" "${statuses}"
 }
 
 main() {

@@ -348,6 +348,62 @@ class Login(IdentityCase):
                 self.assertNotIn(t.password, r.body.decode())
 
 
+class Throttling(IdentityCase):
+    """Failed logins are throttled per account (5 free failures) and per
+    client address (20), NIST SP 800-63B style: 429 rate.limited with
+    Retry-After, the wait doubling, never a permanent lockout. Each test uses
+    its own tenant, so the other tests never meet the throttle."""
+
+    def assert_throttled(self, r):
+        body = self.problem(r, 429, "rate.limited")
+        retry = r.header("retry-after") or ""
+        self.assertRegex(retry, r"^[0-9]+$", r)
+        self.assertGreaterEqual(int(retry), 1, r)
+        return int(retry), body
+
+    def test_account_is_throttled_then_allowed_again(self):
+        t = h.bootstrap_tenant(self.server)
+        for i in range(5):
+            self.problem(h.login(self.server, t.slug, t.email, "wrong-password-%d" % i),
+                         401, "auth.invalid_credentials")
+        # throttled, even with the right password (and with another case of the email)
+        retry, _ = self.assert_throttled(h.login(self.server, t.slug, t.email.upper(), t.password))
+        self.assertLessEqual(retry, 5)
+        # only that account: another one from the same address is answered normally
+        self.problem(h.login(self.server, t.slug, "other@%s.test" % t.slug, "wrong-password-x"),
+                     401, "auth.invalid_credentials")
+        time.sleep(retry + 0.2)
+        r = h.login(self.server, t.slug, t.email, t.password)
+        self.assertEqual(r.status, 200, "no permanent lockout: %r" % r)
+        # a success starts the account afresh
+        self.problem(h.login(self.server, t.slug, t.email, "wrong-password-y"), 401, "auth.invalid_credentials")
+
+    def test_unknown_account_is_throttled_alike(self):
+        """An unknown email is throttled like a real one (no enumeration)."""
+        t = h.bootstrap_tenant(self.server)
+        for email in (t.email, "nobody@%s.test" % t.slug):
+            with self.subTest(email=email):
+                for i in range(5):
+                    self.problem(h.login(self.server, t.slug, email, "wrong-password-%d" % i),
+                                 401, "auth.invalid_credentials")
+                _, body = self.assert_throttled(h.login(self.server, t.slug, email, "wrong-password-z"))
+                body.pop("trace_id")
+                if email == t.email:
+                    known = body
+                else:
+                    self.assertEqual(body, known, "a throttled unknown account answers differently")
+
+    def test_address_is_throttled(self):
+        t = h.bootstrap_tenant(self.server)
+        for i in range(20):  # 20 accounts, 1 failure each: only the address counter reaches its limit
+            self.problem(h.login(self.server, t.slug, "guess%d@%s.test" % (i, t.slug), "wrong-password"),
+                         401, "auth.invalid_credentials")
+        retry, _ = self.assert_throttled(h.login(self.server, t.slug, t.email, t.password))
+        time.sleep(retry + 0.2)
+        r = h.login(self.server, t.slug, t.email, t.password)
+        self.assertEqual(r.status, 200, "no permanent lockout: %r" % r)
+
+
 class Me(IdentityCase):
     def test_me(self):
         t = h.bootstrap_tenant(self.server)
