@@ -118,6 +118,8 @@ caf::expected<jwt_claims> verify_jwt(std::string_view token, const jwt_keyring& 
   simdjson::dom::object payload;
   if (parser.parse(*payload_json).get_object().get(payload)) return invalid("the token claims are not JSON");
   jwt_claims c;
+  std::string iss;
+  if (!read_string(payload, "iss", iss) || iss != "nextcrm") return invalid("the token was not issued here");
   if (!read_string(payload, "sub", c.sub) || !read_string(payload, "tid", c.tid) ||
       !read_string(payload, "sid", c.sid) || !read_int(payload, "exp", c.exp) ||
       !read_int(payload, "iat", c.iat))

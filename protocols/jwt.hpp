@@ -3,7 +3,8 @@
 // 3.2, HMAC-SHA256 via OpenSSL), compared in constant time. The header
 // carries `kid`: the first key of the ring signs, every key verifies, so a
 // key can rotate out once the tokens it signed have expired. Anything else
-// (alg none, HS512, RS256, a missing or unknown kid, a bad signature,
+// (alg none, HS512, RS256, a missing or unknown kid, a bad signature, an
+// `iss` other than "nextcrm",
 // exp/nbf/iat outside the allowed skew, missing claims, over-long tokens)
 // is rejected with errc::auth_invalid_token. Pure: the clock comes in.
 #pragma once
