@@ -26,9 +26,12 @@ std::string field(std::string_view key, std::string_view value) {
 node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
     : sys_(sys), cfg_(cfg), log_(log), storage_guard_(asio::make_work_guard(storage_io_)) {
   auto storage_event = [this](std::string_view event, std::string_view detail) {
-    bool bad = event.find("failed") != std::string_view::npos ||
-               event.find("lost") != std::string_view::npos ||
-               event.find("timeout") != std::string_view::npos;
+    // A constraint violation (SQLSTATE class 23) is the client's doing: a 409
+    // or 422 answer, not a server problem.
+    bool client_error = event == "pg.statement_failed" && detail.substr(0, 2) == "23";
+    bool bad = !client_error && (event.find("failed") != std::string_view::npos ||
+                                 event.find("lost") != std::string_view::npos ||
+                                 event.find("timeout") != std::string_view::npos);
     log_.event(bad ? log_level::warn : log_level::info, event, field("detail", detail));
   };
   pg_ = std::make_unique<storage::pg_pool>(storage_io_, cfg_.pg, std::vector<storage::pg_statement>{},

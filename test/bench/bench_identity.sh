@@ -119,6 +119,28 @@ wait_quiet() {
   done
 }
 
+# Notes (once per phase) when a compiler or another wrk ran next to the
+# measurement that just ended: its figures are then low.
+note_busy() {
+  local busy
+  busy="$(pgrep -x 'cc1plus|wrk' | tr '\n' ' ')"
+  [[ -z "$busy" ]] && return 0
+  warn "$1: other work (cc1plus/wrk pids ${busy}) ran next to this measurement, figures may be low"
+  BUSY_PHASES+=("$1")
+}
+
+# Waits until nextcrm's log has stopped growing (up to 10 s): the log sink has
+# written everything queued, so its backlog is not counted as session memory.
+settle_log() {
+  local size last=-1 i
+  for ((i = 0; i < 20; i++)); do
+    size="$(stat -c %s "${RUN_DIR}/nextcrm.log")"
+    ((size == last)) && return 0
+    last="$size"
+    sleep 0.5
+  done
+}
+
 # wrk_run URL DURATION OUT [WRK OPTIONS...]: one wrk run with THREADS and
 # CONNECTIONS (unless the options override them), its report in OUT.
 wrk_run() {
@@ -236,6 +258,7 @@ bench_me() {
         wrk_run "$url" "$DURATION" "$out"
       fi
       after="$(cpu_ticks "$NEXTCRM_PID")"
+      note_busy "me/health round ${round} ${target}"
       read -r rps p50 p99 bad < <(wrk_parse "$out")
       # CPU per request is steadier than req/s on a shared machine.
       us="$(per_request "$((after - before))" "$(wrk_requests "$out")" 1e6)"
@@ -414,14 +437,15 @@ bench_memory() {
   write_touch_lua "${RUN_DIR}/touch.lua"
 
   wait_quiet
-  sleep 1
+  settle_log
   rss_before="$(rss_kib)"
   before="$(cpu_ticks "$NEXTCRM_PID")"
   t0="$(date +%s.%N)"
   walk_tokens "$tokens" "$out"
   secs="$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
   after="$(cpu_ticks "$NEXTCRM_PID")"
-  sleep 1
+  note_busy "memory walk"
+  settle_log
   rss_after="$(rss_kib)"
   read -r TOUCH_SENT TOUCH_DISTINCT TOUCH_NON200 < <(awk '/^touch:/ { print $5, $7, $9 }' "$out")
   TOUCH_ERRORS="$(awk '/Socket errors:/ { sub(/.*Socket errors: /, ""); print }' "$out")"
@@ -451,6 +475,7 @@ bench_login() {
     [[ "$status" == 200 ]] || die "login ${i} answered ${status}: $(cat "${RUN_DIR}/login-seq.json")"
     ms+=("$(awk -v s="${timing#* }" 'BEGIN { printf "%.1f", s * 1000 }')")
   done
+  note_busy "sequential logins"
   LOGIN_P50="$(median "${ms[@]}")"
   echo "sequential: ${LOGINS} logins, p50 ${LOGIN_P50} ms (min $(printf '%s\n' "${ms[@]}" | sort -g | head -n 1), max $(printf '%s\n' "${ms[@]}" | sort -g | tail -n 1))"
 
@@ -464,6 +489,7 @@ bench_login() {
     --timeout 10s --latency -s "${RUN_DIR}/login.lua" "http://127.0.0.1:${HTTP_PORT}/api/v1/auth/login" >"$out" 2>&1 ||
     { cat "$out" >&2; die "wrk failed against /api/v1/auth/login"; }
   after="$(cpu_ticks "$NEXTCRM_PID")"
+  note_busy "concurrent logins"
   read -r _ p50 p99 bad < <(wrk_parse "$out")
   requests="$(wrk_requests "$out")"
   LOGIN_RPS="$(awk '/Requests\/sec:/ { printf "%.1f", $2 }' "$out")"
@@ -493,11 +519,13 @@ summary() {
     "login, sequential p50:" "${LOGIN_P50} ms at ${ARGON2}" \
     "logins/s, ${LOGIN_CLIENTS} clients, $(nproc) cores:" "${LOGIN_RPS} (${LOGIN_CPU_MS} cpu ms/login, ${LOGIN_NON2XX} non-2xx)" \
     "nextcrm:" "alive ${alive}, log lines at error: ${errors}, at warn: ${warns}" \
-    "answers logged (status xcount):" "${statuses}"
+    "answers logged (status xcount):" "${statuses}" \
+    "machine:" "$( ((${#BUSY_PHASES[@]})) && echo "busy during: ${BUSY_PHASES[*]}" || echo "quiet (no cc1plus/other wrk seen after each measurement)")"
 }
 
 main() {
   ME_NON2XX=0
+  BUSY_PHASES=()
   HZ="$(getconf CLK_TCK)"
   ensure_packages
   use_release_build
