@@ -123,7 +123,7 @@ wait_quiet() {
 # measurement that just ended: its figures are then low.
 note_busy() {
   local busy
-  busy="$(pgrep -x 'cc1plus|wrk' | tr '\n' ' ')"
+  busy="$(pgrep -x 'cc1plus|wrk' | tr '\n' ' ' || true)"
   [[ -z "$busy" ]] && return 0
   warn "$1: other work (cc1plus/wrk pids ${busy}) ran next to this measurement, figures may be low"
   BUSY_PHASES+=("$1")
