@@ -281,22 +281,26 @@ void users_api(caf::event_based_actor* self, const api_deps& deps, const protoco
   int id = m.matched->id;
   std::string user_id{m.param("id")};
   auto ex = std::make_shared<http::exchange>(std::move(x));
-  std::shared_ptr<user_draft> draft;
-  if (id == route_users_create || id == route_user_patch) {
-    auto body = read_body(*ex, route);
-    if (!body) return;
-    auto d = read_user(*body, id == route_users_create);
-    if (!d) return fail(*ex, body->validation_error(), route);
-    draft = std::make_shared<user_draft>(std::move(*d));
-  }
   // Another tenant's id or no id at all: not found, never forbidden.
   bool needs_id = id != route_users_create && id != route_users_list && id != route_roles_list;
   std::string permission = id == route_roles_list ? "" : "users:manage";
   auto registry = registry_of(deps);
   auto timeout = deps.timeout;
+  // Token and permission first: a caller who may not do this learns nothing
+  // about the body it sent.
   authenticate(self, deps, ex, route, permission, [=](const principal& who) {
+    std::shared_ptr<user_draft> draft;
+    if (id == route_users_create || id == route_user_patch) {
+      auto body = read_body(*ex, route);
+      if (!body) return;
+      auto d = read_user(*body, id == route_users_create);
+      if (!d) return fail(*ex, body->validation_error(), route);
+      draft = std::make_shared<user_draft>(std::move(*d));
+    }
     if (needs_id && !protocols::is_uuid(user_id))
       return fail(*ex, error_of(errc::resource_not_found, "no such user"), route);
+    if (id == route_user_lock && user_id == who.user_id)  // an admin locking itself out of its own tenant
+      return fail(*ex, error_of(errc::resource_conflict, "you cannot lock your own account"), route);
     auto tid = who.tenant_id;
     auto done_user = [ex, route, who](int status) {
       return [ex, route, who, status](user_view& u) {

@@ -13,6 +13,7 @@ namespace {
 
 constexpr size_t no_body = 0;            // GET endpoints accept no request body
 constexpr size_t small_json = 16 * 1024;  // identity bodies are a few hundred bytes
+constexpr size_t ignored_body = 1024;     // actions that read no body accept a small one (`{}`)
 
 http::response json(int status, std::string body, std::string_view route) {
   http::response r;
@@ -63,14 +64,14 @@ protocols::router build_router(role r) {
     rt.add({"GET", "/api/version", route_api_version, no_body, listener::public_api});
     rt.add({"POST", "/api/v1/tenants", route_tenants_create, small_json, listener::public_api});
     rt.add({"POST", "/api/v1/auth/login", route_login, small_json, listener::public_api});
-    rt.add({"POST", "/api/v1/auth/logout", route_logout, no_body, listener::public_api});
+    rt.add({"POST", "/api/v1/auth/logout", route_logout, ignored_body, listener::public_api});
     rt.add({"GET", "/api/v1/auth/me", route_me, no_body, listener::public_api});
     rt.add({"POST", "/api/v1/users", route_users_create, small_json, listener::public_api});
     rt.add({"GET", "/api/v1/users", route_users_list, no_body, listener::public_api});
     rt.add({"GET", "/api/v1/users/{id}", route_user_get, no_body, listener::public_api});
     rt.add({"PATCH", "/api/v1/users/{id}", route_user_patch, small_json, listener::public_api});
-    rt.add({"POST", "/api/v1/users/{id}/lock", route_user_lock, no_body, listener::public_api});
-    rt.add({"POST", "/api/v1/users/{id}/unlock", route_user_unlock, no_body, listener::public_api});
+    rt.add({"POST", "/api/v1/users/{id}/lock", route_user_lock, ignored_body, listener::public_api});
+    rt.add({"POST", "/api/v1/users/{id}/unlock", route_user_unlock, ignored_body, listener::public_api});
     rt.add({"GET", "/api/v1/roles", route_roles_list, no_body, listener::public_api});
   }
   if (r == role::all || r == role::content)
