@@ -19,6 +19,8 @@ exec </dev/null
 
 # shellcheck source=deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/lib.sh"
+# shellcheck source=test/bench/bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 ROUNDS="${BENCH_ROUNDS:-3}"
 DURATION="${BENCH_DURATION:-10s}"
@@ -110,38 +112,8 @@ use_release_build() {
   fi
 }
 
-# wrk_run URL DURATION OUT: one wrk run, its report in OUT.
-wrk_run() {
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency "$1" >"$3" 2>&1 ||
-    { cat "$3" >&2; die "wrk failed against $1"; }
-}
 
-# Prints "req_per_s p50_ms p99_ms non2xx" from a wrk --latency report.
-wrk_parse() {
-  awk '
-    function ms(v) {
-      if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-      if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-      if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
-      return v + 0
-    }
-    /Requests\/sec:/ { rps = $2 }
-    $1 == "50%" { p50 = ms($2) }
-    $1 == "99%" { p99 = ms($2) }
-    /Non-2xx or 3xx responses:/ { bad = $NF }
-    END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, bad + 0 }
-  ' "$1"
-}
 
-# Prints the CPU time (user + system, in clock ticks) of the processes PIDS.
-cpu_ticks() {
-  local pid total=0 t
-  for pid in "$@"; do
-    t="$(awk '{ print $14 + $15 }' "/proc/${pid}/stat" 2>/dev/null || echo 0)"
-    total=$((total + t))
-  done
-  echo "$total"
-}
 
 # The processes whose CPU is charged to TARGET: nextcrm, or nginx's workers.
 target_pids() {
@@ -152,9 +124,6 @@ target_pids() {
   fi
 }
 
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 main() {
   local round target url out rps p50 p99 bad before after requests us n_round_rps

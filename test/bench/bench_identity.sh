@@ -37,6 +37,8 @@ exec </dev/null
 
 # shellcheck source=deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../deploy/lib.sh"
+# shellcheck source=test/bench/bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 ROUNDS="${BENCH_ROUNDS:-3}"
 DURATION="${BENCH_DURATION:-10s}"
@@ -144,46 +146,13 @@ settle_log() {
   done
 }
 
-# wrk_run URL DURATION OUT [WRK OPTIONS...]: one wrk run with THREADS and
-# CONNECTIONS (unless the options override them), its report in OUT.
-wrk_run() {
-  local url="$1" duration="$2" out="$3"
-  shift 3
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" --latency "$@" "$url" >"$out" 2>&1 ||
-    { cat "$out" >&2; die "wrk failed against ${url}"; }
-}
 
-# Prints "req_per_s p50_ms p99_ms non2xx" from a wrk --latency report.
-wrk_parse() {
-  awk '
-    function ms(v) {
-      if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-      if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-      if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
-      return v + 0
-    }
-    /Requests\/sec:/ { rps = $2 }
-    $1 == "50%" { p50 = ms($2) }
-    $1 == "99%" { p99 = ms($2) }
-    /Non-2xx or 3xx responses:/ { bad = $NF }
-    END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, bad + 0 }
-  ' "$1"
-}
 
 # The completed requests of a wrk report.
 wrk_requests() {
   awk '/requests in/ { print $1 }' "$1"
 }
 
-# Prints the CPU time (user + system, in clock ticks) of the processes PIDS.
-cpu_ticks() {
-  local pid total=0 t
-  for pid in "$@"; do
-    t="$(awk '{ print $14 + $15 }' "/proc/${pid}/stat" 2>/dev/null || echo 0)"
-    total=$((total + t))
-  done
-  echo "$total"
-}
 
 # per_request TICKS REQUESTS SCALE: CPU per request (SCALE 1e6: us, 1e3: ms).
 per_request() {
@@ -191,9 +160,6 @@ per_request() {
     'BEGIN { printf "%.1f", (n > 0) ? t * s / hz / n : 0 }'
 }
 
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 # VmRSS of nextcrm in KiB.
 rss_kib() {
