@@ -22,8 +22,7 @@ using protocols::error_of;
 
 namespace {
 
-http::response json_response(int status, std::string body, const http::request& req) {
-  (void)req;
+http::response json_response(int status, std::string body) {
   http::response r;
   r.status = status;
   r.body = std::move(body);
@@ -50,6 +49,14 @@ void reply(http::exchange& x, http::response r, std::string_view route) {
 
 void fail(http::exchange& x, const caf::error& err, std::string_view route) {
   reply(x, problem_response(err, x.req), route);
+}
+
+// Answers `x` with a JSON body for the caller `who` (named in the log line).
+void reply_json(http::exchange& x, std::string_view route, int status, std::string body, const principal& who) {
+  auto r = json_response(status, std::move(body));
+  r.tenant_id = who.tenant_id;
+  r.user_id = who.user_id;
+  reply(x, std::move(r), route);
 }
 
 // Constant time in the token's content (both sides are hashed first).
@@ -129,7 +136,7 @@ void create_tenant(caf::event_based_actor* self, const api_deps& deps, http::exc
             w.key("id").string(t.id).key("slug").string(t.slug).key("name").string(t.name);
             w.key("admin_user_id").string(t.admin_user_id);
             w.end_object().end_object();
-            auto r = json_response(201, std::move(w).str(), ex->req);
+            auto r = json_response(201, std::move(w).str());
             r.tenant_id = t.id;
             reply(*ex, std::move(r), route);
           },
@@ -157,7 +164,7 @@ void login(caf::event_based_actor* self, const api_deps& deps, http::exchange&& 
             w.key("access_token").string(res.access_token).key("token_type").string("Bearer");
             w.key("expires_in").number(res.expires_in).key("session_id").string(res.session_id);
             w.end_object();
-            auto r = json_response(200, std::move(w).str(), ex->req);
+            auto r = json_response(200, std::move(w).str());
             r.headers.emplace_back("Cache-Control", "no-store");
             r.tenant_id = res.tenant_id;
             r.user_id = res.user_id;
@@ -206,10 +213,7 @@ void me(caf::event_based_actor* self, const api_deps& deps, http::exchange&& x) 
     w.key("session").begin_object().key("id").string(who.session_id);
     w.key("expires_at").string(protocols::format_rfc3339_s(who.expires_at)).end_object();
     w.end_object().end_object();
-    auto r = json_response(200, std::move(w).str(), ex->req);
-    r.tenant_id = who.tenant_id;
-    r.user_id = who.user_id;
-    reply(*ex, std::move(r), route);
+    reply_json(*ex, route, 200, std::move(w).str(), who);
   });
 }
 
@@ -308,10 +312,7 @@ void users_api(caf::event_based_actor* self, const api_deps& deps, const protoco
         w.begin_object().key("data");
         write_user(w, u);
         w.end_object();
-        auto r = json_response(status, std::move(w).str(), ex->req);
-        r.tenant_id = who.tenant_id;
-        r.user_id = who.user_id;
-        reply(*ex, std::move(r), route);
+        reply_json(*ex, route, status, std::move(w).str(), who);
       };
     };
     auto failed = [ex, route](caf::error& e) { fail(*ex, e, route); };
@@ -340,10 +341,7 @@ void users_api(caf::event_based_actor* self, const api_deps& deps, const protoco
                   w.begin_object().key("data").begin_array();
                   for (const auto& u : l.items) write_user(w, u);
                   w.end_array().end_object();
-                  auto r = json_response(200, std::move(w).str(), ex->req);
-                  r.tenant_id = who.tenant_id;
-                  r.user_id = who.user_id;
-                  reply(*ex, std::move(r), route);
+                  reply_json(*ex, route, 200, std::move(w).str(), who);
                 },
                 failed);
         break;
@@ -359,10 +357,7 @@ void users_api(caf::event_based_actor* self, const api_deps& deps, const protoco
                     w.end_array().end_object();
                   }
                   w.end_array().end_object();
-                  auto r = json_response(200, std::move(w).str(), ex->req);
-                  r.tenant_id = who.tenant_id;
-                  r.user_id = who.user_id;
-                  reply(*ex, std::move(r), route);
+                  reply_json(*ex, route, 200, std::move(w).str(), who);
                 },
                 failed);
         break;
