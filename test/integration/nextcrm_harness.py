@@ -21,6 +21,7 @@ holds the (kid, secret) pairs so that a test can forge tokens (jwt_sign).
 """
 
 import atexit
+import datetime
 import base64
 import hashlib
 import hmac
@@ -67,6 +68,19 @@ def require_env(*names):
             "test/run-all.sh (it starts PostgreSQL/Redis and exports them)" % ", ".join(missing))
     return {n: os.environ[n] for n in names}
 
+
+
+def is_uuid(value):
+    """True for the canonical lower-case text form of a UUID."""
+    try:
+        return isinstance(value, str) and str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
+def parse_rfc3339(text):
+    """An RFC 3339 timestamp (with Z or an offset) as an aware datetime."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 def free_port():
     """A free TCP port on 127.0.0.1 (closed again, so there is a small race)."""

@@ -10,7 +10,6 @@ import re
 import sys
 import time
 import unittest
-import uuid
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -21,17 +20,6 @@ LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
 ME = "/api/v1/auth/me"
 RFC3339_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
-
-
-def is_uuid(value):
-    try:
-        return isinstance(value, str) and str(uuid.UUID(value)) == value.lower()
-    except ValueError:
-        return False
-
-
-def parse_rfc3339(text):
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 SERVER = None
@@ -95,8 +83,8 @@ class Bootstrap(IdentityCase):
         self.assertEqual(r.status, 201, r)
         self.assertTrue((r.header("content-type") or "").startswith("application/json"), r)
         data = r.json()["data"]
-        self.assertTrue(is_uuid(data.get("id")), data)
-        self.assertTrue(is_uuid(data.get("admin_user_id")), data)
+        self.assertTrue(h.is_uuid(data.get("id")), data)
+        self.assertTrue(h.is_uuid(data.get("admin_user_id")), data)
         self.assertNotEqual(data["id"], data["admin_user_id"])
         self.assertEqual(data["slug"], body["slug"])
         self.assertEqual(data["name"], "Acme Ltd")
@@ -257,7 +245,7 @@ class Login(IdentityCase):
         body = r.json()
         self.assertEqual(body.get("token_type"), "Bearer", body)
         self.assertEqual(body.get("expires_in"), 3600, body)
-        self.assertTrue(is_uuid(body.get("session_id")), body)
+        self.assertTrue(h.is_uuid(body.get("session_id")), body)
         token = body.get("access_token")
         self.assertIsInstance(token, str, body)
         self.assertNotIn(t.password, r.body.decode())
@@ -420,7 +408,7 @@ class Me(IdentityCase):
         self.assertEqual(tenant, {"id": t.id, "slug": t.slug})
         self.assertEqual(session["id"], login["session_id"])
         self.assertRegex(session["expires_at"], RFC3339_UTC_RE)
-        expires = parse_rfc3339(session["expires_at"])
+        expires = h.parse_rfc3339(session["expires_at"])
         self.assertGreater(expires, datetime.datetime.now(datetime.timezone.utc), session)
         self.assertNotIn("$argon2", r.body.decode())
 

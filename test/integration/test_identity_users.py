@@ -11,7 +11,6 @@ throttling counts per tenant and account, so no test comes near it).
 Run: python3 test/integration/test_identity_users.py
 """
 
-import datetime
 import os
 import re
 import sys
@@ -53,17 +52,6 @@ BASELINE = {
     | _perms(("products", "warehouses", "price-lists"), ("read",)) | {"content:upload"},
     "viewer": _perms(ENTITIES, ("read",)),
 }
-
-
-def is_uuid(value):
-    try:
-        return isinstance(value, str) and str(uuid.UUID(value)) == value.lower()
-    except ValueError:
-        return False
-
-
-def parse_rfc3339(text):
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 SERVER = None
@@ -172,7 +160,7 @@ class UsersCase(unittest.TestCase):
 
     def assert_user(self, user, email=None, role=None):
         self.assertEqual(set(user), USER_KEYS, user)
-        self.assertTrue(is_uuid(user["id"]), user)
+        self.assertTrue(h.is_uuid(user["id"]), user)
         if email is not None:
             self.assertEqual(user["email"].lower(), email.lower(), user)
         if role is not None:
@@ -182,7 +170,7 @@ class UsersCase(unittest.TestCase):
         self.assertIsInstance(user["locked"], bool, user)
         for key in ("created_at", "updated_at"):
             self.assertRegex(user[key], RFC3339_UTC_RE, user)
-        self.assertLessEqual(parse_rfc3339(user["created_at"]), parse_rfc3339(user["updated_at"]), user)
+        self.assertLessEqual(h.parse_rfc3339(user["created_at"]), h.parse_rfc3339(user["updated_at"]), user)
         self.assertIsInstance(user["version"], int, user)
         self.assertNotIsInstance(user["version"], bool, user)
         self.assertGreaterEqual(user["version"], 1, user)
@@ -490,7 +478,7 @@ class Crud(UsersCase):
             self.assertEqual(got["id"], user["id"])
             self.assertEqual(got["created_at"], user["created_at"])
             self.assertGreater(got["version"], current["version"], "a change must bump the version")
-            self.assertGreaterEqual(parse_rfc3339(got["updated_at"]), parse_rfc3339(current["updated_at"]))
+            self.assertGreaterEqual(h.parse_rfc3339(got["updated_at"]), h.parse_rfc3339(current["updated_at"]))
             self.assertEqual(self.get_user(admin, user["id"]), got, "GET differs from the PATCH answer")
             for secret in [v for k, v in body.items() if k == "password"]:
                 self.assertNotIn(secret, r.body.decode())
