@@ -15,8 +15,10 @@
 #   NEXTCRM_GATEWAY_PORT   nginx on 127.0.0.1 (default 8080)
 #   NEXTCRM_DEV_HTTP_PORT  nextcrm public listener (default 8081)
 #   NEXTCRM_DEV_ADMIN_PORT nextcrm admin listener, /metrics (default 9091)
-#   NEXTCRM_DEV_PG_PORT    private PostgreSQL (default 55432)
-#   NEXTCRM_DEV_REDIS_PORT private Redis (default 56379)
+#   NEXTCRM_DEV_PG_PORT    private PostgreSQL (default 15432)
+#   NEXTCRM_DEV_REDIS_PORT private Redis (default 16379)
+#   (defaults stay below the kernel's ephemeral range, 32768-60999, where an
+#   outgoing connection may hold the port)
 #   NEXTCRM_PLATFORM_TOKEN used when set; otherwise one is generated once and
 #                          kept in .run/platform-token (mode 600)
 #   NEXTCRM_JWT_KEYS       token signing keys "kid:base64secret,..." (the first
@@ -50,8 +52,8 @@ load_settings() {
   GATEWAY_PORT="${gw:-${GATEWAY_PORT:-8080}}"
   HTTP_PORT="${http:-${HTTP_PORT:-8081}}"
   ADMIN_PORT="${admin:-${ADMIN_PORT:-9091}}"
-  PG_PORT="${pg:-${PG_PORT:-55432}}"
-  REDIS_PORT="${redis:-${REDIS_PORT:-56379}}"
+  PG_PORT="${pg:-${PG_PORT:-15432}}"
+  REDIS_PORT="${redis:-${REDIS_PORT:-16379}}"
 }
 
 save_settings() {
