@@ -44,7 +44,8 @@ struct db_result {
   std::vector<storage::pg_rows> sets;
 };
 
-// Who is calling: what the session actor vouches for.
+// Who is calling: what the session actor vouches for. Permissions stay in
+// the tenant actor, which checks them (RBAC) before answering.
 struct principal {
   std::string tenant_id;
   std::string tenant_slug;
@@ -54,13 +55,12 @@ struct principal {
   std::string access_profile;
   std::string session_id;
   int64_t expires_at = 0;  // unix seconds
-  std::vector<std::string> permissions;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, principal& x) {
   return f(caf::meta::type_name("principal"), x.tenant_id, x.tenant_slug, x.user_id, x.email, x.role,
-           x.access_profile, x.session_id, x.expires_at, x.permissions);
+           x.access_profile, x.session_id, x.expires_at);
 }
 
 struct login_request {

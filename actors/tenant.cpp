@@ -50,10 +50,9 @@ caf::actor adopt_session(caf::stateful_actor<tenant_state>* self, principal who)
   auto& st = self->state;
   if (auto it = st.sessions.find(who.session_id); it != st.sessions.end()) return it->second.actor;
   // The session keeps only what is its own (about 1.5 KiB per session actor
-  // in all); tenant id, slug and the role's permissions are added by vouch().
+  // in all); tenant id and slug are added by vouch().
   who.tenant_id.clear();
   who.tenant_slug.clear();
-  who.permissions.clear();
   auto sid = who.session_id;
   auto user = who.user_id;
   auto actor = self->spawn<caf::monitored>(session, std::move(who), st.deps.now, self->address());
@@ -152,8 +151,9 @@ void vouch(caf::stateful_actor<tenant_state>* self, const caf::actor& session_ac
             auto& st = self->state;
             who.tenant_id = st.id;
             who.tenant_slug = st.slug;
-            if (auto r = st.roles.find(who.role); r != st.roles.end()) who.permissions = r->second;
-            if (!permission.empty() && !protocols::has_permission(who.permissions, permission))
+            auto role = st.roles.find(who.role);
+            if (!permission.empty() &&
+                (role == st.roles.end() || !protocols::has_permission(role->second, permission)))
               return rp.deliver(
                          error_of(errc::auth_forbidden, "the role '" + who.role + "' lacks " + permission)),
                      void();

@@ -100,7 +100,9 @@ caf::expected<jwt_claims> verify_jwt(std::string_view token, const jwt_keyring& 
   auto signature = base64url_decode(token.substr(dot2 + 1));
   if (!header_json || !payload_json || !signature) return invalid("the token is not base64url");
 
-  simdjson::dom::parser parser;
+  // A parser allocates its buffers on first use; every authenticated request
+  // verifies a token, so each thread keeps one (not shared, no state kept).
+  thread_local simdjson::dom::parser parser;
   simdjson::dom::object header;
   if (parser.parse(*header_json).get_object().get(header)) return invalid("the token header is not JSON");
   std::string alg, kid, typ;

@@ -130,13 +130,14 @@ void kill_now(const caf::actor& a) {
 
 } // namespace
 
-TEST_CASE_METHOD(fixture, "a stored session is recovered on first use with its role's permissions",
+TEST_CASE_METHOD(fixture, "a stored session is recovered on first use with its role and tenant",
                  "[actors][identity]") {
   auto who = auth();
   REQUIRE(who);
   CHECK(who->email == "a@acme.test");
   CHECK(who->tenant_slug == "acme");
-  CHECK(who->permissions == std::vector<std::string>{"customers:read", "users:manage"});
+  CHECK(who->role == "admin");
+  CHECK(who->tenant_id == tenant_id);
   CHECK(auth());  // now served by the live session actor
 }
 
