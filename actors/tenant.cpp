@@ -144,7 +144,10 @@ void login_open_session(caf::stateful_actor<tenant_state>* self, attempt a) {
 // user, and RBAC is checked here, before any handler runs.
 void vouch(caf::stateful_actor<tenant_state>* self, const caf::actor& session_actor, std::string user_id,
            std::string permission, caf::typed_response_promise<principal> rp) {
-  self->request(session_actor, self->state.deps.timeout, auth_atom::value)
+  // No deadline of its own: the session answers synchronously, its death
+  // comes back as request_receiver_down, and the front's request around this
+  // whole chain carries the deadline (a timer per hop costs ~4 us).
+  self->request(session_actor, caf::infinite, auth_atom::value)
       .then(
           [=](principal& who) mutable {
             if (who.user_id != user_id) return rp.deliver(revoked()), void();
