@@ -39,9 +39,15 @@ struct identity_deps {
 
 // -- session ------------------------------------------------------------------
 
+// Only what is the session's own: tenant id, slug and session id are known
+// to the tenant actor, which adds them (memory per session is a target).
 struct session_state {
   static inline const char* name = "session";
-  principal who;
+  std::string user_id;
+  std::string email;
+  std::string role;
+  std::string access_profile;
+  int64_t expires_at = 0;
 };
 
 // Answers (auth_atom) with the principal until `who.expires_at`, then quits;

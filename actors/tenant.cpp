@@ -49,10 +49,7 @@ caf::error revoked() { return error_of(errc::auth_session_revoked, "the session 
 caf::actor adopt_session(caf::stateful_actor<tenant_state>* self, principal who) {
   auto& st = self->state;
   if (auto it = st.sessions.find(who.session_id); it != st.sessions.end()) return it->second.actor;
-  // The session keeps only what is its own (about 1.5 KiB per session actor
-  // in all); tenant id and slug are added by vouch().
-  who.tenant_id.clear();
-  who.tenant_slug.clear();
+  // The session keeps only what is its own; vouch() adds the rest.
   auto sid = who.session_id;
   auto user = who.user_id;
   auto actor = self->spawn<caf::monitored>(session, std::move(who), st.deps.now, self->address());
@@ -142,8 +139,8 @@ void login_open_session(caf::stateful_actor<tenant_state>* self, attempt a) {
 
 // Asks the session actor for its principal; it vouches only for its own
 // user, and RBAC is checked here, before any handler runs.
-void vouch(caf::stateful_actor<tenant_state>* self, const caf::actor& session_actor, std::string user_id,
-           std::string permission, caf::typed_response_promise<principal> rp) {
+void vouch(caf::stateful_actor<tenant_state>* self, const caf::actor& session_actor, std::string sid,
+           std::string user_id, std::string permission, caf::typed_response_promise<principal> rp) {
   // No deadline of its own: the session answers synchronously, its death
   // comes back as request_receiver_down, and the front's request around this
   // whole chain carries the deadline (a timer per hop costs ~4 us).
@@ -154,6 +151,7 @@ void vouch(caf::stateful_actor<tenant_state>* self, const caf::actor& session_ac
             auto& st = self->state;
             who.tenant_id = st.id;
             who.tenant_slug = st.slug;
+            who.session_id = sid;
             auto role = st.roles.find(who.role);
             if (!permission.empty() &&
                 (role == st.roles.end() || !protocols::has_permission(role->second, permission)))
@@ -193,7 +191,7 @@ void recover(caf::stateful_actor<tenant_state>* self, std::string sid, std::stri
               rp.deliver(revoked());
               return;
             }
-            vouch(self, adopt_session(self, std::move(who)), user_id, permission, rp);
+            vouch(self, adopt_session(self, std::move(who)), sid, user_id, permission, rp);
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
 }
@@ -280,7 +278,7 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
         if (!st.exists) return revoked();
         auto rp = self->make_response_promise<principal>();
         if (auto it = st.sessions.find(sid); it != st.sessions.end())
-          vouch(self, it->second.actor, user_id, permission, rp);
+          vouch(self, it->second.actor, sid, user_id, permission, rp);
         else
           recover(self, sid, user_id, permission, rp);
         return rp;
