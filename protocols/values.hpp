@@ -1,0 +1,21 @@
+// protocols/values.hpp
+// Checks for the value types of the CRM entities (API.md "CRM entities",
+// issue #4): money as a decimal string with at most two decimals (never a
+// float, never an exponent), ISO 4217 currency codes, ISO 8601 calendar
+// dates. Pure.
+#pragma once
+#include <string_view>
+
+namespace crm::protocols {
+
+// "1250.00", "0", "12.5": digits, an optional '.' with 1..`scale` digits, at
+// most `integer_digits` before it, no sign, no exponent, no spaces.
+bool is_money(std::string_view text, int scale = 2, int integer_digits = 16);
+
+// An active ISO 4217 alphabetic code ("EUR", "USD", ...).
+bool is_iso4217(std::string_view code);
+
+// "YYYY-MM-DD" naming a real day (leap years included), years 1900-9999.
+bool is_iso_date(std::string_view text);
+
+} // namespace crm::protocols
