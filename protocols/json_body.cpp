@@ -85,6 +85,40 @@ std::optional<std::string> json_body::string(std::string_view path, string_rule 
   return std::string{v};
 }
 
+std::optional<bool> json_body::boolean(std::string_view path, bool required) {
+  std::string field{path};
+  simdjson::dom::element el;
+  if (!ok_ || !lookup(impl_->root, path, el) || el.is_null()) {
+    if (required) add_error(field, "required", field + " is required");
+    return std::nullopt;
+  }
+  bool v = false;
+  if (el.get_bool().get(v)) {
+    add_error(field, "type", field + " must be true or false");
+    return std::nullopt;
+  }
+  return v;
+}
+
+bool json_body::has(std::string_view path) const {
+  simdjson::dom::element el;
+  return ok_ && lookup(impl_->root, path, el);
+}
+
+bool json_body::is_null(std::string_view path) const {
+  simdjson::dom::element el;
+  return ok_ && lookup(impl_->root, path, el) && el.is_null();
+}
+
+std::vector<std::string> json_body::keys(std::string_view prefix) const {
+  std::vector<std::string> out;
+  simdjson::dom::element el;
+  simdjson::dom::object obj;
+  if (!ok_ || !lookup(impl_->root, prefix, el) || el.get_object().get(obj)) return out;
+  for (auto member : obj) out.emplace_back(member.key);
+  return out;
+}
+
 void json_body::allow_only(std::string_view prefix, std::initializer_list<std::string_view> allowed) {
   if (!ok_) return;
   simdjson::dom::element el;

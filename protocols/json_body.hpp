@@ -44,6 +44,14 @@ public:
   // "too_long". Returns nullopt when absent or invalid.
   std::optional<std::string> string(std::string_view path, string_rule rule = {});
 
+  // The boolean at `path`; records "required" or "type".
+  std::optional<bool> boolean(std::string_view path, bool required);
+  // True if `path` is present (null included) / present and JSON null.
+  bool has(std::string_view path) const;
+  bool is_null(std::string_view path) const;
+  // The member names of the object at `prefix` ("" = top level).
+  std::vector<std::string> keys(std::string_view prefix = {}) const;
+
   // Records "unknown" for every member of the object at `prefix` ("" for
   // the top level) that is not in `allowed`, and "type" if it is no object.
   void allow_only(std::string_view prefix, std::initializer_list<std::string_view> allowed);

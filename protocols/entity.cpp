@@ -1,0 +1,161 @@
+#include "protocols/entity.hpp"
+
+#include "protocols/json_writer.hpp"
+#include "protocols/uuid.hpp"
+#include "protocols/values.hpp"
+
+#include <algorithm>
+
+namespace crm::protocols {
+namespace {
+
+field_def f(std::string name, field_kind kind, bool required = false, size_t max_length = 200) {
+  field_def d;
+  d.name = std::move(name);
+  d.kind = kind;
+  d.required = required;
+  d.max_length = max_length;
+  return d;
+}
+
+field_def choice(std::string name, std::vector<std::string> choices) {
+  auto d = f(std::move(name), field_kind::choice);
+  d.choices = std::move(choices);
+  return d;
+}
+
+field_def ref(std::string name, std::string entity, bool required = false) {
+  auto d = f(std::move(name), field_kind::uuid_ref, required);
+  d.references = std::move(entity);
+  return d;
+}
+
+field_def sensitive(field_def d) {
+  d.sensitive = true;
+  return d;
+}
+
+// id, created_at, updated_at, version: every record has them, no client writes them.
+std::vector<field_def> with_common(std::vector<field_def> fields) {
+  std::vector<field_def> out;
+  for (auto [name, kind] : {std::pair{"id", field_kind::uuid_ref}, std::pair{"created_at", field_kind::timestamp},
+                            std::pair{"updated_at", field_kind::timestamp}, std::pair{"version", field_kind::integer}}) {
+    auto d = f(name, kind);
+    d.writable = false;
+    out.push_back(std::move(d));
+  }
+  for (auto& d : fields) out.push_back(std::move(d));
+  return out;
+}
+
+std::vector<entity_def> make_registry() {
+  return {
+      {"customers", "customers",
+       with_common({f("name", field_kind::text, true), f("email", field_kind::email, false, 254),
+                    f("phone", field_kind::text, false, 40), choice("status", {"lead", "active", "churned"}),
+                    ref("owner_id", "users"), sensitive(f("annual_revenue", field_kind::money)),
+                    sensitive(f("tax_id", field_kind::text, false, 64)), f("notes", field_kind::text, false, 10000)})},
+      {"deals", "deals",
+       with_common({ref("customer_id", "customers", true), f("title", field_kind::text, true),
+                    choice("stage", {"prospect", "qualified", "proposal", "won", "lost"}),
+                    f("amount", field_kind::money), f("currency", field_kind::currency),
+                    f("close_date", field_kind::date), ref("owner_id", "users")})},
+      {"products", "products",
+       with_common({f("sku", field_kind::text, true, 64), f("name", field_kind::text, true),
+                    f("description", field_kind::text, false, 10000), sensitive(f("cost", field_kind::money)),
+                    f("active", field_kind::boolean)})},
+      {"warehouses", "warehouses",
+       with_common({f("code", field_kind::text, true, 32), f("name", field_kind::text),
+                    f("address", field_kind::text, false, 1000)})},
+      {"price-lists", "price_lists",
+       with_common({f("name", field_kind::text, true), f("currency", field_kind::currency),
+                    f("valid_from", field_kind::date), f("valid_to", field_kind::date)})},
+  };
+}
+
+// Reads one writable field; records the problem in `body` when it is bad.
+std::optional<field_value> read_field(json_body& body, const field_def& d, bool create) {
+  const auto& name = d.name;
+  if (!body.has(name)) {
+    if (create && d.required) body.add_error(name, "required", name + " is required");
+    return std::nullopt;
+  }
+  if (body.is_null(name)) {
+    if (d.required) body.add_error(name, "required", name + " cannot be null");
+    return field_value{name, std::nullopt};
+  }
+  if (d.kind == field_kind::boolean) {
+    auto v = body.boolean(name, true);
+    if (!v) return std::nullopt;
+    return field_value{name, *v ? "true" : "false"};
+  }
+  auto v = body.string(name, {true, d.required ? size_t{1} : size_t{0}, d.max_length});
+  if (!v) return std::nullopt;
+  auto bad = [&](std::string code, std::string detail) {
+    body.add_error(name, std::move(code), std::move(detail));
+    return std::nullopt;
+  };
+  switch (d.kind) {
+    case field_kind::email:
+      if (!is_plausible_email(*v)) return bad("format", name + " is not an email address");
+      break;
+    case field_kind::uuid_ref:
+      if (!is_uuid(*v)) return bad("format", name + " must be a UUID");
+      break;
+    case field_kind::money:
+      if (!is_money(*v)) return bad("format", name + " must be a decimal string with at most two decimals");
+      break;
+    case field_kind::currency:
+      if (!is_iso4217(*v)) return bad("format", name + " must be an ISO 4217 currency code");
+      break;
+    case field_kind::date:
+      if (!is_iso_date(*v)) return bad("format", name + " must be a date YYYY-MM-DD");
+      break;
+    case field_kind::choice:
+      if (std::find(d.choices.begin(), d.choices.end(), *v) == d.choices.end())
+        return bad("choice", name + " must be one of the allowed values");
+      break;
+    case field_kind::text:
+    case field_kind::boolean:
+    case field_kind::timestamp:
+    case field_kind::integer: break;
+  }
+  return field_value{name, std::move(*v)};
+}
+
+} // namespace
+
+const field_def* entity_def::field(std::string_view name) const {
+  for (const auto& d : fields)
+    if (d.name == name) return &d;
+  return nullptr;
+}
+
+const std::vector<entity_def>& entity_registry() {
+  static const auto registry = make_registry();
+  return registry;
+}
+
+const entity_def* entity_by_path(std::string_view path) {
+  for (const auto& e : entity_registry())
+    if (e.path == path) return &e;
+  return nullptr;
+}
+
+std::vector<field_value> read_record(json_body& body, const entity_def& e, bool create) {
+  std::vector<field_value> out;
+  for (const auto& key : body.keys()) {
+    const auto* d = e.field(key);
+    if (!d) body.add_error(is_valid_utf8(key) && key.size() <= 64 ? key : "(member)", "unknown", "unknown field");
+    else if (!d->writable) body.add_error(key, "read_only", key + " is set by the server");
+  }
+  for (const auto& d : e.fields) {
+    if (!d.writable) continue;
+    if (auto v = read_field(body, d, create)) out.push_back(std::move(*v));
+  }
+  if (!create && out.empty() && body.errors().empty())
+    body.add_error("", "required", "send at least one writable field");
+  return out;
+}
+
+} // namespace crm::protocols

@@ -1,0 +1,63 @@
+// protocols/entity.hpp
+// The entity registry of the CRM base (API.md "CRM entities", issue #4):
+// per entity its fields, their kinds, which are required, writable by
+// clients and sensitive. One table drives validation (read_record), and is
+// meant to drive SQL, response shaping and docs too, so adding a field is
+// one change. Pure.
+#pragma once
+#include "protocols/json_body.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace crm::protocols {
+
+enum class field_kind : uint8_t {
+  text,      // string up to max_length characters
+  email,     // plausible email address
+  uuid_ref,  // id of a record of `references` in the same tenant
+  money,     // decimal string, two decimals at most ("1250.00")
+  currency,  // ISO 4217 code
+  date,      // "YYYY-MM-DD"
+  boolean,
+  choice,    // one of `choices`
+  timestamp, // server-owned RFC 3339 (created_at, updated_at)
+  integer,   // server-owned (version)
+};
+
+struct field_def {
+  std::string name;
+  field_kind kind = field_kind::text;
+  bool required = false;   // on create
+  bool writable = true;    // false: owned by the server (id, timestamps, version)
+  bool sensitive = false;  // left out of narrow baseline profiles
+  size_t max_length = 200;
+  std::vector<std::string> choices;
+  std::string references;  // for uuid_ref: the entity path
+};
+
+struct entity_def {
+  std::string path;   // URL segment: "customers", "price-lists"
+  std::string table;  // SQL table: "customers", "price_lists"
+  std::vector<field_def> fields;
+  const field_def* field(std::string_view name) const;
+};
+
+// customers, deals, products, warehouses, price-lists (items: TODO(#4)).
+const std::vector<entity_def>& entity_registry();
+const entity_def* entity_by_path(std::string_view path);
+
+struct field_value {
+  std::string name;
+  std::optional<std::string> value;  // text form for a SQL parameter; nullopt = NULL
+};
+
+// Reads a create (every required field) or patch (any writable subset) body
+// for `e`. Records every problem in `body` (unknown field, read_only, type,
+// required, too_long, format, choice); JSON null clears an optional field.
+// Returns the values in registry order.
+std::vector<field_value> read_record(json_body& body, const entity_def& e, bool create);
+
+} // namespace crm::protocols
