@@ -32,21 +32,8 @@ RUN_DIR=""
 cleanup() {
   local rc=$?
   set +e
-  [[ -n "$RUN_DIR" && -d "$RUN_DIR" ]] || return 0
-  if ((rc != 0)) && [[ -s "${RUN_DIR}/nextcrm.log" ]]; then
-    echo "--- last lines of ${RUN_DIR}/nextcrm.log (non-request lines):" >&2
-    grep -v '"msg":"request"' "${RUN_DIR}/nextcrm.log" | tail -n 30 >&2
-  fi
-  nginx_stop "${RUN_DIR}/nginx/nginx.conf"
-  nextcrm_stop "$RUN_DIR"
-  redis_stop "${RUN_DIR}/redis"
-  if [[ "${NEXTCRM_KEEP_RUN:-0}" == "1" ]]; then
-    pg_stop "${RUN_DIR}/pg"
-    log "run folder kept: ${RUN_DIR}"
-  else
-    pg_destroy "${RUN_DIR}/pg"
-    rm -rf "$RUN_DIR"
-  fi
+  [[ -n "$RUN_DIR" && -d "$RUN_DIR" ]] && nginx_stop "${RUN_DIR}/nginx/nginx.conf"
+  stop_nextcrm_stack "$rc"
 }
 
 # The baseline: nginx as shipped would answer, 2 workers, access log on.
@@ -77,43 +64,13 @@ EOF
 }
 
 start_stack() {
-  local -a ports
   local conf
-  RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/nextcrm-bench.XXXXXX")"
-  mapfile -t ports < <(free_port 5)
-  PG_PORT="${ports[0]}"
-  REDIS_PORT="${ports[1]}"
-  HTTP_PORT="${ports[2]}"
-  ADMIN_PORT="${ports[3]}"
-  NGINX_PORT="${ports[4]}"
-  pg_init_start "${RUN_DIR}/pg" "$PG_PORT"
-  redis_start "${RUN_DIR}/redis" "$REDIS_PORT"
-  export_nextcrm_env
-  export NEXTCRM_PLATFORM_TOKEN NEXTCRM_JWT_KEYS
-  NEXTCRM_PLATFORM_TOKEN="$(openssl rand -hex 32)"
-  NEXTCRM_JWT_KEYS="$(jwt_key_entry bench-k1)"
-  nextcrm_migrate "${RUN_DIR}/migrate.log"
-  nextcrm_start "$RUN_DIR" serve --role=all
-  wait_http "http://127.0.0.1:${HTTP_PORT}/health" 60 "${RUN_DIR}/nextcrm.pid" ||
-    { tail -n 20 "${RUN_DIR}/nextcrm.log" >&2; die "nextcrm did not become healthy"; }
+  start_nextcrm_stack
+  NGINX_PORT="$(free_port 1)"
   conf="$(write_nginx_conf "${RUN_DIR}/nginx" "$NGINX_PORT")"
   nginx_start "$conf"
   wait_http "http://127.0.0.1:${NGINX_PORT}/" 10 || die "nginx did not answer"
 }
-
-# build/ when it is (or will be) a Release build; otherwise build-release/,
-# so that the bench never changes the build type of someone's build/.
-use_release_build() {
-  local type
-  type="$(build_type_of "$NEXTCRM_BUILD_DIR")"
-  if [[ -n "$type" && "$type" != Release && -z "${NEXTCRM_BIN:-}" ]]; then
-    NEXTCRM_BUILD_DIR="${NEXTCRM_ROOT}/build-release"
-    log "build/ is a ${type} build: using ${NEXTCRM_BUILD_DIR}"
-  fi
-}
-
-
-
 
 # The processes whose CPU is charged to TARGET: nextcrm, or nginx's workers.
 target_pids() {
