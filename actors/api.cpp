@@ -96,6 +96,26 @@ const std::regex slug_pattern{"^[a-z0-9][a-z0-9-]{1,62}$"};
 
 }  // namespace
 
+namespace {
+
+// An email field (3-254 characters, plausible form); records the errors.
+std::optional<std::string> read_email(protocols::json_body& body, std::string_view path, bool required) {
+  auto v = body.string(path, {required, 3, 254});
+  if (v && !protocols::is_plausible_email(*v))
+    body.add_error(std::string{path}, "format", std::string{path} + " is not an email address");
+  return v;
+}
+
+// A password being set: the policy (12 characters to 1024 bytes) applies.
+std::optional<std::string> read_new_password(protocols::json_body& body, std::string_view path, bool required) {
+  auto v = body.string(path, {required, 1, protocols::password_max_bytes});
+  if (v)
+    if (auto why = protocols::password_policy_violation(*v)) body.add_error(std::string{path}, "policy", *why);
+  return v;
+}
+
+}  // namespace
+
 std::optional<tenant_draft> read_tenant_draft(protocols::json_body& body) {
   body.allow_only("", {"slug", "name", "admin"});
   body.allow_only("admin", {"email", "password"});
@@ -103,13 +123,8 @@ std::optional<tenant_draft> read_tenant_draft(protocols::json_body& body) {
   if (slug && !std::regex_match(*slug, slug_pattern))
     body.add_error("slug", "format", "slug must be lower-case letters, digits and '-'");
   auto name = body.string("name", {true, 1, 200});
-  auto email = body.string("admin.email", {true, 3, 254});
-  if (email && !protocols::is_plausible_email(*email))
-    body.add_error("admin.email", "format", "admin.email is not an email address");
-  auto password = body.string("admin.password", {true, 1, protocols::password_max_bytes});
-  if (password)
-    if (auto why = protocols::password_policy_violation(*password))
-      body.add_error("admin.password", "policy", *why);
+  auto email = read_email(body, "admin.email", true);
+  auto password = read_new_password(body, "admin.password", true);
   if (!body.errors().empty()) return std::nullopt;
   return tenant_draft{*slug, *name, *email, *password};
 }
@@ -252,14 +267,11 @@ void write_user(protocols::json_writer& w, const user_view& u) {
 std::optional<user_draft> read_user(protocols::json_body& body, bool create) {
   body.allow_only("", {"email", "password", "role", "access_profile"});
   user_draft d;
-  if (auto v = body.string("email", {create, 3, 254})) {
-    if (!protocols::is_plausible_email(*v))
-      body.add_error("email", "format", "email is not an email address");
+  if (auto v = read_email(body, "email", create)) {
     d.email = *v;
     d.has_email = true;
   }
-  if (auto v = body.string("password", {create, 1, protocols::password_max_bytes})) {
-    if (auto why = protocols::password_policy_violation(*v)) body.add_error("password", "policy", *why);
+  if (auto v = read_new_password(body, "password", create)) {
     d.password = *v;
     d.has_password = true;
   }
