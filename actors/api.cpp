@@ -1,5 +1,8 @@
 #include "actors/api.hpp"
 
+#include "actors/api_entities.hpp"
+#include "actors/api_support.hpp"
+
 #include "actors/identity_messages.hpp"
 #include "actors/routes.hpp"
 #include "protocols/access_log.hpp"
@@ -22,43 +25,6 @@ using protocols::error_of;
 
 namespace {
 
-http::response json_response(int status, std::string body) {
-  http::response r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
-http::response problem_response(const caf::error& err, const http::request& req) {
-  auto p = protocols::to_problem(err);
-  http::response r;
-  r.status = p.kind.status;
-  r.content_type = std::string{protocols::problem_content_type};
-  r.body = protocols::problem_json(p, req.trace.trace_id);
-  if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
-  if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
-  if (!p.retry_after.empty()) r.headers.emplace_back("Retry-After", p.retry_after);
-  return r;
-}
-
-// Answers `x` with `r`, naming its route for logs and metrics.
-void reply(http::exchange& x, http::response r, std::string_view route) {
-  r.route = std::string{route};
-  x.reply.send(std::move(r));
-}
-
-void fail(http::exchange& x, const caf::error& err, std::string_view route) {
-  reply(x, problem_response(err, x.req), route);
-}
-
-// Answers `x` with a JSON body for the caller `who` (named in the log line).
-void reply_json(http::exchange& x, std::string_view route, int status, std::string body, const principal& who) {
-  auto r = json_response(status, std::move(body));
-  r.tenant_id = who.tenant_id;
-  r.user_id = who.user_id;
-  reply(x, std::move(r), route);
-}
-
 // Constant time in the token's content (both sides are hashed first).
 bool same_secret(std::string_view a, std::string_view b) {
   unsigned char ha[SHA256_DIGEST_LENGTH], hb[SHA256_DIGEST_LENGTH];
@@ -66,29 +32,6 @@ bool same_secret(std::string_view a, std::string_view b) {
   SHA256(reinterpret_cast<const unsigned char*>(b.data()), b.size(), hb);
   return CRYPTO_memcmp(ha, hb, sizeof ha) == 0;
 }
-
-bool is_json(std::string_view content_type) {
-  auto semi = content_type.find(';');
-  auto type = protocols::ascii_lower(content_type.substr(0, semi));
-  while (!type.empty() && type.back() == ' ') type.pop_back();
-  return type == "application/json";
-}
-
-// The JSON body of `x`, or an error answered already.
-std::unique_ptr<protocols::json_body> read_body(http::exchange& x, std::string_view route) {
-  if (!is_json(x.req.header_value("content-type"))) {
-    fail(x, error_of(errc::request_unsupported_media_type, "send application/json"), route);
-    return nullptr;
-  }
-  auto body = std::make_unique<protocols::json_body>(x.req.body);
-  if (!body->ok()) {
-    fail(x, body->malformed_error(), route);
-    return nullptr;
-  }
-  return body;
-}
-
-caf::actor registry_of(const api_deps& deps) { return deps.registry ? deps.registry->get() : caf::actor{}; }
 
 // -- POST /api/v1/tenants ------------------------------------------------------
 
@@ -190,25 +133,6 @@ void login(caf::event_based_actor* self, const api_deps& deps, http::exchange&& 
 
 // -- authenticated routes --------------------------------------------------------
 
-// Verifies the bearer token and asks the identity actors for its principal;
-// `then` runs with it, errors are answered here.
-template <class F>
-void authenticate(caf::event_based_actor* self, const api_deps& deps, std::shared_ptr<http::exchange> ex,
-                  std::string_view route, std::string permission, F then) {
-  auto token = bearer_token(ex->req.header_value("authorization"));
-  if (token.empty())
-    return fail(*ex, error_of(errc::auth_missing_token, "send Authorization: Bearer <token>"), route);
-  auto claims = protocols::verify_jwt(token, *deps.keys, deps.now());
-  if (!claims) return fail(*ex, claims.error(), route);
-  if (!protocols::is_uuid(claims->tid) || !protocols::is_uuid(claims->sid) ||
-      !protocols::is_uuid(claims->sub))
-    return fail(*ex, error_of(errc::auth_invalid_token, "the token's ids are malformed"), route);
-  self->request(registry_of(deps), deps.timeout, auth_atom::value, claims->tid, claims->sid, claims->sub,
-                std::move(permission))
-      .then([ex, then](principal& who) mutable { then(who); },
-            [ex, route](caf::error& e) { fail(*ex, e, route); });
-}
-
 void me(caf::event_based_actor* self, const api_deps& deps, http::exchange&& x) {
   static constexpr std::string_view route = "/api/v1/auth/me";
   auto ex = std::make_shared<http::exchange>(std::move(x));
@@ -283,7 +207,8 @@ std::optional<user_draft> read_user(protocols::json_body& body, bool create) {
     d.access_profile = *v;
     d.has_profile = true;
   } else if (create && body.errors().empty()) {
-    d.access_profile = d.role == "admin" ? "admin" : d.role == "sales" ? "sales_rep" : d.role;
+    d.access_profile = protocols::default_profile_for_role(d.role);
+    d.has_profile = true;
   }
   if (!create && !d.has_email && !d.has_password && !d.has_role && !d.has_profile && body.errors().empty())
     body.add_error("", "required", "send at least one of email, password, role, access_profile");
@@ -408,6 +333,19 @@ void handle_api(caf::event_based_actor* self, const api_deps& deps, const protoc
     case route_user_unlock:
     case route_roles_list:
       return users_api(self, deps, m, std::move(x));
+    case route_profiles_list:
+    case route_profile_get:
+    case route_profile_put:
+      return handle_profiles_api(self, deps, m, std::move(x));
+    case route_audit_list:
+      return handle_audit_api(self, deps, m, std::move(x));
+    case route_entity_create:
+    case route_entity_get:
+    case route_entity_patch:
+    case route_entity_delete:
+    case route_attachments_create:
+    case route_attachments_list:
+      return handle_entity_api(self, deps, m, std::move(x));
     default:
       fail(x, error_of(errc::internal, "the route has no handler"), "");
   }

@@ -1,6 +1,7 @@
 // actors/api.hpp
 // The /api/v1 handlers the front actor runs for identity (Block 2): platform
-// bootstrap, login, logout, me. Each reads and validates its body here,
+// bootstrap, login, logout, me, users, roles; handle_api also dispatches
+// the CRM base routes (actors/api_entities.hpp). Each reads and validates its body here,
 // asks the identity actors with a deadline and answers through the reply
 // handle; errors become problems (protocols/problem.cpp).
 #pragma once
@@ -23,6 +24,7 @@ namespace crm::actors {
 
 struct api_deps {
   front_slot* registry = nullptr;  // the tenant registry (actors/identity.hpp)
+  front_slot* storage = nullptr;   // the storage actor (actors/storage_actor.hpp)
   std::shared_ptr<const protocols::jwt_keyring> keys;
   std::string platform_token;  // secret; empty = bootstrap over HTTP disabled
   std::chrono::milliseconds timeout{5000};

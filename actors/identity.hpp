@@ -64,6 +64,7 @@ struct tenant_state {
   std::string slug;
   bool exists = false;
   std::map<std::string, std::vector<std::string>> roles;  // name -> permissions
+  std::map<std::string, profile_ptr> profiles;            // access profiles by name
   struct live_session {
     std::string user_id;
     caf::actor actor;
@@ -81,6 +82,7 @@ struct tenant_state {
 // (ucreate_atom, user_draft), (users_atom), (user_atom, id),
 // (upatch_atom, id, user_draft), (lock_atom, id), (unlock_atom, id),
 // (roles_atom): actors/tenant_users.hpp
+// (profiles_atom), (profile_atom, name), (pput_atom, profile): actors/tenant_profiles.hpp
 // (logout_atom, session_id) -> ok
 // (get_atom, session_id) -> the live session actor or an invalid handle
 // Quits when `parent` (the registry) goes down.

@@ -3,6 +3,7 @@
 // actor, the password hasher pool, the tenant registry, tenant and session
 // actors. Types that carry storage rows are local-only.
 #pragma once
+#include "protocols/access_profile.hpp"
 #include "storage/pg_pool.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -10,6 +11,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,14 @@ using upatch_atom = caf::atom_constant<caf::atom("upatch")>;
 using lock_atom = caf::atom_constant<caf::atom("lock")>;
 using unlock_atom = caf::atom_constant<caf::atom("unlock")>;
 using roles_atom = caf::atom_constant<caf::atom("roles")>;
+using profiles_atom = caf::atom_constant<caf::atom("profiles")>;  // list access profiles
+using profile_atom = caf::atom_constant<caf::atom("profile")>;    // one access profile
+using pput_atom = caf::atom_constant<caf::atom("pput")>;          // create or replace one
+
+// An access profile as the tenant actor holds it: immutable once shared, so
+// a principal carries it to the handler without a copy. A PUT swaps in a
+// new one; requests already running keep the one they started with.
+using profile_ptr = std::shared_ptr<const protocols::access_profile>;
 
 // One transaction for the storage actor: queries, tenant-scoped when
 // `tenant` is set.
@@ -55,6 +65,10 @@ struct principal {
   std::string access_profile;
   std::string session_id;
   int64_t expires_at = 0;  // unix seconds
+  // Resolved from access_profile by the tenant actor on every request (a
+  // profile change applies at once); never null once vouched for. Local
+  // only: not inspected.
+  profile_ptr profile;
 };
 
 template <class Inspector>
@@ -159,7 +173,21 @@ typename Inspector::result_type inspect(Inspector& f, role_list& x) {
   return f(caf::meta::type_name("role_list"), x.names, x.permissions);
 }
 
+// Access profiles of a tenant, by name.
+struct profile_list {
+  std::vector<profile_ptr> items;
+};
+
+// The outcome of a PUT: the stored profile and whether it is new.
+struct profile_stored {
+  profile_ptr profile;
+  bool created = false;
+};
+
 } // namespace crm::actors
 
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::profile_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::profile_list)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::profile_stored)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::db_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::db_result)

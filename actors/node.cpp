@@ -1,5 +1,7 @@
 #include "actors/node.hpp"
 
+#include "storage/entity_sql.hpp"
+
 #include "actors/random.hpp"
 #include "actors/supervisor.hpp"
 #include "protocols/password.hpp"
@@ -34,7 +36,7 @@ node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
                                  event.find("timeout") != std::string_view::npos);
     log_.event(bad ? log_level::warn : log_level::info, event, field("detail", detail));
   };
-  pg_ = std::make_unique<storage::pg_pool>(storage_io_, cfg_.pg, std::vector<storage::pg_statement>{},
+  pg_ = std::make_unique<storage::pg_pool>(storage_io_, cfg_.pg, storage::entity_statements(),
                                            storage_event);
   redis_ = std::make_unique<storage::redis_client>(storage_io_, cfg_.redis, storage_event);
   routes_ = std::make_shared<const protocols::router>(build_router(cfg_.node_role));
@@ -105,10 +107,11 @@ bool node::start(std::string& error) {
   if (cfg_.platform_token.empty())
     log_.event(log_level::warn, "NEXTCRM_PLATFORM_TOKEN is not set: POST /api/v1/tenants is disabled");
   deps.front = {routes_, &metrics_,
-                api_deps{&registry_slot_, keys, cfg_.platform_token, cfg_.actor_timeout, now}};
+                api_deps{&registry_slot_, &storage_slot_, keys, cfg_.platform_token, cfg_.actor_timeout, now}};
   deps.pool = pg_.get();
   deps.hasher_threads = cfg_.hasher_threads;
   deps.registry_slot = &registry_slot_;
+  deps.storage_slot = &storage_slot_;
   deps.identity.keys = keys;
   deps.identity.token_ttl = std::chrono::seconds(cfg_.jwt_ttl_s);
   deps.identity.timeout = cfg_.actor_timeout;

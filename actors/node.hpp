@@ -46,6 +46,7 @@ private:
   http::metrics metrics_;
   front_slot slot_;
   front_slot registry_slot_;
+  front_slot storage_slot_;
   asio::io_context storage_io_;
   asio::executor_work_guard<asio::io_context::executor_type> storage_guard_;
   std::thread storage_thread_;

@@ -1,5 +1,7 @@
 #include "actors/routes.hpp"
 
+#include "protocols/entity.hpp"
+
 #include "actors/build_info.hpp"
 #include "protocols/json_writer.hpp"
 #include "protocols/problem.hpp"
@@ -13,6 +15,7 @@ namespace {
 
 constexpr size_t no_body = 0;            // GET endpoints accept no request body
 constexpr size_t small_json = 16 * 1024;  // identity bodies are a few hundred bytes
+constexpr size_t record_json = 256 * 1024;  // a record: 10,000-character notes, 1,000 price-list items
 constexpr size_t ignored_body = 1024;     // actions that read no body accept a small one (`{}`)
 
 http::response json(int status, std::string body, std::string_view route) {
@@ -73,6 +76,19 @@ protocols::router build_router(role r) {
     rt.add({"POST", "/api/v1/users/{id}/lock", route_user_lock, ignored_body, listener::public_api});
     rt.add({"POST", "/api/v1/users/{id}/unlock", route_user_unlock, ignored_body, listener::public_api});
     rt.add({"GET", "/api/v1/roles", route_roles_list, no_body, listener::public_api});
+    rt.add({"GET", "/api/v1/access-profiles", route_profiles_list, no_body, listener::public_api});
+    rt.add({"GET", "/api/v1/access-profiles/{name}", route_profile_get, no_body, listener::public_api});
+    rt.add({"PUT", "/api/v1/access-profiles/{name}", route_profile_put, small_json, listener::public_api});
+    rt.add({"GET", "/api/v1/audit-logs", route_audit_list, no_body, listener::public_api});
+    for (const auto& e : protocols::entity_registry()) {
+      auto base = "/api/v1/" + e.path;
+      rt.add({"POST", base, route_entity_create, record_json, listener::public_api});
+      rt.add({"GET", base + "/{id}", route_entity_get, no_body, listener::public_api});
+      rt.add({"PATCH", base + "/{id}", route_entity_patch, record_json, listener::public_api});
+      rt.add({"DELETE", base + "/{id}", route_entity_delete, no_body, listener::public_api});
+      rt.add({"POST", base + "/{id}/attachments", route_attachments_create, small_json, listener::public_api});
+      rt.add({"GET", base + "/{id}/attachments", route_attachments_list, no_body, listener::public_api});
+    }
   }
   if (r == role::all || r == role::content)
     rt.add({"GET", "/content/version", route_content_version, no_body, listener::public_api});

@@ -33,6 +33,16 @@ enum route_id : int {
   route_user_lock,
   route_user_unlock,
   route_roles_list,
+  route_profiles_list,
+  route_profile_get,
+  route_profile_put,
+  route_audit_list,
+  route_entity_create,  // one route per entity for each of these: actors/api_entities.cpp
+  route_entity_get,
+  route_entity_patch,
+  route_entity_delete,
+  route_attachments_create,
+  route_attachments_list,
 };
 
 // True for routes answered asynchronously by actors/api.cpp.

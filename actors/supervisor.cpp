@@ -37,6 +37,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
   auto start_storage = [self] {
     auto& st = self->state;
     st.storage = self->spawn<caf::monitored>(storage_actor, st.deps.pool);
+    if (st.deps.storage_slot) st.deps.storage_slot->set(st.storage);
   };
   auto start_hasher = [self] {
     auto& st = self->state;
@@ -80,6 +81,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
     st.stop_reason = em.reason;
     st.deps.slot->set(caf::actor{});
     if (st.deps.registry_slot) st.deps.registry_slot->set(caf::actor{});
+    if (st.deps.storage_slot) st.deps.storage_slot->set(caf::actor{});
     caf::actor* children[] = {&st.front, &st.health, &st.storage, &st.hasher, &st.registry};
     bool any = false;
     for (auto* child : children)

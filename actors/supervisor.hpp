@@ -25,6 +25,7 @@ struct supervisor_deps {
   size_t hasher_threads = 1;
   identity_deps identity;
   front_slot* registry_slot = nullptr;  // where the front finds the registry
+  front_slot* storage_slot = nullptr;   // where the front finds the storage actor
 };
 
 struct supervisor_state {

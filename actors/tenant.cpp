@@ -4,7 +4,9 @@
 #include "protocols/errc.hpp"
 #include "protocols/json_body.hpp"
 #include "protocols/permissions.hpp"
+#include "actors/tenant_profiles.hpp"
 #include "actors/tenant_users.hpp"
+#include "storage/entity_sql.hpp"
 
 #include <caf/all.hpp>
 
@@ -158,6 +160,7 @@ void vouch(caf::stateful_actor<tenant_state>* self, const caf::actor& session_ac
               return rp.deliver(
                          error_of(errc::auth_forbidden, "the role '" + who.role + "' lacks " + permission)),
                      void();
+            who.profile = profile_named(st, who.access_profile);
             rp.deliver(std::move(who));
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -245,7 +248,10 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
       }
   });
   // Load the tenant before serving anything (await holds other messages back).
-  db_request load{st.id, {pg_query{select_tenant, {st.id}, false}, pg_query{select_roles, {st.id}, false}}};
+  // Tenants created before access profiles existed get the baseline ones here.
+  db_request load{st.id,
+                  {pg_query{select_tenant, {st.id}, false}, pg_query{select_roles, {st.id}, false},
+                   storage::ensure_profiles_query(st.id), pg_query{storage::stmt_profiles_load, {st.id}, true}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(load))
       .await(
           [=](db_result& res) {
@@ -255,6 +261,7 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
             st.slug = cell(res.sets[0], 0, 0);
             for (size_t i = 0; i < res.sets.at(1).rows.size(); ++i)
               st.roles[cell(res.sets[1], i, 0)] = parse_text_array(cell(res.sets[1], i, 1));
+            load_profiles(st, res.sets.at(3));
           },
           [=](caf::error& e) { self->quit(e); });  // requests waiting here get an error reply
   return {
@@ -290,6 +297,9 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
       [=](lock_atom, const std::string& id) { return set_locked(self, id, true); },
       [=](unlock_atom, const std::string& id) { return set_locked(self, id, false); },
       [=](roles_atom) { return list_roles(self->state); },
+      [=](profiles_atom) { return list_profiles(self->state); },
+      [=](profile_atom, const std::string& name) { return get_profile(self->state, name); },
+      [=](pput_atom, profile_ptr& p) { return put_profile(self, std::move(p)); },
       [=](caf::get_atom, const std::string& sid) {  // the live session actor, if any (tests)
         auto it = self->state.sessions.find(sid);
         return it == self->state.sessions.end() ? caf::actor{} : it->second.actor;

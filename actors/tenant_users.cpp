@@ -55,6 +55,16 @@ bool check_role(const tenant_state& st, const user_draft& d, caf::error& err) {
   return false;
 }
 
+// An access profile must exist in this tenant too.
+bool check_profile(const tenant_state& st, const user_draft& d, caf::error& err) {
+  if (!d.has_profile || st.profiles.count(d.access_profile)) return true;
+  protocols::json_body none{"{}"};
+  none.add_error("access_profile", "unknown",
+                 "no access profile '" + d.access_profile.substr(0, 40) + "' in this tenant");
+  err = none.validation_error();
+  return false;
+}
+
 // Optional parameter: NULL keeps the column (COALESCE in the UPDATE).
 std::optional<std::string> opt(bool set, const std::string& v) {
   return set ? std::optional<std::string>{v} : std::nullopt;
@@ -77,7 +87,7 @@ void drop_user_sessions(caf::stateful_actor<tenant_state>* self, const std::stri
 caf::result<user_view> create_user(caf::stateful_actor<tenant_state>* self, user_draft d) {
   auto& st = self->state;
   caf::error err;
-  if (!check_role(st, d, err)) return err;
+  if (!check_role(st, d, err) || !check_profile(st, d, err)) return err;
   auto rp = self->make_response_promise<user_view>();
   auto password = std::move(d.password);
   self->request(st.deps.hasher, st.deps.timeout * 4, hash_atom::value, password)
@@ -133,7 +143,7 @@ caf::result<user_view> patch_user(caf::stateful_actor<tenant_state>* self, const
                                   user_draft d) {
   auto& st = self->state;
   caf::error err;
-  if (!check_role(st, d, err)) return err;
+  if (!check_role(st, d, err) || !check_profile(st, d, err)) return err;
   auto rp = self->make_response_promise<user_view>();
   auto update = [=](std::optional<std::string> hash) mutable {
     auto& st = self->state;

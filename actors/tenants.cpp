@@ -3,6 +3,7 @@
 #include "actors/random.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/permissions.hpp"
+#include "storage/entity_sql.hpp"
 
 #include <caf/all.hpp>
 
@@ -14,7 +15,7 @@ using storage::pg_query;
 
 namespace {
 
-// The tenant row, its baseline roles and its admin: one transaction.
+// The tenant row, its baseline roles and access profiles and its admin: one transaction.
 db_request bootstrap_plan(const std::string& tenant_id, const std::string& admin_id, const tenant_draft& d,
                           const std::string& hash) {
   db_request rq{tenant_id, {}};
@@ -34,6 +35,7 @@ db_request bootstrap_plan(const std::string& tenant_id, const std::string& admin
        " VALUES ($1, $2, $3, $4, 'admin', 'admin')",
        {admin_id, tenant_id, d.admin_email, hash},
        false});
+  rq.queries.push_back(storage::ensure_profiles_query(tenant_id));
   return rq;
 }
 
@@ -146,6 +148,11 @@ caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps de
         return self->delegate(tenant_of(tid), a, id);
       },
       [=](roles_atom a, const std::string& tid) { return self->delegate(tenant_of(tid), a); },
+      [=](profiles_atom a, const std::string& tid) { return self->delegate(tenant_of(tid), a); },
+      [=](profile_atom a, const std::string& tid, const std::string& name) {
+        return self->delegate(tenant_of(tid), a, name);
+      },
+      [=](pput_atom a, const std::string& tid, profile_ptr& p) { return self->delegate(tenant_of(tid), a, p); },
       [=](caf::get_atom, const std::string& tid) { return tenant_of(tid); },  // supervision, tests
       [=](logout_atom, const std::string& tid, const std::string& sid) {
         return self->delegate(tenant_of(tid), logout_atom::value, sid);

@@ -35,6 +35,16 @@ field_def sensitive(field_def d) {
   return d;
 }
 
+field_def with_default(field_def d, std::string value) {
+  d.default_value = std::move(value);
+  return d;
+}
+
+field_def not_before(field_def d, std::string other) {
+  d.not_before = std::move(other);
+  return d;
+}
+
 // id, created_at, updated_at, version: every record has them, no client writes them.
 std::vector<field_def> with_common(std::vector<field_def> fields) {
   std::vector<field_def> out;
@@ -49,28 +59,74 @@ std::vector<field_def> with_common(std::vector<field_def> fields) {
 }
 
 std::vector<entity_def> make_registry() {
-  return {
+  std::vector<entity_def> out{
       {"customers", "customers",
        with_common({f("name", field_kind::text, true), f("email", field_kind::email, false, 254),
-                    f("phone", field_kind::text, false, 40), choice("status", {"lead", "active", "churned"}),
-                    ref("owner_id", "users"), sensitive(f("annual_revenue", field_kind::money)),
+                    f("phone", field_kind::text, false, 40),
+                    with_default(choice("status", {"lead", "active", "churned"}), "lead"), ref("owner_id", "users"),
+                    sensitive(f("annual_revenue", field_kind::money)),
                     sensitive(f("tax_id", field_kind::text, false, 64)), f("notes", field_kind::text, false, 10000)})},
       {"deals", "deals",
        with_common({ref("customer_id", "customers", true), f("title", field_kind::text, true),
-                    choice("stage", {"prospect", "qualified", "proposal", "won", "lost"}),
+                    with_default(choice("stage", {"prospect", "qualified", "proposal", "won", "lost"}), "prospect"),
                     f("amount", field_kind::money), f("currency", field_kind::currency),
                     f("close_date", field_kind::date), ref("owner_id", "users")})},
       {"products", "products",
        with_common({f("sku", field_kind::text, true, 64), f("name", field_kind::text, true),
                     f("description", field_kind::text, false, 10000), sensitive(f("cost", field_kind::money)),
-                    f("active", field_kind::boolean)})},
+                    with_default(f("active", field_kind::boolean), "true")})},
       {"warehouses", "warehouses",
        with_common({f("code", field_kind::text, true, 32), f("name", field_kind::text),
                     f("address", field_kind::text, false, 1000)})},
       {"price-lists", "price_lists",
        with_common({f("name", field_kind::text, true), f("currency", field_kind::currency),
-                    f("valid_from", field_kind::date), f("valid_to", field_kind::date)})},
+                    f("valid_from", field_kind::date), not_before(f("valid_to", field_kind::date), "valid_from"),
+                    with_default(f("items", field_kind::items), "[]")})},
   };
+  for (size_t i = 0; i < out.size(); ++i) out[i].index = i;
+  return out;
+}
+
+// Price-list items: an array of {"product_id","price"}, a product at most
+// once; returns canonical JSON or nullopt (errors recorded).
+std::optional<std::string> read_items(json_body& body, const std::string& name) {
+  auto n = body.array(name, false, max_price_list_items);
+  if (!n) return std::nullopt;
+  json_writer w;
+  w.begin_array();
+  std::vector<std::string> seen;
+  bool ok = true;
+  for (size_t i = 0; i < *n; ++i) {
+    auto at = name + "." + std::to_string(i);
+    auto before = body.errors().size();
+    body.allow_only(at, {"product_id", "price"});
+    if (body.errors().size() != before && body.keys(at).empty()) {  // not an object
+      ok = false;
+      continue;
+    }
+    auto product = body.string(at + ".product_id", {true, 1, 36});
+    auto price = body.string(at + ".price", {true, 1, 32});
+    if (product && !is_uuid(*product)) body.add_error(at + ".product_id", "format", "product_id must be a UUID");
+    if (price && !is_money(*price, 2, 1000))
+      body.add_error(at + ".price", "format", "price must be a decimal string with at most two decimals");
+    else if (price && !is_money(*price))
+      body.add_error(at + ".price", "range", "price has more than 16 integer digits");
+    if (body.errors().size() != before) {
+      ok = false;
+      continue;
+    }
+    auto id = ascii_lower(*product);
+    if (std::find(seen.begin(), seen.end(), id) != seen.end()) {
+      body.add_error(name, "duplicate", "a product appears twice in " + name);
+      ok = false;
+      continue;
+    }
+    seen.push_back(id);
+    w.begin_object().key("product_id").string(id).key("price").string(normalize_money(*price)).end_object();
+  }
+  w.end_array();
+  if (!ok) return std::nullopt;
+  return std::move(w).str();
 }
 
 // Reads one writable field; records the problem in `body` when it is bad.
@@ -81,8 +137,13 @@ std::optional<field_value> read_field(json_body& body, const field_def& d, bool 
     return std::nullopt;
   }
   if (body.is_null(name)) {
-    if (d.required) body.add_error(name, "required", name + " cannot be null");
+    if (!d.nullable()) body.add_error(name, "required", name + " cannot be null");
     return field_value{name, std::nullopt};
+  }
+  if (d.kind == field_kind::items) {
+    auto v = read_items(body, name);
+    if (!v) return std::nullopt;
+    return field_value{name, std::move(*v)};
   }
   if (d.kind == field_kind::boolean) {
     auto v = body.boolean(name, true);
@@ -103,7 +164,8 @@ std::optional<field_value> read_field(json_body& body, const field_def& d, bool 
       if (!is_uuid(*v)) return bad("format", name + " must be a UUID");
       break;
     case field_kind::money:
-      if (!is_money(*v)) return bad("format", name + " must be a decimal string with at most two decimals");
+      if (!is_money(*v, 2, 1000)) return bad("format", name + " must be a decimal string with at most two decimals");
+      if (!is_money(*v)) return bad("range", name + " has more than 16 integer digits");
       break;
     case field_kind::currency:
       if (!is_iso4217(*v)) return bad("format", name + " must be an ISO 4217 currency code");
@@ -118,7 +180,8 @@ std::optional<field_value> read_field(json_body& body, const field_def& d, bool 
     case field_kind::text:
     case field_kind::boolean:
     case field_kind::timestamp:
-    case field_kind::integer: break;
+    case field_kind::integer:
+    case field_kind::items: break;
   }
   return field_value{name, std::move(*v)};
 }
@@ -129,6 +192,12 @@ const field_def* entity_def::field(std::string_view name) const {
   for (const auto& d : fields)
     if (d.name == name) return &d;
   return nullptr;
+}
+
+int entity_def::field_index(std::string_view name) const {
+  for (size_t i = 0; i < fields.size(); ++i)
+    if (fields[i].name == name) return static_cast<int>(i);
+  return -1;
 }
 
 const std::vector<entity_def>& entity_registry() {
@@ -155,6 +224,16 @@ std::vector<field_value> read_record(json_body& body, const entity_def& e, bool 
   }
   if (!create && out.empty() && body.errors().empty())
     body.add_error("", "required", "send at least one writable field");
+  // Date order within the body (a PATCH of one side is checked by the database).
+  for (const auto& d : e.fields) {
+    if (d.not_before.empty()) continue;
+    auto find = [&](const std::string& n) {
+      return std::find_if(out.begin(), out.end(), [&](const field_value& v) { return v.name == n; });
+    };
+    auto late = find(d.name), early = find(d.not_before);
+    if (late != out.end() && early != out.end() && late->value && early->value && *late->value < *early->value)
+      body.add_error(d.name, "range", d.name + " is before " + d.not_before);
+  }
   return out;
 }
 

@@ -25,6 +25,7 @@ enum class field_kind : uint8_t {
   choice,    // one of `choices`
   timestamp, // server-owned RFC 3339 (created_at, updated_at)
   integer,   // server-owned (version)
+  items,     // price-list items: [{"product_id": uuid, "price": money}]
 };
 
 struct field_def {
@@ -35,17 +36,27 @@ struct field_def {
   bool sensitive = false;  // left out of narrow baseline profiles
   size_t max_length = 200;
   std::vector<std::string> choices;
-  std::string references;  // for uuid_ref: the entity path
+  std::string references;  // for uuid_ref: the entity path ("users" included)
+  std::string default_value;  // SQL default on create; such a field is never null
+  std::string not_before;     // a date field this one may not precede ("valid_from")
+  bool nullable() const { return !required && default_value.empty(); }
 };
+
+// At most 64 fields per entity: access profiles keep one bit per field.
+inline constexpr size_t max_entity_fields = 64;
+inline constexpr size_t max_price_list_items = 1000;
 
 struct entity_def {
   std::string path;   // URL segment: "customers", "price-lists"
   std::string table;  // SQL table: "customers", "price_lists"
   std::vector<field_def> fields;
+  size_t index = 0;   // position in entity_registry()
   const field_def* field(std::string_view name) const;
+  // The position of `name` in `fields`, or -1.
+  int field_index(std::string_view name) const;
 };
 
-// customers, deals, products, warehouses, price-lists (items: TODO(#4)).
+// customers, deals, products, warehouses, price-lists, in this order.
 const std::vector<entity_def>& entity_registry();
 const entity_def* entity_by_path(std::string_view path);
 
@@ -56,8 +67,10 @@ struct field_value {
 
 // Reads a create (every required field) or patch (any writable subset) body
 // for `e`. Records every problem in `body` (unknown field, read_only, type,
-// required, too_long, format, choice); JSON null clears an optional field.
-// Returns the values in registry order.
+// required, too_long, format, choice, range, duplicate); JSON null clears an
+// optional field. Money comes back as written (PostgreSQL normalises it),
+// items as canonical JSON with prices normalised to two decimals. Returns
+// the values in registry order.
 std::vector<field_value> read_record(json_body& body, const entity_def& e, bool create);
 
 } // namespace crm::protocols

@@ -21,12 +21,30 @@ size_t utf8_length(std::string_view s) {
       std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
-// Walks "a.b.c" from `root`; false when a step is missing.
+// An array index step ("items.3"): digits only, no leading zero.
+bool index_of(std::string_view key, size_t& index) {
+  if (key.empty() || key.size() > 9 || (key.size() > 1 && key[0] == '0')) return false;
+  index = 0;
+  for (char c : key) {
+    if (c < '0' || c > '9') return false;
+    index = index * 10 + static_cast<size_t>(c - '0');
+  }
+  return true;
+}
+
+// Walks "a.b.c" (or "a.3.c" into arrays) from `root`; false when a step is missing.
 bool lookup(simdjson::dom::element root, std::string_view path, simdjson::dom::element& out) {
   out = root;
   while (!path.empty()) {
     auto dot = path.find('.');
     auto key = path.substr(0, dot);
+    simdjson::dom::array arr;
+    size_t index = 0;
+    if (!out.get_array().get(arr)) {
+      if (!index_of(key, index) || arr.at(index).get(out)) return false;
+      path = dot == std::string_view::npos ? std::string_view{} : path.substr(dot + 1);
+      continue;
+    }
     simdjson::dom::object obj;
     if (out.get_object().get(obj)) return false;
     if (obj[key].get(out)) return false;
@@ -100,6 +118,25 @@ std::optional<bool> json_body::boolean(std::string_view path, bool required) {
   return v;
 }
 
+std::optional<size_t> json_body::array(std::string_view path, bool required, size_t max_items) {
+  std::string field{path};
+  simdjson::dom::element el;
+  if (!ok_ || !lookup(impl_->root, path, el) || el.is_null()) {
+    if (required) add_error(field, "required", field + " is required");
+    return std::nullopt;
+  }
+  simdjson::dom::array arr;
+  if (el.get_array().get(arr)) {
+    add_error(field, "type", field + " must be an array");
+    return std::nullopt;
+  }
+  if (arr.size() > max_items) {
+    add_error(field, "too_long", field + " has more than " + std::to_string(max_items) + " items");
+    return std::nullopt;
+  }
+  return arr.size();
+}
+
 bool json_body::has(std::string_view path) const {
   simdjson::dom::element el;
   return ok_ && lookup(impl_->root, path, el);
@@ -108,6 +145,11 @@ bool json_body::has(std::string_view path) const {
 bool json_body::is_null(std::string_view path) const {
   simdjson::dom::element el;
   return ok_ && lookup(impl_->root, path, el) && el.is_null();
+}
+
+bool json_body::is_object(std::string_view path) const {
+  simdjson::dom::element el;
+  return ok_ && lookup(impl_->root, path, el) && el.is_object();
 }
 
 std::vector<std::string> json_body::keys(std::string_view prefix) const {

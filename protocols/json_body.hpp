@@ -4,7 +4,7 @@
 // Field problems are collected, all of them, and become one
 // request.validation (422) whose problem lists
 // `errors: [{"field","code","detail"}]`. Field paths are dotted
-// ("admin.email"). Pure.
+// ("admin.email"), array items by index ("items.0.price"). Pure.
 #pragma once
 #include <caf/error.hpp>
 
@@ -46,9 +46,14 @@ public:
 
   // The boolean at `path`; records "required" or "type".
   std::optional<bool> boolean(std::string_view path, bool required);
+  // The length of the array at `path`; records "required", "type" or
+  // "too_long" (more than `max_items`). Items are read with index paths:
+  // string("items.0.price").
+  std::optional<size_t> array(std::string_view path, bool required, size_t max_items);
   // True if `path` is present (null included) / present and JSON null.
   bool has(std::string_view path) const;
   bool is_null(std::string_view path) const;
+  bool is_object(std::string_view path) const;
   // The member names of the object at `prefix` ("" = top level).
   std::vector<std::string> keys(std::string_view prefix = {}) const;
 

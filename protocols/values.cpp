@@ -37,6 +37,15 @@ bool is_money(std::string_view text, int scale, int integer_digits) {
   return all_digits(fraction) && fraction.size() <= static_cast<size_t>(scale);
 }
 
+std::string normalize_money(std::string_view text) {
+  auto dot = text.find('.');
+  auto whole = text.substr(0, dot);
+  while (whole.size() > 1 && whole.front() == '0') whole.remove_prefix(1);
+  std::string fraction{dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1)};
+  fraction.resize(2, '0');
+  return std::string{whole} + "." + fraction;
+}
+
 bool is_iso4217(std::string_view code) {
   return code.size() == 3 && std::binary_search(currencies.begin(), currencies.end(), code);
 }

@@ -4,6 +4,7 @@
 // float, never an exponent), ISO 4217 currency codes, ISO 8601 calendar
 // dates. Pure.
 #pragma once
+#include <string>
 #include <string_view>
 
 namespace crm::protocols {
@@ -11,6 +12,9 @@ namespace crm::protocols {
 // "1250.00", "0", "12.5": digits, an optional '.' with 1..`scale` digits, at
 // most `integer_digits` before it, no sign, no exponent, no spaces.
 bool is_money(std::string_view text, int scale = 2, int integer_digits = 16);
+// A valid money string (is_money) in its canonical form: no leading zeros,
+// exactly two decimals ("007.5" -> "7.50").
+std::string normalize_money(std::string_view text);
 
 // An active ISO 4217 alphabetic code ("EUR", "USD", ...).
 bool is_iso4217(std::string_view code);

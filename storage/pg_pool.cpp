@@ -10,13 +10,28 @@ using protocols::errc;
 using protocols::error_of;
 using clock = std::chrono::steady_clock;
 
-caf::error error_of_sqlstate(std::string_view s) {
-  if (s == "23505") return error_of(errc::resource_conflict, "a record with these values exists");
+caf::error error_of_sqlstate(std::string_view s, std::string_view constraint) {
+  if (s == "23505" || s == "23503" || s == "23514") {
+    const char* detail = s == "23505" ? "a record with these values exists"
+                         : s == "23503" ? "the change would leave a reference to a missing record"
+                                        : "the values break a rule of the record";
+    return caf::make_error(errc::resource_conflict, std::string{detail}, std::string{}, std::string{s},
+                           std::string{constraint});
+  }
   if (s == "40001" || s == "40P01")
     return error_of(errc::resource_conflict, "a concurrent change conflicted; retry");
   if (s.substr(0, 2) == "08" || s == "57P01" || s == "57P03" || s == "57014")
     return error_of(errc::dependency_unavailable, "the database is unavailable");
   return error_of(errc::internal, "the database rejected the request");
+}
+
+pg_violation violation_of(const caf::error& e) {
+  pg_violation v;
+  const auto& ctx = e.context();
+  if (e.category() != caf::atom("crm") || ctx.size() < 4) return v;
+  if (ctx.match_element<std::string>(2)) v.sqlstate = ctx.get_as<std::string>(2);
+  if (ctx.match_element<std::string>(3)) v.constraint = ctx.get_as<std::string>(3);
+  return v;
 }
 
 struct pg_pool::request {
@@ -27,6 +42,7 @@ struct pg_pool::request {
   std::vector<pg_rows> results;
   std::string first_sqlstate;
   std::string first_message;
+  std::string first_constraint;
   int attempts = 0;
   bool finished = false;
 };
@@ -218,6 +234,7 @@ void pg_pool::send(slot& s, std::shared_ptr<request> r) {
       const char* code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
       r->first_sqlstate = code ? code : "XX000";
       r->first_message = PQresultErrorMessage(res);
+      if (const char* name = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)) r->first_constraint = name;
     }
   };
   bool ok = true;
@@ -244,11 +261,12 @@ void pg_pool::send(slot& s, std::shared_ptr<request> r) {
     if (is_retryable(r->first_sqlstate) && ++r->attempts < max_attempts && !r->finished) {
       r->first_sqlstate.clear();
       r->first_message.clear();
+      r->first_constraint.clear();
       r->results.clear();
       dispatch(r);
     } else if (!r->first_sqlstate.empty()) {
       if (on_event_) on_event_("pg.statement_failed", r->first_sqlstate + " " + r->first_message);
-      finish(*r, error_of_sqlstate(r->first_sqlstate));
+      finish(*r, error_of_sqlstate(r->first_sqlstate, r->first_constraint));
     } else {
       finish(*r, std::move(r->results));
     }

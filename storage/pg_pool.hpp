@@ -106,6 +106,17 @@ private:
 // 40001/40P01 (after the pool's retries: run() runs a request up to 3 times
 // while it fails with one of them) -> resource_conflict, class 08, 57P01, 57P03, 57014 ->
 // dependency_unavailable, anything else -> internal.
-caf::error error_of_sqlstate(std::string_view sqlstate);
+// 23503 (foreign key) and 23514 (check) are resource_conflict too; the
+// callers that know what was written remap them (a missing reference on
+// insert is a 422), using violation_of().
+caf::error error_of_sqlstate(std::string_view sqlstate, std::string_view constraint = {});
+
+// The SQLSTATE and constraint name of a class 23 error from error_of_sqlstate
+// (both empty for any other error).
+struct pg_violation {
+  std::string sqlstate;
+  std::string constraint;
+};
+pg_violation violation_of(const caf::error& e);
 
 } // namespace crm::storage

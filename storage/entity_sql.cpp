@@ -1,0 +1,177 @@
+#include "storage/entity_sql.hpp"
+
+#include "protocols/access_profile.hpp"
+
+namespace crm::storage {
+
+using protocols::entity_def;
+using protocols::field_def;
+using protocols::field_kind;
+
+namespace {
+
+constexpr const char* rfc3339_us = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'";
+
+std::string timestamp_text(const std::string& column) {
+  return "to_char(" + column + " AT TIME ZONE 'UTC', " + rfc3339_us + ")";
+}
+
+// The SQL type a parameter of `d` is cast to.
+const char* sql_type(const field_def& d) {
+  switch (d.kind) {
+    case field_kind::uuid_ref: return "uuid";
+    case field_kind::money: return "numeric";
+    case field_kind::date: return "date";
+    case field_kind::boolean: return "boolean";
+    case field_kind::items: return "jsonb";
+    case field_kind::integer: return "bigint";
+    case field_kind::timestamp: return "timestamptz";
+    case field_kind::text:
+    case field_kind::email:
+    case field_kind::currency:
+    case field_kind::choice: return "text";
+  }
+  return "text";
+}
+
+// The expression that renders column `d` as text.
+std::string column_text(const field_def& d, const std::string& alias = "") {
+  auto col = alias + d.name;
+  switch (d.kind) {
+    case field_kind::timestamp: return timestamp_text(col);
+    case field_kind::date: return "to_char(" + col + ", 'YYYY-MM-DD')";
+    case field_kind::uuid_ref:
+    case field_kind::money:
+    case field_kind::items:
+    case field_kind::integer: return col + "::text";
+    default: return col;
+  }
+}
+
+std::string columns(const entity_def& e) {
+  std::string out;
+  for (const auto& d : e.fields) {
+    if (!out.empty()) out += ", ";
+    out += column_text(d);
+  }
+  return out;
+}
+
+std::string param(size_t n, const field_def& d) { return "$" + std::to_string(n) + "::" + sql_type(d); }
+
+std::string insert_sql(const entity_def& e) {
+  std::string names = "tenant_id, id", values = "$1, $2";
+  size_t n = 3;
+  for (const auto& d : e.fields) {
+    if (!d.writable) continue;
+    names += ", " + d.name;
+    auto p = param(n++, d);
+    values += ", " + (d.default_value.empty() ? p : "COALESCE(" + p + ", '" + d.default_value + "'::" + sql_type(d) + ")");
+  }
+  return "INSERT INTO " + e.table + " (" + names + ") VALUES (" + values + ") RETURNING " + columns(e);
+}
+
+std::string update_sql(const entity_def& e) {
+  std::string sets;
+  size_t n = 4;
+  for (const auto& d : e.fields) {
+    if (!d.writable) continue;
+    if (!sets.empty()) sets += ", ";
+    sets += d.name + " = CASE WHEN $" + std::to_string(n) + "::boolean THEN " + param(n + 1, d) + " ELSE " + d.name +
+            " END";
+    n += 2;
+  }
+  return "UPDATE " + e.table + " SET " + sets +
+         " WHERE tenant_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3) RETURNING " + columns(e);
+}
+
+const char* attachment_columns =
+    "id, entity, entity_id, content_id, created_by, "
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+
+const char* op_name(entity_op op) {
+  switch (op) {
+    case entity_op::insert: return "insert";
+    case entity_op::select: return "select";
+    case entity_op::update: return "update";
+    case entity_op::remove: return "delete";
+    case entity_op::probe: return "probe";
+    case entity_op::attach: return "attach";
+    case entity_op::attachments: return "attachments";
+  }
+  return "";
+}
+
+} // namespace
+
+std::string entity_statement(entity_op op, const entity_def& e) {
+  return std::string{"ent_"} + op_name(op) + "_" + e.table;
+}
+
+std::string text_array_literal(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (const auto& s : items) {
+    if (out.size() > 1) out += ',';
+    out += '"' + s + '"';
+  }
+  return out + "}";
+}
+
+std::vector<pg_statement> entity_statements() {
+  std::vector<pg_statement> out;
+  for (const auto& e : protocols::entity_registry()) {
+    auto key = " WHERE tenant_id = $1 AND id = $2";
+    out.push_back({entity_statement(entity_op::insert, e), insert_sql(e)});
+    out.push_back({entity_statement(entity_op::select, e), "SELECT " + columns(e) + " FROM " + e.table + key});
+    out.push_back({entity_statement(entity_op::update, e), update_sql(e)});
+    out.push_back({entity_statement(entity_op::remove, e),
+                   "DELETE FROM " + e.table + key + " AND ($3::bigint IS NULL OR version = $3)"});
+    out.push_back({entity_statement(entity_op::probe, e), "SELECT version FROM " + e.table + key});
+    out.push_back({entity_statement(entity_op::attach, e),
+                   "INSERT INTO attachments (tenant_id, id, entity, entity_id, content_id, created_by)"
+                   " SELECT $1::uuid, $2::uuid, '" + e.path + "', $3::uuid, $4::uuid, $5::uuid WHERE EXISTS (SELECT 1 FROM " + e.table +
+                       " WHERE tenant_id = $1 AND id = $3) RETURNING " + attachment_columns});
+    out.push_back({entity_statement(entity_op::attachments, e),
+                   std::string{"SELECT "} + attachment_columns + " FROM attachments WHERE tenant_id = $1 AND entity = '" +
+                       e.path + "' AND entity_id = $2 ORDER BY created_at, id LIMIT 1000"});
+  }
+  out.push_back({stmt_write_context,
+                 "SELECT set_config('app.user_id', $1, true), set_config('app.trace_id', $2, true)"});
+  out.push_back({stmt_audit_list,
+                 "SELECT a.id, " + timestamp_text("a.at") +
+                     ", a.actor_user_id, a.entity, a.entity_id, a.action,"
+                     " COALESCE((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(a.changes) c"
+                     " WHERE (a.entity || '.' || c.key) = ANY ($2::text[])), '{}')::text, a.trace_id"
+                     " FROM audit_logs a WHERE a.tenant_id = $1 AND ($3::text IS NULL OR a.entity = $3)"
+                     " AND ($4::uuid IS NULL OR a.entity_id = $4) ORDER BY a.at DESC, a.id DESC LIMIT $5"});
+  out.push_back({stmt_profiles_load, "SELECT name, entities::text, builtin, version, " + timestamp_text("updated_at") +
+                                         " FROM access_profiles WHERE tenant_id = $1 ORDER BY name"});
+  out.push_back({stmt_profile_put,
+                 "INSERT INTO access_profiles (tenant_id, name, entities, builtin) VALUES ($1, $2, $3::jsonb, $4)"
+                 " ON CONFLICT (tenant_id, name) DO UPDATE SET entities = EXCLUDED.entities"
+                 " RETURNING version, " + timestamp_text("updated_at") + ", (xmax = 0)"});
+  return out;
+}
+
+pg_query ensure_profiles_query(const std::string& tenant) {
+  // Only for an existing tenant: a token may name a tenant that is gone.
+  pg_query q{"INSERT INTO access_profiles (tenant_id, name, entities, builtin) SELECT $1::uuid, v.name, v.entities, true"
+             " FROM (VALUES ",
+             {tenant},
+             false};
+  size_t n = 2;
+  for (const auto& p : protocols::baseline_profiles()) {
+    if (n > 2) q.text += ", ";
+    q.text += "($" + std::to_string(n) + "::text, $" + std::to_string(n + 1) + "::jsonb)";
+    n += 2;
+    protocols::json_writer w;
+    protocols::write_access_entities(w, p);
+    q.params.emplace_back(p.name);
+    q.params.emplace_back(std::move(w).str());
+  }
+  q.text += ") AS v (name, entities) WHERE EXISTS (SELECT 1 FROM tenants WHERE id = $1::uuid)"
+            " ON CONFLICT (tenant_id, name) DO NOTHING";
+  return q;
+}
+
+} // namespace crm::storage

@@ -1,0 +1,58 @@
+// storage/entity_sql.hpp
+// The SQL of the CRM entities, generated once from the entity registry
+// (protocols/entity.hpp) and prepared on every pool connection. Client text
+// never reaches the SQL text: names come from the registry, values are
+// bound parameters. Every statement takes the tenant as $1 and also runs
+// under row-level security. Pure.
+#pragma once
+#include "protocols/entity.hpp"
+#include "storage/pg_pool.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace crm::storage {
+
+enum class entity_op : uint8_t { insert, select, update, remove, probe, attach, attachments };
+
+// The prepared statement's name for `op` on `e` ("ent_insert_customers").
+std::string entity_statement(entity_op op, const protocols::entity_def& e);
+
+// Every statement of every entity plus the shared ones below, for pg_pool.
+std::vector<pg_statement> entity_statements();
+
+// Shared statement names.
+inline constexpr const char* stmt_write_context = "app_write_ctx";  // ($1 user id, $2 trace id)
+inline constexpr const char* stmt_audit_list = "audit_list";
+inline constexpr const char* stmt_profiles_load = "profiles_load";
+inline constexpr const char* stmt_profile_put = "profile_put";
+
+// Statement parameters (as text) for each operation on `e`:
+// insert:  $1 tenant, $2 id, then one per writable field in registry order
+//          (nullopt = NULL; a field with a default takes it when NULL)
+// select, probe: $1 tenant, $2 id
+// update:  $1 tenant, $2 id, $3 expected version or NULL, then per writable
+//          field a pair (set?, value)
+// remove:  $1 tenant, $2 id, $3 expected version or NULL
+// attach:  $1 tenant, $2 attachment id, $3 record id, $4 content id, $5 user id
+// attachments: $1 tenant, $2 record id
+// The column list of select/insert/update: entity_columns(e) in registry
+// order, rendered as text (timestamps RFC 3339 with microseconds, money
+// with two decimals, booleans "t"/"f", items as JSON).
+// attach/attachments return: id, entity, entity_id, content_id, created_by, created_at.
+//
+// audit_list: $1 tenant, $2 readable "entity.field" paths (text[] literal),
+//   $3 entity or NULL, $4 entity id or NULL, $5 limit; returns id, at,
+//   actor_user_id, entity, entity_id, action, changes (filtered JSON), trace_id.
+// profiles_load: $1 tenant -> name, entities (JSON), builtin, version, updated_at
+// profile_put: $1 tenant, $2 name, $3 entities (JSON), $4 builtin -> version,
+//   updated_at, created ("t" when the row is new)
+
+// A PostgreSQL text[] literal of `items` (each made of [A-Za-z0-9_.-] only).
+std::string text_array_literal(const std::vector<std::string>& items);
+
+// The INSERT of the baseline profiles (ON CONFLICT DO NOTHING) for tenant $1.
+pg_query ensure_profiles_query(const std::string& tenant);
+
+} // namespace crm::storage
