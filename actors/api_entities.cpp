@@ -264,7 +264,8 @@ void delete_record(entity_call c) {
   if (!expected_version(c.ex->req.header_value("if-match"), expected)) return fail(*c.ex, stale(), c.route);
   pg_query remove{entity_statement(entity_op::remove, *c.e), {c.who.tenant_id, c.id, expected}, true};
   pg_query probe{entity_statement(entity_op::probe, *c.e), {c.who.tenant_id, c.id}, true};
-  run(c, {c.who.tenant_id, {write_context(c), std::move(remove), std::move(probe)}}, true,
+  pg_query detach{entity_statement(entity_op::detach_all, *c.e), {c.who.tenant_id, c.id}, true};
+  run(c, {c.who.tenant_id, {write_context(c), std::move(remove), std::move(probe), std::move(detach)}}, true,
       [c](std::vector<storage::pg_rows>& sets) {
         if (sets.at(1).affected == 0)
           return fail(*c.ex, sets.at(2).rows.empty() ? not_found(*c.e) : stale(), c.route);

@@ -98,6 +98,7 @@ const char* op_name(entity_op op) {
     case entity_op::probe: return "probe";
     case entity_op::attach: return "attach";
     case entity_op::attachments: return "attachments";
+    case entity_op::detach_all: return "detach_all";
   }
   return "";
 }
@@ -134,6 +135,9 @@ std::vector<pg_statement> entity_statements() {
     out.push_back({entity_statement(entity_op::attachments, e),
                    std::string{"SELECT "} + attachment_columns + " FROM attachments WHERE tenant_id = $1 AND entity = '" +
                        e.path + "' AND entity_id = $2 ORDER BY created_at, id LIMIT 1000"});
+    out.push_back({entity_statement(entity_op::detach_all, e),
+                   "DELETE FROM attachments WHERE tenant_id = $1 AND entity = '" + e.path +
+                       "' AND entity_id = $2 AND NOT EXISTS (SELECT 1 FROM " + e.table + key + ")"});
   }
   out.push_back({stmt_write_context,
                  "SELECT set_config('app.user_id', $1, true), set_config('app.trace_id', $2, true)"});

@@ -14,7 +14,7 @@
 
 namespace crm::storage {
 
-enum class entity_op : uint8_t { insert, select, update, remove, probe, attach, attachments };
+enum class entity_op : uint8_t { insert, select, update, remove, probe, attach, attachments, detach_all };
 
 // The prepared statement's name for `op` on `e` ("ent_insert_customers").
 std::string entity_statement(entity_op op, const protocols::entity_def& e);
@@ -37,6 +37,8 @@ inline constexpr const char* stmt_profile_put = "profile_put";
 // remove:  $1 tenant, $2 id, $3 expected version or NULL
 // attach:  $1 tenant, $2 attachment id, $3 record id, $4 content id, $5 user id
 // attachments: $1 tenant, $2 record id
+// detach_all: $1 tenant, $2 record id: drops the record's attachment rows once
+//          the record is gone (run after remove, in its transaction)
 // The column list of select/insert/update: entity_columns(e) in registry
 // order, rendered as text (timestamps RFC 3339 with microseconds, money
 // with two decimals, booleans "t"/"f", items as JSON).

@@ -80,3 +80,41 @@ TEST_CASE("a patch takes any writable subset but not nothing", "[protocols][enti
   CHECK(errors_of("products", R"({})", false) == list{":required"});
   CHECK(errors_of("products", R"({"name":""})", false) == list{"name:too_short"});
 }
+
+TEST_CASE("money out of range, non-nullable defaults and date order", "[protocols][entity]") {
+  using list = std::vector<std::string>;
+  CHECK(errors_of("customers", R"({"name":"x","annual_revenue":"12345678901234567.00"})") ==
+        list{"annual_revenue:range"});
+  CHECK(errors_of("customers", R"({"name":"x","annual_revenue":"1234567890123456.99"})").empty());
+  CHECK(errors_of("customers", R"({"name":"x","status":null})") == list{"status:required"});
+  CHECK(errors_of("products", R"({"active":null})", false) == list{"active:required"});
+  CHECK(errors_of("customers", R"({"name":"x","email":null})").empty());  // optional: null clears
+  CHECK(errors_of("price-lists", R"({"name":"p","valid_from":"2026-05-01","valid_to":"2026-04-30"})") ==
+        list{"valid_to:range"});
+  CHECK(errors_of("price-lists", R"({"name":"p","valid_from":"2026-05-01","valid_to":"2026-05-01"})").empty());
+}
+
+TEST_CASE("price-list items are product/price pairs, each product once", "[protocols][entity]") {
+  using list = std::vector<std::string>;
+  const std::string p1 = "6f1c2a4e-0000-4000-8000-000000000001", p2 = "6F1C2A4E-0000-4000-8000-000000000002";
+  json_body body{R"({"name":"p","items":[{"product_id":")" + p1 + R"(","price":"9.5"},{"product_id":")" + p2 +
+                 R"(","price":"007"}]})"};
+  auto values = read_record(body, *entity_by_path("price-lists"), true);
+  REQUIRE(body.errors().empty());
+  REQUIRE(values.size() == 2);
+  CHECK(values[1].name == "items");
+  CHECK(values[1].value == R"([{"product_id":")" + p1 + R"(","price":"9.50"},{"product_id":")" +
+                               ascii_lower(p2) + R"(","price":"7.00"}])");
+  CHECK(errors_of("price-lists", R"({"name":"p","items":{}})") == list{"items:type"});
+  CHECK(errors_of("price-lists", R"({"name":"p","items":null})") == list{"items:required"});
+  CHECK(errors_of("price-lists", R"({"name":"p","items":[5]})") == list{"items.0:type"});
+  CHECK(errors_of("price-lists", R"({"name":"p","items":[{}]})") ==
+        list{"items.0.product_id:required", "items.0.price:required"});
+  CHECK(errors_of("price-lists", R"({"name":"p","items":[{"product_id":"x","price":"1e3","extra":1}]})") ==
+        list{"items.0.extra:unknown", "items.0.product_id:format", "items.0.price:format"});
+  CHECK(errors_of("price-lists", R"({"name":"p","items":[{"product_id":")" + p1 + R"(","price":"1"},{"product_id":")" +
+                                     p1 + R"(","price":"2"}]})") == list{"items:duplicate"});
+  std::string many = R"({"name":"p","items":[)";
+  for (size_t i = 0; i <= max_price_list_items; ++i) many += (i ? "," : "") + std::string{"{}"};
+  CHECK(errors_of("price-lists", many + "]}") == list{"items:too_long"});
+}

@@ -54,3 +54,21 @@ TEST_CASE("email plausibility", "[protocols][json_body]") {
     CHECK_FALSE(is_plausible_email(bad));
   CHECK(ascii_lower("A@ACME.Test") == "a@acme.test");
 }
+
+TEST_CASE("arrays are read by index paths", "[protocols][json_body]") {
+  json_body body{R"({"a":[{"x":"1"},{"x":2}],"o":{"k":[]},"s":"t"})"};
+  CHECK(body.array("a", true, 10) == std::optional<size_t>{2});
+  CHECK(body.string("a.0.x") == std::optional<std::string>{"1"});
+  CHECK_FALSE(body.string("a.1.x"));
+  CHECK_FALSE(body.has("a.2"));
+  CHECK_FALSE(body.has("a.01"));  // no leading zeros
+  CHECK(body.array("o.k", true, 10) == std::optional<size_t>{0});
+  CHECK_FALSE(body.array("s", true, 10));
+  CHECK_FALSE(body.array("a", true, 1));
+  CHECK_FALSE(body.array("missing", false, 1));
+  CHECK(body.is_object("o"));
+  CHECK_FALSE(body.is_object("a"));
+  std::vector<std::string> codes;
+  for (const auto& e : body.errors()) codes.push_back(e.field + ":" + e.code);
+  CHECK(codes == std::vector<std::string>{"a.1.x:type", "s:type", "a:too_long"});
+}

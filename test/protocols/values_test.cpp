@@ -36,3 +36,11 @@ TEST_CASE("dates are real calendar days", "[protocols][values]") {
     CHECK_FALSE(is_iso_date(bad));
   }
 }
+
+TEST_CASE("money normalises to two decimals without leading zeros", "[protocols][values]") {
+  CHECK(normalize_money("9.5") == "9.50");
+  CHECK(normalize_money("007") == "7.00");
+  CHECK(normalize_money("0.1") == "0.10");
+  CHECK(normalize_money("0") == "0.00");
+  CHECK(normalize_money("1250.00") == "1250.00");
+}
