@@ -110,6 +110,11 @@ class UsersCase(unittest.TestCase):
         self.assertIn("data", body, body)
         return body["data"]
 
+    def put_custom_profile(self, admin):
+        r = h.api(self.server.port, "PUT", "/api/v1/access-profiles/custom_profile",
+                  {"entities": {"customers": {"read": ["id", "name"], "write": ["name"]}}}, admin)
+        self.assertIn(r.status, (200, 201), r)
+
     def admin_token(self, tenant):
         return h.login_token(self.server, tenant)["access_token"]
 
@@ -430,7 +435,13 @@ class Crud(UsersCase):
                 me = h.me(self.server, self.user_login(t, user["email"], pw)["access_token"])
                 self.assertEqual(me.json()["data"]["user"]["role"], role)
                 self.assertEqual(me.json()["data"]["user"]["access_profile"], user["access_profile"])
-        # an explicit access profile is kept as given
+        # an explicit access profile is kept as given; it must exist in the tenant
+        r = h.api(self.server.port, "POST", "/api/v1/users",
+                  {"email": self.email("Nope"), "password": h.new_password(), "role": "viewer",
+                   "access_profile": "custom_profile"}, admin)
+        h.check_problem(self, r, 422, "request.validation")
+        self.assertIn("access_profile", [e["field"] for e in r.json()["errors"]])
+        self.put_custom_profile(admin)
         user, _ = self.create(admin, "viewer", access_profile="custom_profile")
         self.assertEqual(user["access_profile"], "custom_profile")
         self.assertEqual(self.get_user(admin, user["id"])["access_profile"], "custom_profile")
@@ -488,6 +499,7 @@ class Crud(UsersCase):
         got = patch({"role": "manager"})
         self.assertEqual((got["role"], got["email"], got["access_profile"]),
                          ("manager", user["email"], user["access_profile"]))
+        self.put_custom_profile(admin)
         got = patch({"access_profile": "custom_profile"})
         self.assertEqual((got["role"], got["access_profile"]), ("manager", "custom_profile"))
         # a new email: login with it works, with the old one not
