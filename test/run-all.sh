@@ -164,7 +164,8 @@ run_smoke() {
     return 0
   fi
   log "smoke: test/smoke/smoke.sh through the gateway on port ${GATEWAY_PORT}"
-  if "${NEXTCRM_ROOT}/test/smoke/smoke.sh" "http://127.0.0.1:${GATEWAY_PORT}"; then
+  if NEXTCRM_PLATFORM_TOKEN="$SUITE_PLATFORM_TOKEN" "${NEXTCRM_ROOT}/test/smoke/smoke.sh" \
+    "http://127.0.0.1:${GATEWAY_PORT}"; then
     count_pass
   else
     count_fail "smoke"

@@ -2,6 +2,9 @@
 # Smoke test of a running Next_CRM stack, normally through the nginx gateway:
 #   test/smoke/smoke.sh [BASE_URL]   (default http://127.0.0.1:${NEXTCRM_GATEWAY_PORT:-8080})
 # Prints OK when every check passes; otherwise the failing check, and exits 1.
+# With NEXTCRM_PLATFORM_TOKEN set (the stack's), it also bootstraps a tenant
+# and runs a customer through create, get, conditional patch, the audit log
+# and delete.
 set -euo pipefail
 
 BASE_URL="${1:-http://127.0.0.1:${NEXTCRM_GATEWAY_PORT:-8080}}"
@@ -25,14 +28,25 @@ fail() {
   exit 1
 }
 
-# fetch PATH: GET BASE_URL/PATH; status in STATUS, headers in WORK/headers,
-# body in WORK/body.
+# fetch PATH [curl args...]: GET (or what the args say) BASE_URL/PATH; status
+# in STATUS, headers in WORK/headers, body in WORK/body.
 fetch() {
   local path="$1"
+  shift
   : >"${WORK}/headers"
   : >"${WORK}/body"
   STATUS="$(curl -sS --max-time 10 -D "${WORK}/headers" -o "${WORK}/body" \
-    -w '%{http_code}' "${BASE_URL}${path}")" || fail "GET ${path}: no answer from ${BASE_URL}"
+    -w '%{http_code}' "$@" "${BASE_URL}${path}")" || fail "${path}: no answer from ${BASE_URL}"
+}
+
+# send METHOD PATH TOKEN [JSON] [extra curl args...]: a JSON API call.
+send() {
+  local method="$1" path="$2" token="$3" body="${4:-}"
+  shift 4 || shift $#
+  local -a args=(-X "$method" -H "Content-Type: application/json")
+  [[ -n "$token" ]] && args+=(-H "Authorization: Bearer ${token}")
+  [[ -n "$body" ]] && args+=(--data-binary "$body")
+  fetch "$path" "${args[@]}" "$@"
 }
 
 # Value of response header NAME (case-insensitive), without the CR.
@@ -90,8 +104,43 @@ check_not_found() {
   expect_trace_headers "GET ${path}"
 }
 
+# A tenant, its admin, and one customer through its whole life.
+check_crm() {
+  local slug token id etag
+  slug="smoke-$(date +%s)-$RANDOM"
+  send POST /api/v1/tenants "$NEXTCRM_PLATFORM_TOKEN" \
+    "{\"slug\":\"${slug}\",\"name\":\"Smoke\",\"admin\":{\"email\":\"admin@${slug}.test\",\"password\":\"smoke-password-0123\"}}"
+  expect_status "POST /api/v1/tenants" 201
+  send POST /api/v1/auth/login "" \
+    "{\"tenant\":\"${slug}\",\"email\":\"admin@${slug}.test\",\"password\":\"smoke-password-0123\"}"
+  expect_status "POST /api/v1/auth/login" 200
+  token="$(jq -r .access_token "${WORK}/body")"
+  send POST /api/v1/customers "$token" '{"name":"Smoke Ltd","status":"active","annual_revenue":"1250"}'
+  expect_status "POST /api/v1/customers" 201
+  expect_json "POST /api/v1/customers" '.data.name == "Smoke Ltd" and .data.annual_revenue == "1250.00" and .data.version == 1'
+  id="$(jq -r .data.id "${WORK}/body")"
+  fetch "/api/v1/customers/${id}" -H "Authorization: Bearer ${token}"
+  expect_status "GET /api/v1/customers/{id}" 200
+  etag="$(header ETag)"
+  [[ "$etag" == '"1"' ]] || fail "GET /api/v1/customers/{id}: ETag '${etag}', expected \"1\""
+  send PATCH "/api/v1/customers/${id}" "$token" '{"status":"churned"}' -H "If-Match: ${etag}"
+  expect_status "PATCH /api/v1/customers/{id}" 200
+  expect_json "PATCH /api/v1/customers/{id}" '.data.status == "churned" and .data.version == 2'
+  send PATCH "/api/v1/customers/${id}" "$token" '{"status":"lead"}' -H "If-Match: ${etag}"
+  expect_status "PATCH with a stale If-Match" 412
+  fetch "/api/v1/audit-logs?entity=customers&entity_id=${id}" -H "Authorization: Bearer ${token}"
+  expect_status "GET /api/v1/audit-logs" 200
+  expect_json "GET /api/v1/audit-logs" \
+    '(.data | length) == 2 and .data[0].action == "update" and .data[0].changes.status.to == "churned"'
+  send DELETE "/api/v1/customers/${id}" "$token" ""
+  expect_status "DELETE /api/v1/customers/{id}" 204
+  fetch "/api/v1/customers/${id}" -H "Authorization: Bearer ${token}"
+  expect_status "GET a deleted customer" 404
+}
+
 check_health
 check_version /api/version core
 check_version /content/version content
 check_not_found
+if [[ -n "${NEXTCRM_PLATFORM_TOKEN:-}" ]]; then check_crm; fi
 echo OK
