@@ -187,15 +187,64 @@ pg_query write_context(const entity_call& c) {
   return {storage::stmt_write_context, {c.who.user_id, c.ex->req.trace.trace_id}, true};
 }
 
-// Runs `rq` and hands the result sets to `then`; errors are answered (mapped for writes).
+using written_values = std::shared_ptr<const std::vector<protocols::field_value>>;
+
+// A write failed on a foreign key (the database names only the first):
+// asks which of the written references name no record of the tenant and
+// answers one 422 listing each of them.
+void name_missing_references(const entity_call& c, const written_values& written, caf::error original) {
+  db_request rq{c.who.tenant_id, {}};
+  std::vector<std::string> fields;
+  for (const auto& v : *written) {
+    const auto* d = c.e->field(v.name);
+    if (!d || !v.value) continue;
+    if (d->kind == field_kind::uuid_ref) {
+      const auto* target = protocols::entity_by_path(d->references);
+      auto table = target ? target->table : std::string{"users"};
+      rq.queries.push_back(
+          {"SELECT EXISTS (SELECT 1 FROM " + table + " WHERE tenant_id = $1 AND id = $2::uuid)", {c.who.tenant_id, v.value}, false});
+    } else if (d->kind == field_kind::items) {
+      rq.queries.push_back({"SELECT count(*) = jsonb_array_length($2::jsonb) FROM products WHERE tenant_id = $1"
+                            " AND id IN (SELECT (i ->> 'product_id')::uuid FROM jsonb_array_elements($2::jsonb) i)",
+                            {c.who.tenant_id, v.value},
+                            false});
+    } else {
+      continue;
+    }
+    fields.push_back(v.name);
+  }
+  auto ex = c.ex;
+  auto route = c.route;
+  const auto* e = c.e;
+  auto fallback = [ex, route, e, original] { fail(*ex, write_error(original, *e, false), route); };
+  if (rq.queries.empty()) return fallback();
+  c.self->request(c.storage, c.timeout, db_atom::value, std::move(rq))
+      .then(
+          [ex, route, fields, fallback](db_result& res) {
+            protocols::json_body errors{"{}"};
+            for (size_t i = 0; i < fields.size() && i < res.sets.size(); ++i)
+              if (!res.sets[i].rows.empty() && res.sets[i].rows[0][0] == std::optional<std::string>{"f"})
+                errors.add_error(fields[i], "not_found", fields[i] + " names no record of this tenant");
+            if (errors.errors().empty()) return fallback();  // the reference appeared meanwhile
+            fail(*ex, errors.validation_error(), route);
+          },
+          [fallback](caf::error&) { fallback(); });
+}
+
+// Runs `rq` and hands the result sets to `then`; errors are answered, in
+// the client's terms for writes (`written`: the values of a create or PATCH).
 template <class F>
-void run(const entity_call& c, db_request rq, bool deleting, F then) {
+void run(const entity_call& c, db_request rq, bool deleting, F then, written_values written = nullptr) {
   auto ex = c.ex;
   auto route = c.route;
   const auto* e = c.e;
   c.self->request(c.storage, c.timeout, db_atom::value, std::move(rq))
       .then([then](db_result& res) mutable { then(res.sets); },
-            [ex, route, e, deleting](caf::error& err) { fail(*ex, write_error(std::move(err), *e, deleting), route); });
+            [c, ex, route, e, deleting, written](caf::error& err) {
+              if (written && storage::violation_of(err).sqlstate == "23503")
+                return name_missing_references(c, written, std::move(err));
+              fail(*ex, write_error(std::move(err), *e, deleting), route);
+            });
 }
 
 // Reads a create or PATCH body: the registry's rules, then the caller's
@@ -225,9 +274,11 @@ void create_record(entity_call c) {
     if (v != values->end() && v->name == d.name) insert.params.push_back((v++)->value);
     else insert.params.emplace_back(std::nullopt);
   }
-  run(c, {c.who.tenant_id, {write_context(c), std::move(insert)}}, false, [c](std::vector<storage::pg_rows>& sets) {
-    answer_record(*c.ex, c.route, 201, *c.e, sets.at(1), c.who);
-  });
+  auto written = std::make_shared<const std::vector<protocols::field_value>>(std::move(*values));
+  run(
+      c, {c.who.tenant_id, {write_context(c), std::move(insert)}}, false,
+      [c](std::vector<storage::pg_rows>& sets) { answer_record(*c.ex, c.route, 201, *c.e, sets.at(1), c.who); },
+      written);
 }
 
 void get_record(entity_call c) {
@@ -252,11 +303,14 @@ void patch_record(entity_call c) {
     update.params.push_back(set ? (v++)->value : std::nullopt);
   }
   pg_query probe{entity_statement(entity_op::probe, *c.e), {c.who.tenant_id, c.id}, true};
-  run(c, {c.who.tenant_id, {write_context(c), std::move(update), std::move(probe)}}, false,
+  auto written = std::make_shared<const std::vector<protocols::field_value>>(std::move(*values));
+  run(
+      c, {c.who.tenant_id, {write_context(c), std::move(update), std::move(probe)}}, false,
       [c](std::vector<storage::pg_rows>& sets) {
         if (!sets.at(1).rows.empty()) return answer_record(*c.ex, c.route, 200, *c.e, sets[1], c.who);
         fail(*c.ex, sets.at(2).rows.empty() ? not_found(*c.e) : stale(), c.route);
-      });
+      },
+      written);
 }
 
 void delete_record(entity_call c) {
