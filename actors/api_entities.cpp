@@ -79,8 +79,12 @@ void write_record(json_writer& w, const entity_def& e, const storage::pg_rows& r
   w.end_object();
 }
 
+// A strong tag of the version: "3".
 std::string etag_of(const storage::pg_rows& rows) {
-  return "\"" + rows.rows.at(0).at(version_column).value_or("0") + "\"";
+  const auto& version = rows.rows.at(0).at(version_column);
+  std::string tag{"\""};
+  tag.append(version ? *version : std::string_view{"0"}).push_back('"');
+  return tag;
 }
 
 // {"data":{record}} with its ETag; 304 when the client's copy is current.
@@ -216,17 +220,18 @@ void name_missing_references(const entity_call& c, const written_values& written
   auto ex = c.ex;
   auto route = c.route;
   const auto* e = c.e;
-  auto fallback = [ex, route, e, original] { fail(*ex, write_error(original, *e, false), route); };
+  auto who = c.who;
+  auto fallback = [ex, route, e, original, who] { fail(*ex, write_error(original, *e, false), route, who); };
   if (rq.queries.empty()) return fallback();
   c.self->request(c.storage, c.timeout, db_atom::value, std::move(rq))
       .then(
-          [ex, route, fields, fallback](db_result& res) {
+          [ex, route, fields, fallback, who](db_result& res) {
             protocols::json_body errors{"{}"};
             for (size_t i = 0; i < fields.size() && i < res.sets.size(); ++i)
               if (!res.sets[i].rows.empty() && res.sets[i].rows[0][0] == std::optional<std::string>{"f"})
                 errors.add_error(fields[i], "not_found", fields[i] + " names no record of this tenant");
             if (errors.errors().empty()) return fallback();  // the reference appeared meanwhile
-            fail(*ex, errors.validation_error(), route);
+            fail(*ex, errors.validation_error(), route, who);
           },
           [fallback](caf::error&) { fallback(); });
 }
@@ -243,7 +248,7 @@ void run(const entity_call& c, db_request rq, bool deleting, F then, written_val
             [c, ex, route, e, deleting, written](caf::error& err) {
               if (written && storage::violation_of(err).sqlstate == "23503")
                 return name_missing_references(c, written, std::move(err));
-              fail(*ex, write_error(std::move(err), *e, deleting), route);
+              fail(*ex, write_error(std::move(err), *e, deleting), route, c.who);
             });
 }
 
@@ -258,7 +263,7 @@ std::optional<std::vector<protocols::field_value>> read_write(const entity_call&
     if (!p.can_write(*c.e, static_cast<size_t>(c.e->field_index(v.name))))
       body->add_error(v.name, "not_writable", "your access profile cannot write " + v.name);
   if (!body->errors().empty()) {
-    fail(*c.ex, body->validation_error(), c.route);
+    fail(*c.ex, body->validation_error(), c.route, c.who);
     return std::nullopt;
   }
   return values;
@@ -284,14 +289,14 @@ void create_record(entity_call c) {
 void get_record(entity_call c) {
   pg_query select{entity_statement(entity_op::select, *c.e), {c.who.tenant_id, c.id}, true};
   run(c, {c.who.tenant_id, {std::move(select)}}, false, [c](std::vector<storage::pg_rows>& sets) {
-    if (sets.at(0).rows.empty()) return fail(*c.ex, not_found(*c.e), c.route);
+    if (sets.at(0).rows.empty()) return fail(*c.ex, not_found(*c.e), c.route, c.who);
     answer_record(*c.ex, c.route, 200, *c.e, sets[0], c.who, true);
   });
 }
 
 void patch_record(entity_call c) {
   std::optional<std::string> expected;
-  if (!expected_version(c.ex->req.header_value("if-match"), expected)) return fail(*c.ex, stale(), c.route);
+  if (!expected_version(c.ex->req.header_value("if-match"), expected)) return fail(*c.ex, stale(), c.route, c.who);
   auto values = read_write(c, false);
   if (!values) return;
   pg_query update{entity_statement(entity_op::update, *c.e), {c.who.tenant_id, c.id, expected}, true};
@@ -308,21 +313,21 @@ void patch_record(entity_call c) {
       c, {c.who.tenant_id, {write_context(c), std::move(update), std::move(probe)}}, false,
       [c](std::vector<storage::pg_rows>& sets) {
         if (!sets.at(1).rows.empty()) return answer_record(*c.ex, c.route, 200, *c.e, sets[1], c.who);
-        fail(*c.ex, sets.at(2).rows.empty() ? not_found(*c.e) : stale(), c.route);
+        fail(*c.ex, sets.at(2).rows.empty() ? not_found(*c.e) : stale(), c.route, c.who);
       },
       written);
 }
 
 void delete_record(entity_call c) {
   std::optional<std::string> expected;
-  if (!expected_version(c.ex->req.header_value("if-match"), expected)) return fail(*c.ex, stale(), c.route);
+  if (!expected_version(c.ex->req.header_value("if-match"), expected)) return fail(*c.ex, stale(), c.route, c.who);
   pg_query remove{entity_statement(entity_op::remove, *c.e), {c.who.tenant_id, c.id, expected}, true};
   pg_query probe{entity_statement(entity_op::probe, *c.e), {c.who.tenant_id, c.id}, true};
   pg_query detach{entity_statement(entity_op::detach_all, *c.e), {c.who.tenant_id, c.id}, true};
   run(c, {c.who.tenant_id, {write_context(c), std::move(remove), std::move(probe), std::move(detach)}}, true,
       [c](std::vector<storage::pg_rows>& sets) {
         if (sets.at(1).affected == 0)
-          return fail(*c.ex, sets.at(2).rows.empty() ? not_found(*c.e) : stale(), c.route);
+          return fail(*c.ex, sets.at(2).rows.empty() ? not_found(*c.e) : stale(), c.route, c.who);
         http::response r;
         r.status = 204;
         r.content_type.clear();
@@ -352,12 +357,12 @@ void attach(entity_call c) {
   auto content = body->string("content_id", {true, 1, 36});
   if (content && !protocols::is_uuid(*content))
     body->add_error("content_id", "format", "content_id must be the UUID of a content item");
-  if (!body->errors().empty()) return fail(*c.ex, body->validation_error(), c.route);
+  if (!body->errors().empty()) return fail(*c.ex, body->validation_error(), c.route, c.who);
   pg_query insert{entity_statement(entity_op::attach, *c.e),
                   {c.who.tenant_id, new_uuid(), c.id, protocols::ascii_lower(*content), c.who.user_id},
                   true};
   run(c, {c.who.tenant_id, {write_context(c), std::move(insert)}}, false, [c](std::vector<storage::pg_rows>& sets) {
-    if (sets.at(1).rows.empty()) return fail(*c.ex, not_found(*c.e), c.route);
+    if (sets.at(1).rows.empty()) return fail(*c.ex, not_found(*c.e), c.route, c.who);
     json_writer w;
     w.begin_object().key("data");
     write_attachment(w, sets[1], 0);
@@ -370,7 +375,7 @@ void list_attachments(entity_call c) {
   pg_query probe{entity_statement(entity_op::probe, *c.e), {c.who.tenant_id, c.id}, true};
   pg_query list{entity_statement(entity_op::attachments, *c.e), {c.who.tenant_id, c.id}, true};
   run(c, {c.who.tenant_id, {std::move(probe), std::move(list)}}, false, [c](std::vector<storage::pg_rows>& sets) {
-    if (sets.at(0).rows.empty()) return fail(*c.ex, not_found(*c.e), c.route);
+    if (sets.at(0).rows.empty()) return fail(*c.ex, not_found(*c.e), c.route, c.who);
     json_writer w;
     w.begin_object().key("data").begin_array();
     for (size_t i = 0; i < sets.at(1).rows.size(); ++i) write_attachment(w, sets[1], i);
@@ -395,7 +400,7 @@ void handle_entity_api(caf::event_based_actor* self, const api_deps& deps, const
   authenticate(self, deps, ex, route, e->path + action, [c, id](principal& who) mutable {
     c.who = std::move(who);
     // A malformed id names no record: 404 like another tenant's id.
-    if (id != route_entity_create && !protocols::is_uuid(c.id)) return fail(*c.ex, not_found(*c.e), c.route);
+    if (id != route_entity_create && !protocols::is_uuid(c.id)) return fail(*c.ex, not_found(*c.e), c.route, c.who);
     c.id = protocols::ascii_lower(c.id);
     switch (id) {
       case route_entity_create: return create_record(std::move(c));
@@ -404,7 +409,7 @@ void handle_entity_api(caf::event_based_actor* self, const api_deps& deps, const
       case route_entity_delete: return delete_record(std::move(c));
       case route_attachments_create: return attach(std::move(c));
       case route_attachments_list: return list_attachments(std::move(c));
-      default: return fail(*c.ex, error_of(errc::internal, "the route has no handler"), c.route);
+      default: return fail(*c.ex, error_of(errc::internal, "the route has no handler"), c.route, c.who);
     }
   });
 }

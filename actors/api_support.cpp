@@ -38,6 +38,13 @@ void fail(http::exchange& x, const caf::error& err, std::string_view route) {
   reply(x, problem_response(err, x.req), route);
 }
 
+void fail(http::exchange& x, const caf::error& err, std::string_view route, const principal& who) {
+  auto r = problem_response(err, x.req);
+  r.tenant_id = who.tenant_id;
+  r.user_id = who.user_id;
+  reply(x, std::move(r), route);
+}
+
 // Answers `x` with a JSON body for the caller `who` (named in the log line).
 void reply_json(http::exchange& x, std::string_view route, int status, std::string body, const principal& who) {
   auto r = json_response(status, std::move(body));

@@ -21,6 +21,8 @@ http::response problem_response(const caf::error& err, const http::request& req)
 // Answers `x` with `r`, naming its route for logs and metrics.
 void reply(http::exchange& x, http::response r, std::string_view route);
 void fail(http::exchange& x, const caf::error& err, std::string_view route);
+// The same for an authenticated caller (named in the log line).
+void fail(http::exchange& x, const caf::error& err, std::string_view route, const principal& who);
 // Answers `x` with a JSON body for the caller `who` (named in the log line).
 void reply_json(http::exchange& x, std::string_view route, int status, std::string body, const principal& who);
 
