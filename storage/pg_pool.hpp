@@ -24,7 +24,7 @@ namespace crm::storage {
 
 struct pg_options {
   std::string conninfo;                         // libpq conninfo of the app role
-  size_t connections = 2;                       // pipelined connections
+  size_t connections = 8;                       // pipelined connections
   size_t max_depth = 64;                        // requests in flight per connection
   size_t max_queue = 4096;                      // requests waiting when all are at max_depth
   std::chrono::milliseconds connect_timeout{3000};
