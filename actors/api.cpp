@@ -346,6 +346,10 @@ void handle_api(caf::event_based_actor* self, const api_deps& deps, const protoc
     case route_attachments_create:
     case route_attachments_list:
       return handle_entity_api(self, deps, m, std::move(x));
+    case route_entity_query:
+    case route_entity_list:
+    case route_audit_query:
+      return handle_query_api(self, deps, m, std::move(x));
     default:
       fail(x, error_of(errc::internal, "the route has no handler"), "");
   }

@@ -10,6 +10,7 @@
 #include "protocols/json_body.hpp"
 #include "http/message.hpp"
 #include "protocols/jwt.hpp"
+#include "protocols/query.hpp"
 #include "protocols/router.hpp"
 
 #include <caf/fwd.hpp>
@@ -29,6 +30,9 @@ struct api_deps {
   std::string platform_token;  // secret; empty = bootstrap over HTTP disabled
   std::chrono::milliseconds timeout{5000};
   std::function<int64_t()> now;  // unix seconds
+  protocols::query_caps query_caps;               // the query DSL's caps (NEXTCRM_QUERY_*)
+  std::chrono::milliseconds query_timeout{2000};  // statement_timeout of a query
+  std::string cursor_key;                         // signs query cursors
 };
 
 // Runs the handler of the matched route (actors/routes.hpp) for `x`.

@@ -41,6 +41,9 @@ const access_profile& profile_of(const principal& who) {
   return who.profile ? *who.profile : none;
 }
 
+// The fields of `e` the caller may read.
+uint64_t readable_of(const principal& who, const entity_def& e) { return profile_of(who).entities[e.index].read; }
+
 // "/api/v1/price-lists/{id}/attachments" -> price-lists
 const entity_def* entity_of(std::string_view pattern) {
   constexpr std::string_view prefix = "/api/v1/";
@@ -66,13 +69,12 @@ void write_value(json_writer& w, const field_def& d, const std::optional<std::st
   }
 }
 
-// Row `row` of `rows` (columns in registry order) with the fields `p` lets the caller read.
-void write_record(json_writer& w, const entity_def& e, const storage::pg_rows& rows, size_t row,
-                  const access_profile& p) {
+// Row `row` of `rows` (columns in registry order) with the fields of `mask`.
+void write_record(json_writer& w, const entity_def& e, const storage::pg_rows& rows, size_t row, uint64_t mask) {
   const auto& cells = rows.rows.at(row);
   w.begin_object();
   for (size_t i = 0; i < e.fields.size() && i < cells.size(); ++i) {
-    if (!p.can_read(e, i)) continue;
+    if (!(mask >> i & 1u)) continue;
     w.key(e.fields[i].name);
     write_value(w, e.fields[i], cells[i]);
   }
@@ -102,7 +104,7 @@ void answer_record(http::exchange& x, std::string_view route, int status, const 
   }
   json_writer w;
   w.begin_object().key("data");
-  write_record(w, e, rows, 0, profile_of(who));
+  write_record(w, e, rows, 0, readable_of(who, e));
   w.end_object();
   auto r = json_response(status, std::move(w).str());
   r.headers.emplace_back("ETag", std::move(etag));
@@ -559,6 +561,69 @@ void handle_audit_api(caf::event_based_actor* self, const api_deps& deps, const 
               reply_json(*ex, route, 200, std::move(w).str(), who);
             },
             [ex, route](caf::error& e) { fail(*ex, e, route); });
+  });
+}
+
+} // namespace crm::actors
+
+// -- queries (issue #5) ----------------------------------------------------------------
+
+namespace crm::actors {
+
+void handle_query_api(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match& m,
+                      http::exchange&& x) {
+  auto route = std::string_view{m.matched->pattern};
+  int id = m.matched->id;
+  bool audit = id == route_audit_query;
+  const auto* e = audit ? &protocols::audit_log_def() : entity_of(route);
+  auto ex = std::make_shared<http::exchange>(std::move(x));
+  if (!e) return fail(*ex, error_of(errc::internal, "the route names no entity"), route);
+  auto storage = storage_of(deps);
+  auto timeout = deps.timeout;
+  auto caps = deps.query_caps;
+  auto statement_timeout = std::to_string(deps.query_timeout.count());
+  auto cursor_key = deps.cursor_key;
+  authenticate(self, deps, ex, route, audit ? std::string{"audit:read"} : e->path + ":read", [=](const principal& who) {
+    std::string body = "{}";
+    if (id != route_entity_list) {
+      if (!is_json(ex->req.header_value("content-type")))
+        return fail(*ex, error_of(errc::request_unsupported_media_type, "send application/json"), route, who);
+      body = ex->req.body;
+    }
+    protocols::query_scope scope{e, audit ? ~uint64_t{0} : readable_of(who, *e), who.tenant_id, cursor_key};
+    auto plan = protocols::plan_query(body, scope, caps);
+    if (!plan) return fail(*ex, plan.error(), route, who);
+    auto columns = audit ? storage::audit_columns(plan->params.size() + 1) : storage::entity_columns(*e);
+    auto params = plan->params;
+    if (audit) params.emplace_back(storage::text_array_literal(profile_of(who).readable_paths()));
+    pg_query select{"SELECT " + columns + " FROM " + e->table + " WHERE " + plan->where + " ORDER BY " +
+                        plan->order_by + " LIMIT " + std::to_string(plan->limit),
+                    std::move(params), false};
+    db_request rq{who.tenant_id,
+                  {pg_query{storage::stmt_statement_timeout, {statement_timeout}, true}, std::move(select)}};
+    auto shared_plan = std::make_shared<protocols::query_plan>(std::move(*plan));
+    self->request(storage, timeout, db_atom::value, std::move(rq))
+        .then(
+            [ex, route, who, e, shared_plan, scope](db_result& res) {
+              const auto& rows = res.sets.at(1);
+              const auto& plan = *shared_plan;
+              size_t shown = std::min(rows.rows.size(), plan.page_size);
+              json_writer w;
+              w.begin_object().key("data").begin_array();
+              for (size_t i = 0; i < shown; ++i) write_record(w, *e, rows, i, plan.fields);
+              w.end_array().key("page").begin_object().key("size").number(static_cast<uint64_t>(plan.page_size));
+              w.key("next_cursor");
+              if (rows.rows.size() > plan.page_size && shown > 0) {
+                std::vector<std::optional<std::string>> last;
+                for (const auto& k : plan.sort) last.push_back(rows.rows[shown - 1].at(k.field));
+                w.string(protocols::make_cursor(plan, scope, last));
+              } else {
+                w.null();
+              }
+              w.end_object().end_object();
+              reply_json(*ex, route, 200, std::move(w).str(), who);
+            },
+            [ex, route, who](caf::error& err) { fail(*ex, err, route, who); });
   });
 }
 

@@ -11,6 +11,9 @@ void handle_entity_api(caf::event_based_actor* self, const api_deps& deps, const
                        http::exchange&& x);
 void handle_profiles_api(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match& m,
                          http::exchange&& x);
+// POST /api/v1/{entity}/query, GET /api/v1/{entity}, POST /api/v1/audit-logs/query.
+void handle_query_api(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match& m,
+                      http::exchange&& x);
 void handle_audit_api(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match& m,
                       http::exchange&& x);
 

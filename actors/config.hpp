@@ -7,6 +7,7 @@
 #include "actors/log_sink.hpp"
 #include "actors/routes.hpp"
 #include "http/options.hpp"
+#include "protocols/query.hpp"
 #include "storage/pg_pool.hpp"
 #include "storage/redis_client.hpp"
 
@@ -35,6 +36,8 @@ struct config {
   size_t hasher_threads = 0;       // argon2id threads; 0 = one per core
   int jwt_ttl_s = 3600;
   std::chrono::milliseconds actor_timeout{5000};  // deadline of requests between actors
+  protocols::query_caps query_caps;               // the query DSL's caps (API.md defaults)
+  std::chrono::milliseconds query_timeout{2000};  // PostgreSQL statement_timeout of a query
   size_t workers = 1;              // CAF scheduler threads (0 in the config = auto)
   std::string scheduler = "sharing";  // CAF scheduler policy: sharing | stealing
   log_level level = log_level::info;

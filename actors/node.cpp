@@ -106,8 +106,19 @@ bool node::start(std::string& error) {
   }
   if (cfg_.platform_token.empty())
     log_.event(log_level::warn, "NEXTCRM_PLATFORM_TOKEN is not set: POST /api/v1/tenants is disabled");
-  deps.front = {routes_, &metrics_,
-                api_deps{&registry_slot_, &storage_slot_, keys, cfg_.platform_token, cfg_.actor_timeout, now}};
+  api_deps api;
+  api.registry = &registry_slot_;
+  api.storage = &storage_slot_;
+  api.keys = keys;
+  api.platform_token = cfg_.platform_token;
+  api.timeout = cfg_.actor_timeout;
+  api.now = now;
+  api.query_caps = cfg_.query_caps;
+  api.query_timeout = cfg_.query_timeout;
+  // Cursors are signed with a key derived from the newest JWT key: they
+  // stay valid across restarts and die with a key rotation, like tokens.
+  api.cursor_key = protocols::derive_key(keys->keys.front().secret, "nextcrm query cursors");
+  deps.front = {routes_, &metrics_, std::move(api)};
   deps.pool = pg_.get();
   deps.hasher_threads = cfg_.hasher_threads;
   deps.registry_slot = &registry_slot_;

@@ -80,6 +80,7 @@ protocols::router build_router(role r) {
     rt.add({"GET", "/api/v1/access-profiles/{name}", route_profile_get, no_body, listener::public_api});
     rt.add({"PUT", "/api/v1/access-profiles/{name}", route_profile_put, small_json, listener::public_api});
     rt.add({"GET", "/api/v1/audit-logs", route_audit_list, no_body, listener::public_api});
+    rt.add({"POST", "/api/v1/audit-logs/query", route_audit_query, small_json, listener::public_api});
     for (const auto& e : protocols::entity_registry()) {
       auto base = "/api/v1/" + e.path;
       rt.add({"POST", base, route_entity_create, record_json, listener::public_api});
@@ -88,6 +89,8 @@ protocols::router build_router(role r) {
       rt.add({"DELETE", base + "/{id}", route_entity_delete, no_body, listener::public_api});
       rt.add({"POST", base + "/{id}/attachments", route_attachments_create, small_json, listener::public_api});
       rt.add({"GET", base + "/{id}/attachments", route_attachments_list, no_body, listener::public_api});
+      rt.add({"POST", base + "/query", route_entity_query, small_json, listener::public_api});
+      rt.add({"GET", base, route_entity_list, no_body, listener::public_api});
     }
   }
   if (r == role::all || r == role::content)

@@ -43,6 +43,9 @@ enum route_id : int {
   route_entity_delete,
   route_attachments_create,
   route_attachments_list,
+  route_entity_query,  // POST /api/v1/{entity}/query: actors/api_entities.cpp (issue #5)
+  route_entity_list,   // GET /api/v1/{entity}: the first page, default order
+  route_audit_query,   // POST /api/v1/audit-logs/query
 };
 
 // True for routes answered asynchronously by actors/api.cpp.

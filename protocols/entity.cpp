@@ -52,6 +52,7 @@ std::vector<field_def> with_common(std::vector<field_def> fields) {
                             std::pair{"updated_at", field_kind::timestamp}, std::pair{"version", field_kind::integer}}) {
     auto d = f(name, kind);
     d.writable = false;
+    d.never_null = true;
     out.push_back(std::move(d));
   }
   for (auto& d : fields) out.push_back(std::move(d));
@@ -203,6 +204,27 @@ int entity_def::field_index(std::string_view name) const {
 const std::vector<entity_def>& entity_registry() {
   static const auto registry = make_registry();
   return registry;
+}
+
+const entity_def& audit_log_def() {
+  static const entity_def def = [] {
+    auto server = [](field_def d, bool never_null = true) {
+      d.writable = false;
+      d.never_null = never_null;
+      return d;
+    };
+    std::vector<std::string> entities;
+    for (const auto& e : entity_registry()) entities.push_back(e.path);
+    entity_def e{"audit-logs", "audit_logs",
+                 {server(f("id", field_kind::uuid_ref)), server(f("at", field_kind::timestamp)),
+                  server(f("actor_user_id", field_kind::uuid_ref), false), server(choice("entity", entities)),
+                  server(f("entity_id", field_kind::uuid_ref)),
+                  server(choice("action", {"create", "update", "delete"})), server(f("changes", field_kind::items)),
+                  server(f("trace_id", field_kind::text, false, 32), false)}};
+    e.index = entity_registry().size();
+    return e;
+  }();
+  return def;
 }
 
 const entity_def* entity_by_path(std::string_view path) {

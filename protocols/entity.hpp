@@ -39,7 +39,8 @@ struct field_def {
   std::string references;  // for uuid_ref: the entity path ("users" included)
   std::string default_value;  // SQL default on create; such a field is never null
   std::string not_before;     // a date field this one may not precede ("valid_from")
-  bool nullable() const { return !required && default_value.empty(); }
+  bool never_null = false;    // server-owned and always set (id, timestamps, version)
+  bool nullable() const { return !required && default_value.empty() && !never_null; }
 };
 
 // At most 64 fields per entity: access profiles keep one bit per field.
@@ -59,6 +60,11 @@ struct entity_def {
 // customers, deals, products, warehouses, price-lists, in this order.
 const std::vector<entity_def>& entity_registry();
 const entity_def* entity_by_path(std::string_view path);
+
+// The audit log as the query DSL sees it (path "audit-logs", not in the
+// registry, nothing writable): id, at, actor_user_id, entity, entity_id,
+// action, changes (not filterable), trace_id.
+const entity_def& audit_log_def();
 
 struct field_value {
   std::string name;

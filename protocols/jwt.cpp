@@ -74,6 +74,8 @@ caf::expected<jwt_keyring> parse_jwt_keys(std::string_view config) {
   return ring;
 }
 
+std::string derive_key(std::string_view secret, std::string_view purpose) { return hmac_sha256(secret, purpose); }
+
 std::string sign_jwt(const jwt_claims& c, const jwt_key& key) {
   json_writer header;
   header.begin_object().key("alg").string("HS256").key("typ").string("JWT").key("kid").string(key.kid);

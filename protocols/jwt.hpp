@@ -47,6 +47,10 @@ inline constexpr size_t max_jwt_size = 4096;
 // "<header>.<payload>.<signature>" signed with `key`.
 std::string sign_jwt(const jwt_claims& claims, const jwt_key& key);
 
+// HMAC-SHA256(secret, purpose): a key for another use of a JWT secret
+// (query cursors), independent of the signing key itself.
+std::string derive_key(std::string_view secret, std::string_view purpose);
+
 // Verifies `token` at unix time `now` with `skew_s` seconds of tolerance for
 // exp, nbf and iat.
 caf::expected<jwt_claims> verify_jwt(std::string_view token, const jwt_keyring& keys, int64_t now,

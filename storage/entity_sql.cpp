@@ -1,6 +1,7 @@
 #include "storage/entity_sql.hpp"
 
 #include "protocols/access_profile.hpp"
+#include "protocols/query.hpp"
 
 namespace crm::storage {
 
@@ -16,23 +17,7 @@ std::string timestamp_text(const std::string& column) {
   return "to_char(" + column + " AT TIME ZONE 'UTC', " + rfc3339_us + ")";
 }
 
-// The SQL type a parameter of `d` is cast to.
-const char* sql_type(const field_def& d) {
-  switch (d.kind) {
-    case field_kind::uuid_ref: return "uuid";
-    case field_kind::money: return "numeric";
-    case field_kind::date: return "date";
-    case field_kind::boolean: return "boolean";
-    case field_kind::items: return "jsonb";
-    case field_kind::integer: return "bigint";
-    case field_kind::timestamp: return "timestamptz";
-    case field_kind::text:
-    case field_kind::email:
-    case field_kind::currency:
-    case field_kind::choice: return "text";
-  }
-  return "text";
-}
+const char* sql_type(const field_def& d) { return protocols::sql_type_of(d); }
 
 // The expression that renders column `d` as text.
 std::string column_text(const field_def& d, const std::string& alias = "") {
@@ -105,6 +90,16 @@ const char* op_name(entity_op op) {
 
 } // namespace
 
+std::string entity_columns(const entity_def& e) { return columns(e); }
+
+std::string audit_columns(size_t paths) {
+  return "id, " + timestamp_text("at") +
+         ", actor_user_id, entity, entity_id, action,"
+         " COALESCE((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(audit_logs.changes) c"
+         " WHERE (audit_logs.entity || '.' || c.key) = ANY ($" +
+         std::to_string(paths) + "::text[])), '{}')::text, trace_id";
+}
+
 std::string entity_statement(entity_op op, const entity_def& e) {
   return std::string{"ent_"} + op_name(op) + "_" + e.table;
 }
@@ -139,6 +134,7 @@ std::vector<pg_statement> entity_statements() {
                    "DELETE FROM attachments WHERE tenant_id = $1 AND entity = '" + e.path +
                        "' AND entity_id = $2 AND NOT EXISTS (SELECT 1 FROM " + e.table + key + ")"});
   }
+  out.push_back({stmt_statement_timeout, "SELECT set_config('statement_timeout', $1, true)"});
   out.push_back({stmt_write_context,
                  "SELECT set_config('app.user_id', $1, true), set_config('app.trace_id', $2, true)"});
   out.push_back({stmt_audit_list,

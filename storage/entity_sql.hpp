@@ -27,6 +27,7 @@ inline constexpr const char* stmt_write_context = "app_write_ctx";  // ($1 user 
 inline constexpr const char* stmt_audit_list = "audit_list";
 inline constexpr const char* stmt_profiles_load = "profiles_load";
 inline constexpr const char* stmt_profile_put = "profile_put";
+inline constexpr const char* stmt_statement_timeout = "app_stmt_timeout";  // ($1 milliseconds)
 
 // Statement parameters (as text) for each operation on `e`:
 // insert:  $1 tenant, $2 id, then one per writable field in registry order
@@ -50,6 +51,13 @@ inline constexpr const char* stmt_profile_put = "profile_put";
 // profiles_load: $1 tenant -> name, entities (JSON), builtin, version, updated_at
 // profile_put: $1 tenant, $2 name, $3 entities (JSON), $4 builtin -> version,
 //   updated_at, created ("t" when the row is new)
+
+// The select list of every field of `e`, in registry order, rendered as the
+// statements above render them (for queries built by protocols/query).
+std::string entity_columns(const protocols::entity_def& e);
+// The same for the audit log (protocols::audit_log_def()); `changes` keeps
+// only the keys whose "entity.field" is in the text[] parameter $`paths`.
+std::string audit_columns(size_t paths);
 
 // A PostgreSQL text[] literal of `items` (each made of [A-Za-z0-9_.-] only).
 std::string text_array_literal(const std::vector<std::string>& items);

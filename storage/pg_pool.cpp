@@ -20,7 +20,8 @@ caf::error error_of_sqlstate(std::string_view s, std::string_view constraint) {
   }
   if (s == "40001" || s == "40P01")
     return error_of(errc::resource_conflict, "a concurrent change conflicted; retry");
-  if (s.substr(0, 2) == "08" || s == "57P01" || s == "57P03" || s == "57014")
+  if (s == "57014") return error_of(errc::dependency_unavailable, "the statement ran past its time limit");
+  if (s.substr(0, 2) == "08" || s == "57P01" || s == "57P03")
     return error_of(errc::dependency_unavailable, "the database is unavailable");
   return error_of(errc::internal, "the database rejected the request");
 }
