@@ -192,7 +192,7 @@ public:
   }
 
   caf::expected<query_plan> run(std::string_view body) {
-    simdjson::dom::parser parser;
+    thread_local simdjson::dom::parser parser;  // reused: its buffers outlive one query
     element root;
     auto status = parser.parse(body.data(), body.size()).get(root);
     if (status) {
@@ -505,7 +505,7 @@ private:
     if (!payload || !mac || mac->size() != 16) return bad();
     auto expected = cursor_mac(scope_, plan_.fingerprint, *payload);
     if (CRYPTO_memcmp(expected.data(), mac->data(), 16) != 0) return bad();
-    simdjson::dom::parser parser;
+    thread_local simdjson::dom::parser parser;  // not the body's: that one is still being read
     element root;
     array values;
     if (parser.parse(*payload).get(root) || root["k"].get_array().get(values) || values.size() != plan_.sort.size())
