@@ -42,7 +42,12 @@ std::string columns(const entity_def& e) {
   return out;
 }
 
-std::string param(size_t n, const field_def& d) { return "$" + std::to_string(n) + "::" + sql_type(d); }
+// "$3::numeric"
+std::string param(size_t n, const field_def& d) {
+  std::string out{"$"};
+  out.append(std::to_string(n)).append("::").append(sql_type(d));
+  return out;
+}
 
 std::string insert_sql(const entity_def& e) {
   std::string names = "tenant_id, id", values = "$1, $2";
