@@ -41,8 +41,13 @@ const access_profile& profile_of(const principal& who) {
   return who.profile ? *who.profile : none;
 }
 
-// The fields of `e` the caller may read.
-uint64_t readable_of(const principal& who, const entity_def& e) { return profile_of(who).entities[e.index].read; }
+constexpr uint64_t id_bit = 1;  // id is field 0 of every entity
+
+// The fields of `e` the caller may read: its profile's allowlist, and the
+// id, which addresses the record and is always readable (ADR-0033).
+uint64_t readable_of(const principal& who, const entity_def& e) {
+  return profile_of(who).entities[e.index].read | id_bit;
+}
 
 // "/api/v1/price-lists/{id}/attachments" -> price-lists
 const entity_def* entity_of(std::string_view pattern) {

@@ -204,6 +204,14 @@ bool load_config(int argc, char** argv, const getenv_fn& getenv, config& out, st
     return false;
   }
   if (c.pg_migrate_url.empty()) c.pg_migrate_url = c.pg.conninfo;
+  if (c.query_caps.default_page > c.query_caps.max_page) {
+    error = "NEXTCRM_QUERY_DEFAULT_PAGE is larger than NEXTCRM_QUERY_MAX_PAGE";
+    return false;
+  }
+  if (c.query_timeout >= c.actor_timeout) {  // else the actor deadline answers before the database does
+    error = "NEXTCRM_QUERY_TIMEOUT_MS must be below NEXTCRM_ACTOR_TIMEOUT_MS";
+    return false;
+  }
   // ADR-0022: on 2 cores, 2 I/O threads and 1 worker measured best for the
   // request path; heavy actor work goes to pools, not to more workers.
   size_t cores = std::max(1u, std::thread::hardware_concurrency());

@@ -235,7 +235,10 @@ private:
 
   std::string bind(std::string value, const field_def& d, bool as_array = false) {
     plan_.params.emplace_back(std::move(value));
-    return "$" + std::to_string(plan_.params.size()) + "::" + sql_type_of(d) + (as_array ? "[]" : "");
+    std::string ref{"$"};
+    ref.append(std::to_string(plan_.params.size())).append("::").append(sql_type_of(d));
+    if (as_array) ref.append("[]");
+    return ref;
   }
 
   bool readable(size_t i) const { return (scope_.readable >> i & 1u) || e_.fields[i].name == "id"; }
@@ -409,6 +412,7 @@ private:
       return e_.fields[index].name == "id";  // unique: the order is total
     };
     bool total = false;
+    std::vector<size_t> seen;
     if (!top["sort"].get(el)) {
       array items;
       if (el.get_array().get(items)) return fail(errc::query_bad_value, "sort must be an array");
@@ -426,8 +430,9 @@ private:
         if (!field(f, index, "sort field")) return false;
         if (type_of(e_.fields[index]) == qtype::none)
           return fail(errc::query_bad_value, e_.fields[index].name + " cannot be sorted");
-        for (const auto& k : keys)
-          if (k.field == index) return fail(errc::query_bad_value, e_.fields[index].name + " is sorted twice");
+        if (std::find(seen.begin(), seen.end(), index) != seen.end())
+          return fail(errc::query_bad_value, e_.fields[index].name + " is sorted twice");
+        seen.push_back(index);
         bool desc = false;
         if (!key["dir"].get(d)) {
           std::string_view dir;

@@ -709,12 +709,13 @@ class Allowlist(ProfileCase):
         self.assertEqual(self.data(r), {"id": made["id"], "name": "remade"})
         self.assertEqual(self.get("customers", made["id"])[0]["version"], 2)
 
-    def test_unlisted_entities_render_empty(self):
+    def test_unlisted_entities_render_only_the_id(self):
+        # id addresses the record and is always readable (ADR-0033); nothing else shows
         token = self.user["token"]
         for entity, rec in (("deals", self.deal), ("products", self.product)):
             with self.subTest(entity=entity):
                 view, r = self.get(entity, rec["id"], token=token)
-                self.assertEqual(view, {})
+                self.assertEqual(view, {"id": rec["id"]})
                 self.assertNotIn(b"hidden", r.body)
 
     def test_writes_outside_the_list(self):
