@@ -108,7 +108,7 @@ int number(std::string_view s) {
   return n;
 }
 
-// RFC 3339 date-time: 2026-11-24T10:00:00(.123456)?(Z|+01:00).
+// RFC 3339 date-time: 2026-11-24T10:00:00(.123456)?(Z|+01:00), offsets within +-15:59.
 bool is_rfc3339(std::string_view t) {
   if (t.size() < 20 || t.size() > 35 || !is_iso_date(t.substr(0, 10))) return false;
   if (t[10] != 'T' && t[10] != 't' && t[10] != ' ') return false;
@@ -124,7 +124,9 @@ bool is_rfc3339(std::string_view t) {
   }
   if (rest == "Z" || rest == "z") return true;
   if (rest.size() != 6 || (rest[0] != '+' && rest[0] != '-') || rest[3] != ':') return false;
-  return digits(rest.substr(1, 2)) && digits(rest.substr(4, 2)) && number(rest.substr(1, 2)) <= 23 &&
+  // RFC 3339 allows offsets to 23:59; PostgreSQL takes 15:59 at most (real
+  // zones stay within +14:00/-12:00).
+  return digits(rest.substr(1, 2)) && digits(rest.substr(4, 2)) && number(rest.substr(1, 2)) <= 15 &&
          number(rest.substr(4, 2)) <= 59;
 }
 
@@ -133,6 +135,41 @@ bool valid_pattern(std::string_view p) {
   for (size_t i = 0; i < p.size(); ++i)
     if (p[i] == '\\' && ++i == p.size()) return false;
   return true;
+}
+
+// The least string above every string that starts with `prefix`, in byte
+// order: the prefix with its last character moved to the next code point
+// (UTF-8 keeps code point order in byte order); nullopt when there is none.
+std::optional<std::string> prefix_upper_bound(std::string prefix) {
+  while (!prefix.empty()) {
+    size_t start = prefix.size() - 1;
+    while (start > 0 && (static_cast<unsigned char>(prefix[start]) & 0xC0) == 0x80) --start;
+    auto lead = static_cast<unsigned char>(prefix[start]);
+    size_t len = prefix.size() - start;
+    uint32_t cp = len == 1 ? lead : len == 2 ? lead & 0x1Fu : len == 3 ? lead & 0x0Fu : lead & 0x07u;
+    for (size_t i = start + 1; i < prefix.size(); ++i) cp = cp << 6 | (static_cast<unsigned char>(prefix[i]) & 0x3Fu);
+    prefix.resize(start);
+    ++cp;
+    if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xE000;
+    if (cp > 0x10FFFF) continue;  // no next character here: move one to the left
+    if (cp < 0x80) {
+      prefix += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      prefix += static_cast<char>(0xC0 | cp >> 6);
+      prefix += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      prefix += static_cast<char>(0xE0 | cp >> 12);
+      prefix += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
+      prefix += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      prefix += static_cast<char>(0xF0 | cp >> 18);
+      prefix += static_cast<char>(0x80 | (cp >> 12 & 0x3F));
+      prefix += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
+      prefix += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+    return prefix;
+  }
+  return std::nullopt;
 }
 
 std::string escape_like(std::string_view s) {
@@ -211,10 +248,15 @@ public:
     if (!top["filter"].get(el) && !node(el, 1, filter)) return err_;
     auto filter_params = plan_.params;
     if (!sort(top) || !fields(top) || !page(top)) return err_;
-    // The fingerprint a cursor is bound to: entity, filter (its SQL and values) and order.
-    std::string print = e_.path + '\x1f' + filter;
-    for (const auto& p : filter_params) print += '\x1f' + (p ? *p : std::string{"\x01null"});
-    for (const auto& k : plan_.sort) print += '\x1f' + e_.fields[k.field].name + (k.desc ? ":desc" : ":asc");
+    // The fingerprint a cursor is bound to: entity, filter (its SQL and
+    // values) and order, each part length-prefixed so no two differ only
+    // in where a separator falls.
+    std::string print;
+    auto part = [&print](std::string_view text) { print.append(std::to_string(text.size())).append(":").append(text); };
+    part(e_.path);
+    part(filter);
+    for (const auto& p : filter_params) p ? part(*p) : void(print.append("-"));
+    for (const auto& k : plan_.sort) part(e_.fields[k.field].name + (k.desc ? ":desc" : ":asc"));
     plan_.fingerprint = sha256_hex(print);
     plan_.where = "tenant_id = $1";
     if (!filter.empty()) plan_.where += " AND (" + filter + ")";
@@ -243,8 +285,9 @@ private:
 
   bool readable(size_t i) const { return (scope_.readable >> i & 1u) || e_.fields[i].name == "id"; }
 
-  // The field named by `el` (a string); unknown and unreadable fields fail
-  // alike for every use (no existence oracle through filters or sorts).
+  // The field named by `el` (a string): unknown -> query.unknown_field, not
+  // readable -> query.field_not_allowed, for filters, sorts and projections
+  // alike (no filtering on what the caller cannot see).
   bool field(element el, size_t& index, std::string_view where) {
     std::string_view name;
     if (el.get_string().get(name)) return fail(errc::query_bad_value, std::string{where} + " must be a field name");
@@ -387,7 +430,9 @@ private:
         if (pair.at(0).get(lo) || pair.at(1).get(hi) || lo.is_null() || hi.is_null())
           return fail(errc::query_bad_value, d.name + ": null is not a bound");
         if (!value(lo, d, low) || !value(hi, d, high)) return false;
-        sql += col + " BETWEEN " + bind(std::move(low), d) + " AND " + bind(std::move(high), d);
+        auto low_ref = bind(std::move(low), d);  // in document order: $n, $n+1
+        auto high_ref = bind(std::move(high), d);
+        sql += col + " BETWEEN " + low_ref + " AND " + high_ref;
         return true;
       }
       default: break;
@@ -396,7 +441,17 @@ private:
     if (it->code == op::like || it->code == op::ilike) {
       if (!valid_pattern(text)) return fail(errc::query_bad_value, d.name + ": the pattern ends with a lone '\\'");
     } else if (it->code == op::starts_with) {
-      text = escape_like(text) + "%";
+      // LIKE is not leakproof, so under row-level security it never becomes
+      // an index condition; the byte-order range around it (~>=~, ~<~ are
+      // leakproof) lets customers_by_name (text_pattern_ops) serve it.
+      if (!text.empty()) {
+        auto upper = prefix_upper_bound(text);
+        sql += "(" + col + " ~>=~ " + bind(text, d) + " AND ";
+        if (upper) sql += col + " ~<~ " + bind(std::move(*upper), d) + " AND ";
+        sql += col + it->sql + bind(escape_like(text) + "%", d) + ")";
+        return true;
+      }
+      text = "%";
     } else if (it->code == op::contains) {
       text = "%" + escape_like(text) + "%";
     }

@@ -95,14 +95,23 @@ const char* op_name(entity_op op) {
 
 } // namespace
 
-std::string entity_columns(const entity_def& e) { return columns(e); }
+std::string entity_columns(const entity_def& e) {
+  // Aliased: an ORDER BY of the same statement must name the table's
+  // columns, not these text renderings (cost::text would sort as text).
+  std::string out;
+  for (size_t i = 0; i < e.fields.size(); ++i) {
+    if (i) out += ", ";
+    out += column_text(e.fields[i]) + " AS c" + std::to_string(i);
+  }
+  return out;
+}
 
 std::string audit_columns(size_t paths) {
-  return "id, " + timestamp_text("at") +
-         ", actor_user_id, entity, entity_id, action,"
+  return "id::text AS c0, " + timestamp_text("at") +
+         " AS c1, actor_user_id::text AS c2, entity AS c3, entity_id::text AS c4, action AS c5,"
          " COALESCE((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(audit_logs.changes) c"
          " WHERE (audit_logs.entity || '.' || c.key) = ANY ($" +
-         std::to_string(paths) + "::text[])), '{}')::text, trace_id";
+         std::to_string(paths) + "::text[])), '{}')::text AS c6, trace_id AS c7";
 }
 
 std::string entity_statement(entity_op op, const entity_def& e) {
