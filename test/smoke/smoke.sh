@@ -3,8 +3,8 @@
 #   test/smoke/smoke.sh [BASE_URL]   (default http://127.0.0.1:${NEXTCRM_GATEWAY_PORT:-8080})
 # Prints OK when every check passes; otherwise the failing check, and exits 1.
 # With NEXTCRM_PLATFORM_TOKEN set (the stack's), it also bootstraps a tenant
-# and runs a customer through create, get, conditional patch, the audit log
-# and delete.
+# and runs a customer through create, get, conditional patch, the audit log,
+# a query and delete.
 set -euo pipefail
 
 BASE_URL="${1:-http://127.0.0.1:${NEXTCRM_GATEWAY_PORT:-8080}}"
@@ -132,6 +132,11 @@ check_crm() {
   expect_status "GET /api/v1/audit-logs" 200
   expect_json "GET /api/v1/audit-logs" \
     '(.data | length) == 2 and .data[0].action == "update" and .data[0].changes.status.to == "churned"'
+  send POST /api/v1/customers/query "$token" \
+    '{"filter":{"and":[{"field":"status","op":"eq","value":"churned"},{"field":"name","op":"starts_with","value":"Smoke"}]},"fields":["name"]}'
+  expect_status "POST /api/v1/customers/query" 200
+  expect_json "POST /api/v1/customers/query" \
+    "(.data | length) == 1 and .data[0].id == \"${id}\" and (.data[0] | keys) == [\"id\",\"name\"] and .page.next_cursor == null"
   send DELETE "/api/v1/customers/${id}" "$token" ""
   expect_status "DELETE /api/v1/customers/{id}" 204
   fetch "/api/v1/customers/${id}" -H "Authorization: Bearer ${token}"
