@@ -543,6 +543,9 @@ private:
     element size;
     if (!p["size"].get(size)) {
       int64_t n = 0;
+      uint64_t huge = 0;
+      if (size.get_int64().get(n) && !size.get_uint64().get(huge))  // above int64: still just too large
+        return fail(errc::query_page_too_large, "page.size is at most " + std::to_string(caps_.max_page));
       if (size.get_int64().get(n) || n < 1) return fail(errc::query_bad_value, "page.size must be an integer of at least 1");
       if (static_cast<uint64_t>(n) > caps_.max_page)
         return fail(errc::query_page_too_large, "page.size is at most " + std::to_string(caps_.max_page));

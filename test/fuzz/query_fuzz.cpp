@@ -90,8 +90,8 @@ caf::expected<query_plan> checked(std::string_view body, const query_scope& s, c
   require(r->fingerprint.size() == 64);
   require(r->sort.size() <= caps.max_sort + 1);
   for (const auto& k : r->sort) require(k.field == static_cast<size_t>(e.field_index("id")) || (s.readable >> k.field & 1));
-  // each predicate binds at most two values, each sort key at most one
-  require(r->params.size() <= 1 + 2 * caps.max_predicates + r->sort.size());
+  // each predicate binds at most three values (starts_with: range + pattern), each sort key at most one
+  require(r->params.size() <= 1 + 3 * caps.max_predicates + r->sort.size());
   for (size_t i = 1; i < r->params.size(); ++i) require(r->params[i].has_value());
   return r;
 }
