@@ -441,14 +441,20 @@ private:
     if (it->code == op::like || it->code == op::ilike) {
       if (!valid_pattern(text)) return fail(errc::query_bad_value, d.name + ": the pattern ends with a lone '\\'");
     } else if (it->code == op::starts_with) {
-      // LIKE is not leakproof, so under row-level security it never becomes
-      // an index condition; the byte-order range around it (~>=~, ~<~ are
-      // leakproof) lets customers_by_name (text_pattern_ops) serve it.
+      // As a byte-order range, which is exactly the strings with this
+      // prefix: [prefix, next prefix). LIKE 'abc%' would say the same, but
+      // LIKE is not leakproof, so under row-level security it neither
+      // becomes an index condition nor gets estimated from the column's
+      // statistics; ~>=~ and ~<~ (text_pattern_ops) are and do.
       if (!text.empty()) {
         auto upper = prefix_upper_bound(text);
-        sql += "(" + col + " ~>=~ " + bind(text, d) + " AND ";
-        if (upper) sql += col + " ~<~ " + bind(std::move(*upper), d) + " AND ";
-        sql += col + it->sql + bind(escape_like(text) + "%", d) + ")";
+        if (!upper) {
+          sql += col + " ~>=~ " + bind(std::move(text), d);
+          return true;
+        }
+        auto lower_ref = bind(std::move(text), d);
+        auto upper_ref = bind(std::move(*upper), d);
+        sql += "(" + col + " ~>=~ " + lower_ref + " AND " + col + " ~<~ " + upper_ref + ")";
         return true;
       }
       text = "%";

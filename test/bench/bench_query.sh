@@ -26,7 +26,8 @@
 #        SELECT set_config('app.tenant_id', :tenant, true);
 #        SELECT set_config('statement_timeout', :timeout, true);
 #        SELECT <the server's customer columns> FROM customers
-#          WHERE tenant_id = $1 AND ((status = $2::text AND name LIKE $3::text))
+#          WHERE tenant_id = $1 AND ((status = $2::text AND (name ~>=~ $3::text
+#            AND name ~<~ $4::text)))   -- starts_with 'Acme': ['Acme', 'Acmf')
 #          ORDER BY created_at DESC, id DESC LIMIT 51;   -- 'active', 'Acme%'
 #        COMMIT;
 #      The server sends the same three statements as one pipelined implicit
@@ -147,12 +148,28 @@ SQL
 
 # ---------------------------------------------------------------- sql
 
-# query_sql TENANT STATUS PATTERN [server]: the SELECT the server builds for
+# query_sql TENANT STATUS LOWER UPPER [server]: the SELECT the server builds for
 # QUERY_BODY (actors/api_entities.cpp handle_query_api, protocols/query.cpp:
 # the filter in parentheses, the id tie-breaker, LIMIT page size + 1).
 # `server`: with the server's spelling of the timestamp format.
 query_sql() {
-  printf '%s' "SELECT $(customer_columns "${4:-}") FROM customers WHERE tenant_id = $1 AND ((status = $2::text AND name LIKE $3::text)) ORDER BY created_at DESC, id DESC LIMIT $((PAGE_SIZE + 1))"
+  local ts="E'YYYY-MM-DD\"T\"HH24\\x3AMI\\x3ASS.US\"Z\"'" cols="" i=0 c
+  [[ "${5:-}" == server ]] && ts="'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
+  # the query select list is aliased (c0, c1, ...: storage/entity_sql.cpp entity_columns)
+  for c in "id::text" "to_char(created_at AT TIME ZONE 'UTC', ${ts})" "to_char(updated_at AT TIME ZONE 'UTC', ${ts})" \
+    "version::text" name email phone status "owner_id::text" "annual_revenue::text" tax_id notes; do
+    cols+="${cols:+, }${c} AS c${i}"
+    i=$((i + 1))
+  done
+  # starts_with: the byte-order range of the prefix (protocols/query.cpp)
+  printf '%s' "SELECT ${cols} FROM customers WHERE tenant_id = $1 AND ((status = $2::text AND (name ~>=~ $3::text AND name ~<~ $4::text))) ORDER BY created_at DESC, id DESC LIMIT $((PAGE_SIZE + 1))"
+}
+
+# The least string above every string starting with PREFIX (ASCII): its last
+# character moved to the next one ("Acme" -> "Acmf").
+prefix_upper() {
+  local last="${1: -1}"
+  printf '%s%b' "${1%?}" "\\$(printf '%03o' $(($(printf '%d' "'${last}") + 1)))"
 }
 
 # One pgbench script per tenant (query-K.sql, the tenant in :tenantK).
@@ -164,7 +181,7 @@ write_pgbench_scripts() {
       BEGIN \
       "SELECT set_config('app.tenant_id', :tenant${k}, true)" \
       "SELECT set_config('statement_timeout', :timeout, true)" \
-      "$(query_sql ":tenant${k}" :status :pattern)" \
+      "$(query_sql ":tenant${k}" :status :lower :upper)" \
       COMMIT
     QUERY_SCRIPTS+=(-f "${RUN_DIR}/query-${k}.sql")
   done
@@ -173,7 +190,8 @@ write_pgbench_scripts() {
 # The variables of the scripts.
 pgbench_defs() {
   local k
-  PGB_DEFS=(-D "timeout=${QUERY_TIMEOUT_MS}" -D "status=${STATUS}" -D "pattern=${PREFIX}%")
+  PGB_DEFS=(-D "timeout=${QUERY_TIMEOUT_MS}" -D "status=${STATUS}" -D "lower=${PREFIX}"
+    -D "upper=$(prefix_upper "$PREFIX")")
   for ((k = 1; k <= TENANTS; k++)); do PGB_DEFS+=(-D "tenant${k}=${TENANT_IDS[k - 1]}"); done
 }
 
@@ -244,7 +262,7 @@ check_paths() {
 BEGIN;
 SELECT set_config('app.tenant_id', '${TENANT_IDS[0]}', true) \\g /dev/null
 SELECT set_config('statement_timeout', '${QUERY_TIMEOUT_MS}', true) \\g /dev/null
-$(query_sql "'${TENANT_IDS[0]}'" "'${STATUS}'" "'${PREFIX}%'");
+$(query_sql "'${TENANT_IDS[0]}'" "'${STATUS}'" "'${PREFIX}'" "'$(prefix_upper "$PREFIX")'");
 COMMIT;
 SQL
 )" || die "the pgbench transaction failed as ${PGB_ROLE}"
@@ -256,8 +274,8 @@ SQL
   PLAN="$(psql_as "$PGB_ROLE" <<SQL
 BEGIN;
 SELECT set_config('app.tenant_id', '${TENANT_IDS[0]}', true) \\g /dev/null
-$(query_sql "'${TENANT_IDS[0]}'" "'${STATUS}'" "'${PREFIX}%'") \\g /dev/null
-EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, COSTS OFF) $(query_sql "'${TENANT_IDS[0]}'" "'${STATUS}'" "'${PREFIX}%'");
+$(query_sql "'${TENANT_IDS[0]}'" "'${STATUS}'" "'${PREFIX}'" "'$(prefix_upper "$PREFIX")'") \\g /dev/null
+EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, COSTS OFF) $(query_sql "'${TENANT_IDS[0]}'" "'${STATUS}'" "'${PREFIX}'" "'$(prefix_upper "$PREFIX")'");
 COMMIT;
 SQL
 )" || die "EXPLAIN of the query failed"
@@ -332,7 +350,7 @@ check_sql() {
   }
   want="SELECT set_config('app.tenant_id', \$1, true)"$'\t'"\$1 = '${TENANT_IDS[0]}'"
   want+=$'\n'"SELECT set_config('statement_timeout', \$1, true)"$'\t'"\$1 = '${QUERY_TIMEOUT_MS}'"
-  want+=$'\n'"$(query_sql "\$1" "\$2" "\$3" server)"$'\t'"\$1 = '${TENANT_IDS[0]}', \$2 = '${STATUS}', \$3 = '${PREFIX}%'"
+  want+=$'\n'"$(query_sql "\$1" "\$2" "\$3" "\$4" server)"$'\t'"\$1 = '${TENANT_IDS[0]}', \$2 = '${STATUS}', \$3 = '${PREFIX}', \$4 = '$(prefix_upper "$PREFIX")'"
   [[ "$server" == "$want" ]] || {
     printf '%s\n' "$want" | diff "${RUN_DIR}/sql-nextcrm.txt" - >&2 || true
     die "nextcrm sent other statements than this bench expects (above: < nextcrm, > expected)"

@@ -298,8 +298,7 @@ std::pair<std::string, params_t> documented_sql(const std::string& op, const typ
   if (op == "starts_with") {
     std::string upper = f.p1;  // the sample values are ASCII, no wildcards, not ending in DEL
     ++upper.back();
-    return {"(" + c + " ~>=~ $2::text AND " + c + " ~<~ $3::text AND " + c + " LIKE $4::text)",
-            {tenant, f.p1, upper, f.p1 + "%"}};
+    return {"(" + c + " ~>=~ $2::text AND " + c + " ~<~ $3::text)", {tenant, f.p1, upper}};
   }
   return {c + " IS NULL", {tenant}};
 }
@@ -676,14 +675,14 @@ TEST_CASE("like and ilike take patterns; starts_with and contains take literals"
   CHECK(outcome(plan("customers", filter_body(pred("email", "ilike", R"("%\\")")))) ==
         "query.bad_value: email: the pattern ends with a lone '\\'");
 
-  // starts_with: literal, wildcards and backslashes escaped in the LIKE; the range bounds raw
+  // starts_with: literal (no pattern at all): the byte-order range of the prefix, bound raw
   p = plan("customers", filter_body(pred("name", "starts_with", R"("50%_off")")));
   REQUIRE(p);
-  CHECK(p->where == where_with("(name ~>=~ $2::text AND name ~<~ $3::text AND name LIKE $4::text)"));
-  CHECK(p->params == params_t{tenant, "50%_off", "50%_ofg", R"(50\%\_off%)"});
+  CHECK(p->where == where_with("(name ~>=~ $2::text AND name ~<~ $3::text)"));
+  CHECK(p->params == params_t{tenant, "50%_off", "50%_ofg"});
   p = plan("customers", filter_body(pred("name", "starts_with", R"("abc\\")")));  // a trailing backslash is fine here
   REQUIRE(p);
-  CHECK(p->params == params_t{tenant, R"(abc\)", "abc]", R"(abc\\%)"});
+  CHECK(p->params == params_t{tenant, R"(abc\)", "abc]"});
   // contains: literal, wrapped in %
   p = plan("customers", filter_body(pred("name", "contains", R"("50%_\\")")));
   REQUIRE(p);
@@ -701,8 +700,8 @@ TEST_CASE("like and ilike take patterns; starts_with and contains take literals"
 TEST_CASE("starts_with bounds the prefix by byte order for the name index", "[protocols][query]") {
   auto p = plan("customers", filter_body(pred("name", "starts_with", R"("Acme")")));
   REQUIRE(p);
-  CHECK(p->where == where_with("(name ~>=~ $2::text AND name ~<~ $3::text AND name LIKE $4::text)"));
-  CHECK(p->params == params_t{tenant, "Acme", "Acmf", "Acme%"});
+  CHECK(p->where == where_with("(name ~>=~ $2::text AND name ~<~ $3::text)"));
+  CHECK(p->params == params_t{tenant, "Acme", "Acmf"});
   p = plan("customers", filter_body(pred("name", "starts_with", R"("a\u00ff")")));  // last char moves to U+0100
   REQUIRE(p);
   CHECK(p->params.at(2) == "a\xc4\x80");
@@ -711,7 +710,7 @@ TEST_CASE("starts_with bounds the prefix by byte order for the name index", "[pr
   CHECK(p->params.at(2) == "b");
   p = plan("customers", filter_body(pred("name", "starts_with", R"("\udbff\udfff")")));  // nothing above it
   REQUIRE(p);
-  CHECK(p->where == where_with("(name ~>=~ $2::text AND name LIKE $3::text)"));
+  CHECK(p->where == where_with("name ~>=~ $2::text"));
   p = plan("customers", filter_body(pred("name", "starts_with", R"("\ud7ff")")));  // skips the surrogates
   REQUIRE(p);
   CHECK(p->params.at(2) == "\xee\x80\x80");
@@ -734,14 +733,14 @@ TEST_CASE("starts_with upper bounds across UTF-8 lengths", "[protocols][query]")
     CAPTURE(value);
     auto p = plan("customers", filter_body(pred("name", "starts_with", value)));
     REQUIRE(p);
-    REQUIRE(p->params.size() == 4);
+    REQUIRE(p->params.size() == 3);
     CHECK(p->params.at(2) == upper);
     CHECK(*p->params.at(1) < upper);  // byte order (std::string compares as unsigned char)
   }
   auto p = plan("customers", filter_body(pred("name", "starts_with", R"("\udbff\udfff\udbff\udfff")")));
   REQUIRE(p);
-  CHECK(p->where == where_with("(name ~>=~ $2::text AND name LIKE $3::text)"));
-  CHECK(p->params.size() == 3);
+  CHECK(p->where == where_with("name ~>=~ $2::text"));
+  CHECK(p->params.size() == 2);
 }
 
 // ---------------------------------------------------------------------------
@@ -1072,13 +1071,13 @@ TEST_CASE("predicates are counted over the whole tree", "[protocols][query]") {
   CHECK(outcome(plan("customers", filter_body(pred("name", "eq", R"("x")")), one)) == "ok");
   CHECK(outcome(plan("customers", filter_body(group("or", name_preds(2))), one)) ==
         "query.too_complex: the filter has more than 1 predicates");
-  // starts_with binds three values per predicate: 3 of them under tight caps give 10 parameters
+  // starts_with binds two values per predicate (its range): 3 of them under tight caps give 7 parameters
   query_caps tight = three;
   tight.max_depth = 2;
   std::vector<std::string> sw(3, pred("name", "starts_with", R"("a")"));
   p = plan("customers", filter_body(group("and", sw)), tight);
   REQUIRE(p);
-  CHECK(p->params.size() == 10);
+  CHECK(p->params.size() == 7);
 }
 
 // ---------------------------------------------------------------------------
@@ -1773,10 +1772,10 @@ TEST_CASE("between binds low then high in document order", "[protocols][query]")
   REQUIRE(p);
   CHECK(p->where == where_with("(close_date BETWEEN $2::date AND $3::date AND amount > $4::numeric AND "
                                "created_at BETWEEN $5::timestamptz AND $6::timestamptz AND "
-                               "(title ~>=~ $7::text AND title ~<~ $8::text AND title LIKE $9::text) AND "
-                               "version BETWEEN $10::bigint AND $11::bigint)"));
+                               "(title ~>=~ $7::text AND title ~<~ $8::text) AND "
+                               "version BETWEEN $9::bigint AND $10::bigint)"));
   CHECK(p->params == params_t{tenant, "2027-01-01", "2027-12-31", "10000", "2026-01-01T00:00:00Z", "2026-06-30T00:00:00Z",
-                              "Re", "Rf", "Re%", "1", "2"});
+                              "Re", "Rf", "1", "2"});
 }
 
 TEST_CASE("in and nin bind one escaped array literal", "[protocols][query]") {
