@@ -46,6 +46,15 @@ TEST_CASE("config has working defaults", "[actors][config]") {
   CHECK(c.workers == std::max<size_t>(1, cores / 2));
   CHECK(c.http.max_header_bytes == 16 * 1024);
   CHECK(c.pg_migrate_url == c.pg.conninfo);
+  CHECK(c.pg.connections == 8);
+  // the query DSL's caps: API.md's defaults
+  CHECK(c.query_caps.default_page == 50);
+  CHECK(c.query_caps.max_page == 500);
+  CHECK(c.query_caps.max_predicates == 20);
+  CHECK(c.query_caps.max_depth == 5);
+  CHECK(c.query_caps.max_in == 100);
+  CHECK(c.query_caps.max_sort == 3);
+  CHECK(c.query_timeout == std::chrono::milliseconds(2000));
 }
 
 TEST_CASE("flags override the environment", "[actors][config]") {
@@ -72,6 +81,9 @@ TEST_CASE("config rejects bad values with the variable's name", "[actors][config
     {{"--bogus=1"}, {}, "--bogus"},
     {{"--jwt-ttl-s=abc"}, {}, "--jwt-ttl-s"},
     {{"explode"}, {}, "explode"},
+    {{}, {{{"NEXTCRM_QUERY_MAX_PAGE", "0"}}}, "NEXTCRM_QUERY_MAX_PAGE"},
+    {{}, {{{"NEXTCRM_QUERY_DEFAULT_PAGE", "600"}}}, "NEXTCRM_QUERY_DEFAULT_PAGE"},  // above the max page (500)
+    {{}, {{{"NEXTCRM_QUERY_TIMEOUT_MS", "5000"}}}, "NEXTCRM_QUERY_TIMEOUT_MS"},     // not below the actor deadline
   };
   for (const auto& c : cases) {
     config out;

@@ -1662,6 +1662,34 @@ def seed_customers(app_url, tenant_id, n, prefix="seed", group=1, age="1 day"):
     """ % (prefix, n, age, group))
 
 
+class StatementTimeout(unittest.TestCase):
+    """NEXTCRM_QUERY_TIMEOUT_MS is PostgreSQL's statement_timeout for every
+    query: one that runs past it is cancelled by the database (503, the
+    connection serves the next request), and the caps apply as configured."""
+
+    def test_a_query_past_the_statement_timeout_is_cancelled(self):
+        env = h.require_env("NEXTCRM_TEST_PG_URL")
+        server = h.Server(env={"NEXTCRM_QUERY_TIMEOUT_MS": "1", "NEXTCRM_QUERY_MAX_PAGE": "20",
+                                  "NEXTCRM_QUERY_DEFAULT_PAGE": "10"})
+        self.addCleanup(server.cleanup)
+        server.start(healthy=True)
+        tenant = h.bootstrap_tenant(server)
+        admin = h.login_token(server, tenant)["access_token"]
+        seed_customers(env["NEXTCRM_TEST_PG_URL"], tenant.id, 30000)
+        # a substring over every row, sorted by an unindexed column: far beyond 1 ms
+        slow = {"filter": {"field": "email", "op": "contains", "value": "9@seed"}, "sort": [{"field": "email"}],
+                "page": {"size": 20}}
+        r = h.api(server.port, "POST", API + "/customers/query", slow, token=admin)
+        body = h.check_problem(self, r, 503, "dependency.unavailable")
+        self.assertIn("time limit", body["detail"])
+        # the configured cap, and the server is fine afterwards
+        r = h.api(server.port, "POST", API + "/customers/query", {"page": {"size": 21}}, token=admin)
+        body = h.check_problem(self, r, 400, "query.page_too_large")
+        self.assertIn("20", body["detail"])
+        self.assertEqual(h.get(server.port, "/health").status, 200)
+        self.assertTrue(server.alive(), server.log_tail())
+
+
 class FirstPage(QueryCase):
     def test_get_lists_the_first_page_newest_first(self):
         seed_customers(self.app_url, self.tenant.id, 57, group=4)
