@@ -41,7 +41,7 @@ qtype type_of(const field_def& d) {
   return qtype::none;
 }
 
-enum class op : uint8_t { eq, ne, lt, lte, gt, gte, in, nin, like, ilike, starts_with, contains, is_null, between };
+using op = query_op;
 
 struct op_def {
   std::string_view name;
@@ -243,11 +243,15 @@ public:
       if (k != "filter" && k != "sort" && k != "page" && k != "fields")
         return error_of(errc::query_bad_value, "unknown member " + quoted(k) + " (filter, sort, page, fields)");
     }
-    std::string filter;
+    // 1. the checked tree: fields, operators, values, caps, FLS
+    std::optional<filter_node> tree;
     element el;
-    if (!top["filter"].get(el) && !node(el, 1, filter)) return err_;
-    auto filter_params = plan_.params;
+    if (!top["filter"].get(el) && !node(el, 1, tree.emplace())) return err_;
     if (!sort(top) || !fields(top) || !page(top)) return err_;
+    // 2. its SQL, every value a parameter
+    std::string filter;
+    if (tree) emit(*tree, filter);
+    auto filter_params = plan_.params;
     // The fingerprint a cursor is bound to: entity, filter (its SQL and
     // values) and order, each part length-prefixed so no two differ only
     // in where a separator falls.
@@ -343,7 +347,9 @@ private:
     return true;
   }
 
-  bool node(element el, size_t depth, std::string& sql) {
+  // -- parsing: JSON -> a checked filter_node tree (no SQL yet) --------------
+
+  bool node(element el, size_t depth, filter_node& out) {
     if (depth > caps_.max_depth)
       return fail(errc::query_too_complex, "the filter is nested deeper than " + std::to_string(caps_.max_depth));
     object obj;
@@ -356,27 +362,21 @@ private:
       array items;
       if (child.get_array().get(items) || items.size() == 0)
         return fail(errc::query_bad_value, "'" + std::string{group} + "' takes a non-empty array of nodes");
-      sql += "(";
-      bool first = true;
-      for (auto item : items) {
-        if (!first) sql += group == "and" ? " AND " : " OR ";
-        first = false;
-        if (!node(item, depth + 1, sql)) return false;
-      }
-      sql += ")";
+      out.type = group == "and" ? filter_node::kind::all : filter_node::kind::any;
+      for (auto item : items)
+        if (!node(item, depth + 1, out.children.emplace_back())) return false;
       return true;
     }
     if (!obj["not"].get(child)) {
       if (n != 1) return fail(errc::query_bad_value, "a 'not' node has no other members");
-      sql += "NOT (";
-      if (!node(child, depth + 1, sql)) return false;
-      sql += ")";
-      return true;
+      out.type = filter_node::kind::negate;
+      return node(child, depth + 1, out.children.emplace_back());
     }
-    return predicate(obj, sql);
+    out.type = filter_node::kind::predicate;
+    return predicate(obj, out);
   }
 
-  bool predicate(object obj, std::string& sql) {
+  bool predicate(object obj, filter_node& out) {
     if (++predicates_ > caps_.max_predicates)
       return fail(errc::query_too_complex, "the filter has more than " + std::to_string(caps_.max_predicates) + " predicates");
     for (auto member : obj)
@@ -384,85 +384,117 @@ private:
         return fail(errc::query_bad_value, "unknown member " + quoted(member.key) + " in a predicate");
     element f, o, v;
     if (obj["field"].get(f)) return fail(errc::query_bad_value, "a predicate needs 'field' and 'op'");
-    size_t index = 0;
-    if (!field(f, index, "field")) return false;
-    const auto& d = e_.fields[index];
+    if (!field(f, out.field, "field")) return false;
+    const auto& d = e_.fields[out.field];
     std::string_view op_name;
     if (obj["op"].get(o) || o.get_string().get(op_name)) return fail(errc::query_bad_operator, "a predicate needs an 'op' string");
     auto it = std::find_if(operators.begin(), operators.end(), [&](const op_def& x) { return x.name == op_name; });
     if (it == operators.end()) return fail(errc::query_bad_operator, "no operator " + quoted(op_name));
-    auto t = type_of(d);
-    if (!applies(it->code, t, d.nullable()))
+    out.op = it->code;
+    if (!applies(it->code, type_of(d), d.nullable()))
       return fail(errc::query_bad_operator, "'" + std::string{it->name} + "' does not apply to " + d.name);
     bool has_value = !obj["value"].get(v);
-    const auto& col = d.name;
     if (it->code == op::is_null) {
       if (has_value) return fail(errc::query_bad_value, "is_null takes no value");
-      sql += col + " IS NULL";
       return true;
     }
     if (!has_value || v.is_null()) return fail(errc::query_bad_value, d.name + ": '" + std::string{it->name} + "' needs a value");
     std::string text;
-    switch (it->code) {
-      case op::in:
-      case op::nin: {
-        array values;
-        if (v.get_array().get(values) || values.size() == 0)
-          return fail(errc::query_bad_value, d.name + ": '" + std::string{it->name} + "' takes a non-empty array");
-        if (values.size() > caps_.max_in)
-          return fail(errc::query_too_complex, d.name + ": more than " + std::to_string(caps_.max_in) + " values");
-        std::vector<std::string> items;
-        for (auto x : values) {
-          if (x.is_null()) return fail(errc::query_bad_value, d.name + ": null is not a value");
-          if (!value(x, d, text)) return false;
-          items.push_back(std::move(text));
-        }
-        auto p = bind(array_literal(items), d, true);
-        sql += it->code == op::in ? col + " = ANY (" + p + ")" : col + " <> ALL (" + p + ")";
-        return true;
+    if (it->code == op::in || it->code == op::nin) {
+      array values;
+      if (v.get_array().get(values) || values.size() == 0)
+        return fail(errc::query_bad_value, d.name + ": '" + std::string{it->name} + "' takes a non-empty array");
+      if (values.size() > caps_.max_in)
+        return fail(errc::query_too_complex, d.name + ": more than " + std::to_string(caps_.max_in) + " values");
+      for (auto x : values) {
+        if (x.is_null()) return fail(errc::query_bad_value, d.name + ": null is not a value");
+        if (!value(x, d, text)) return false;
+        out.values.push_back(std::move(text));
       }
-      case op::between: {
-        array pair;
-        if (v.get_array().get(pair) || pair.size() != 2)
-          return fail(errc::query_bad_value, d.name + ": 'between' takes [low, high]");
-        std::string low, high;
-        element lo, hi;
-        if (pair.at(0).get(lo) || pair.at(1).get(hi) || lo.is_null() || hi.is_null())
-          return fail(errc::query_bad_value, d.name + ": null is not a bound");
-        if (!value(lo, d, low) || !value(hi, d, high)) return false;
-        auto low_ref = bind(std::move(low), d);  // in document order: $n, $n+1
-        auto high_ref = bind(std::move(high), d);
-        sql += col + " BETWEEN " + low_ref + " AND " + high_ref;
-        return true;
-      }
-      default: break;
+      return true;
+    }
+    if (it->code == op::between) {
+      array pair;
+      if (v.get_array().get(pair) || pair.size() != 2)
+        return fail(errc::query_bad_value, d.name + ": 'between' takes [low, high]");
+      element lo, hi;
+      if (pair.at(0).get(lo) || pair.at(1).get(hi) || lo.is_null() || hi.is_null())
+        return fail(errc::query_bad_value, d.name + ": null is not a bound");
+      out.values.resize(2);
+      return value(lo, d, out.values[0]) && value(hi, d, out.values[1]);
     }
     if (!value(v, d, text)) return false;
-    if (it->code == op::like || it->code == op::ilike) {
-      if (!valid_pattern(text)) return fail(errc::query_bad_value, d.name + ": the pattern ends with a lone '\\'");
-    } else if (it->code == op::starts_with) {
-      // As a byte-order range, which is exactly the strings with this
-      // prefix: [prefix, next prefix). LIKE 'abc%' would say the same, but
-      // LIKE is not leakproof, so under row-level security it neither
-      // becomes an index condition nor gets estimated from the column's
-      // statistics; ~>=~ and ~<~ (text_pattern_ops) are and do.
-      if (!text.empty()) {
-        auto upper = prefix_upper_bound(text);
-        if (!upper) {
-          sql += col + " ~>=~ " + bind(std::move(text), d);
-          return true;
+    if ((it->code == op::like || it->code == op::ilike) && !valid_pattern(text))
+      return fail(errc::query_bad_value, d.name + ": the pattern ends with a lone '\\'");
+    out.values.push_back(std::move(text));
+    return true;
+  }
+
+  // -- SQL: a checked tree -> text with every value bound, in document order --
+
+  void emit(const filter_node& n, std::string& sql) {
+    switch (n.type) {
+      case filter_node::kind::all:
+      case filter_node::kind::any: {
+        sql += "(";
+        for (size_t i = 0; i < n.children.size(); ++i) {
+          if (i) sql += n.type == filter_node::kind::all ? " AND " : " OR ";
+          emit(n.children[i], sql);
         }
-        auto lower_ref = bind(std::move(text), d);
+        sql += ")";
+        return;
+      }
+      case filter_node::kind::negate:
+        sql += "NOT (";
+        emit(n.children.at(0), sql);
+        sql += ")";
+        return;
+      case filter_node::kind::predicate: emit_predicate(n, sql); return;
+    }
+  }
+
+  void emit_predicate(const filter_node& n, std::string& sql) {
+    const auto& d = e_.fields[n.field];
+    const auto& col = d.name;
+    const auto& def = *std::find_if(operators.begin(), operators.end(), [&](const op_def& x) { return x.code == n.op; });
+    switch (n.op) {
+      case op::is_null: sql += col + " IS NULL"; return;
+      case op::in:
+      case op::nin: {
+        auto p = bind(array_literal(n.values), d, true);
+        sql += n.op == op::in ? col + " = ANY (" + p + ")" : col + " <> ALL (" + p + ")";
+        return;
+      }
+      case op::between: {
+        auto low_ref = bind(n.values.at(0), d);  // in document order: $n, $n+1
+        auto high_ref = bind(n.values.at(1), d);
+        sql += col + " BETWEEN " + low_ref + " AND " + high_ref;
+        return;
+      }
+      case op::starts_with: {
+        // As a byte-order range, which is exactly the strings with this
+        // prefix: [prefix, next prefix). LIKE 'abc%' would say the same, but
+        // LIKE is not leakproof, so under row-level security it neither
+        // becomes an index condition nor gets estimated from the column's
+        // statistics; ~>=~ and ~<~ (text_pattern_ops) are and do.
+        const auto& prefix = n.values.at(0);
+        if (prefix.empty()) {
+          sql += col + " LIKE " + bind("%", d);
+          return;
+        }
+        auto upper = prefix_upper_bound(prefix);
+        if (!upper) {
+          sql += col + " ~>=~ " + bind(prefix, d);
+          return;
+        }
+        auto lower_ref = bind(prefix, d);
         auto upper_ref = bind(std::move(*upper), d);
         sql += "(" + col + " ~>=~ " + lower_ref + " AND " + col + " ~<~ " + upper_ref + ")";
-        return true;
+        return;
       }
-      text = "%";
-    } else if (it->code == op::contains) {
-      text = "%" + escape_like(text) + "%";
+      case op::contains: sql += col + def.sql + bind("%" + escape_like(n.values.at(0)) + "%", d); return;
+      default: sql += col + def.sql + bind(n.values.at(0), d); return;
     }
-    sql += col + it->sql + bind(std::move(text), d);
-    return true;
   }
 
   bool sort(object top) {

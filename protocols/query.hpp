@@ -37,6 +37,20 @@ struct query_scope {
   std::string cursor_key;
 };
 
+enum class query_op : uint8_t { eq, ne, lt, lte, gt, gte, in, nin, like, ilike, starts_with, contains, is_null, between };
+
+// The typed AST of a filter: what parsing has checked (field known,
+// readable and filterable; operator applies to its type; values of its
+// type; caps), before any SQL is written.
+struct filter_node {
+  enum class kind : uint8_t { predicate, all, any, negate };
+  kind type = kind::predicate;
+  size_t field = 0;                   // predicate: index in entity->fields
+  query_op op = query_op::eq;         // predicate
+  std::vector<std::string> values;    // predicate: values as bound (in/nin: 1..max_in, between: 2, is_null: 0)
+  std::vector<filter_node> children;  // all/any: one or more; negate: one
+};
+
 struct sort_key {
   size_t field = 0;  // index in entity->fields
   bool desc = false;
@@ -55,8 +69,10 @@ struct query_plan {
   std::string fingerprint;      // entity + filter + sort, for cursors
 };
 
-// Parses and checks `body` for `scope` (errors: request.malformed_json and
-// the query.* codes, each with a detail naming what is wrong).
+// Parses `body` into the typed AST and checks it for `scope`, then writes
+// the SQL parts from the tree (errors: request.malformed_json and the
+// query.* codes, each with a detail naming what is wrong; the first one in
+// the order filter, sort, fields, page, cursor).
 caf::expected<query_plan> plan_query(std::string_view body, const query_scope& scope, const query_caps& caps);
 
 // The cursor that continues after a row whose sort-key values, in
