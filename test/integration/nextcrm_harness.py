@@ -626,6 +626,22 @@ def api(port, method, path, body=None, token=None, headers=None, timeout=30):
     return request(port, method, path, headers=hdrs, body=body, timeout=timeout)
 
 
+def start_module_server(**kwargs):
+    """A Server shared by a whole test module (call it from setUpModule):
+    started and healthy, cleaned up when the module's tests are done."""
+    import unittest
+    require_env()
+    server = Server(**kwargs)
+    unittest.addModuleCleanup(server.cleanup)
+    server.start(healthy=True)
+    return server
+
+
+def tag():
+    """8 random hex characters, for names that must not collide."""
+    return os.urandom(4).hex()
+
+
 def unique_slug(prefix="it"):
     """A tenant slug that no other test uses: PREFIX-<12 random hex>."""
     return "%s-%s" % (prefix, os.urandom(6).hex())

@@ -77,17 +77,13 @@ SERVER = None
 
 def setUpModule():
     global SERVER
-    h.require_env()
-    SERVER = h.Server()
-    unittest.addModuleCleanup(SERVER.cleanup)
-    SERVER.start(healthy=True)
+    SERVER = h.start_module_server()
 
 
 # ------------------------------------------------------------------ pure helpers
 
 
-def tag():
-    return os.urandom(4).hex()
+tag = h.tag
 
 
 def path(entity, rid=None, sub=None):

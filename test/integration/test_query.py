@@ -101,17 +101,13 @@ SERVER = None
 
 def setUpModule():
     global SERVER
-    h.require_env()
-    SERVER = h.Server()
-    unittest.addModuleCleanup(SERVER.cleanup)
-    SERVER.start(healthy=True)
+    SERVER = h.start_module_server()
 
 
 # ------------------------------------------------------------------ the DSL's semantics in Python
 
 
-def tag():
-    return os.urandom(4).hex()
+tag = h.tag
 
 
 def qpath(entity):
