@@ -432,7 +432,7 @@ void handle_profiles_api(caf::event_based_actor* self, const api_deps& deps, con
   auto registry = registry_of(deps);
   auto timeout = deps.timeout;
   authenticate(self, deps, ex, route, "profiles:manage", [=](const principal& who) {
-    auto failed = [ex, route](caf::error& e) { fail(*ex, e, route); };
+    auto failed = [ex, route, who](caf::error& e) { fail(*ex, e, route, who); };
     auto one = [ex, route, who](int status) {
       return [ex, route, who, status](const access_profile& p) {
         json_writer w;
@@ -457,7 +457,7 @@ void handle_profiles_api(caf::event_based_actor* self, const api_deps& deps, con
     }
     if (id == route_profile_get) {
       if (!protocols::is_profile_name(name))
-        return fail(*ex, error_of(errc::resource_not_found, "no such access profile"), route);
+        return fail(*ex, error_of(errc::resource_not_found, "no such access profile"), route, who);
       self->request(registry, timeout, profile_atom::value, who.tenant_id, name)
           .then([one](profile_ptr& p) { one(200)(*p); }, failed);
       return;
@@ -471,7 +471,7 @@ void handle_profiles_api(caf::event_based_actor* self, const api_deps& deps, con
     if (auto v = body->string("name", {false, 1, 40}); v && *v != name)
       body->add_error("name", "mismatch", "name must be the one in the path");
     auto p = protocols::read_access_entities(*body, "entities", true);
-    if (!body->errors().empty()) return fail(*ex, body->validation_error(), route);
+    if (!body->errors().empty()) return fail(*ex, body->validation_error(), route, who);
     p.name = name;
     self->request(registry, timeout, pput_atom::value, who.tenant_id,
                   profile_ptr{std::make_shared<const access_profile>(std::move(p))})
@@ -539,7 +539,7 @@ void handle_audit_api(caf::event_based_actor* self, const api_deps& deps, const 
         errors.add_error("limit", "range", "limit must be an integer from 1 to 200");
       limit = *v;
     }
-    if (!errors.errors().empty()) return fail(*ex, errors.validation_error(), route);
+    if (!errors.errors().empty()) return fail(*ex, errors.validation_error(), route, who);
     // The reader's profile decides which fields' from/to values it may see.
     auto readable = storage::text_array_literal(profile_of(who).readable_paths());
     db_request rq{who.tenant_id,
@@ -565,7 +565,7 @@ void handle_audit_api(caf::event_based_actor* self, const api_deps& deps, const 
               w.end_array().end_object();
               reply_json(*ex, route, 200, std::move(w).str(), who);
             },
-            [ex, route](caf::error& e) { fail(*ex, e, route); });
+            [ex, route, who](caf::error& e) { fail(*ex, e, route, who); });
   });
 }
 
