@@ -35,12 +35,6 @@ constexpr const char* revoke_session =
     "UPDATE sessions SET revoked_at = now(), revoked_reason = $3"
     " WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL";
 
-const std::string& cell(const storage::pg_rows& rows, size_t row, size_t col) {
-  static const std::string empty;
-  const auto& v = rows.rows.at(row).at(col);
-  return v ? *v : empty;
-}
-
 caf::error invalid_credentials() {
   return error_of(errc::auth_invalid_credentials, "the tenant, email or password is wrong");
 }
@@ -105,12 +99,12 @@ void login(caf::stateful_actor<tenant_state>* self, attempt a) {
             if (users.rows.empty()) return login_verify(self, a, st.deps.dummy_hash);
             a->found = true;
             a->who.tenant_id = st.id;
-            a->who.user_id = cell(users, 0, 0);
-            a->who.email = cell(users, 0, 1);
-            a->who.role = cell(users, 0, 3);
-            a->who.access_profile = cell(users, 0, 4);
-            a->locked = cell(users, 0, 5) == "t";
-            login_verify(self, a, cell(users, 0, 2));
+            a->who.user_id = users.cell(0, 0);
+            a->who.email = users.cell(0, 1);
+            a->who.role = users.cell(0, 3);
+            a->who.access_profile = users.cell(0, 4);
+            a->locked = users.cell(0, 5) == "t";
+            login_verify(self, a, users.cell(0, 2));
           },
           [=](caf::error& e) { a->fail(std::move(e)); });
 }
@@ -177,8 +171,8 @@ void recover(caf::stateful_actor<tenant_state>* self, std::string sid, std::stri
           [=](db_result& res) mutable {
             auto& st = self->state;
             const auto& rows = res.sets.at(0);
-            if (rows.rows.empty() || cell(rows, 0, 0) != user_id || cell(rows, 0, 2) == "t" ||
-                cell(rows, 0, 6) == "t") {
+            if (rows.rows.empty() || rows.cell(0, 0) != user_id || rows.cell(0, 2) == "t" ||
+                rows.cell(0, 6) == "t") {
               rp.deliver(revoked());
               return;
             }
@@ -186,10 +180,10 @@ void recover(caf::stateful_actor<tenant_state>* self, std::string sid, std::stri
             who.tenant_id = st.id;
             who.user_id = user_id;
             who.session_id = sid;
-            who.expires_at = std::stoll(cell(rows, 0, 1));
-            who.email = cell(rows, 0, 3);
-            who.role = cell(rows, 0, 4);
-            who.access_profile = cell(rows, 0, 5);
+            who.expires_at = std::stoll(rows.cell(0, 1));
+            who.email = rows.cell(0, 3);
+            who.role = rows.cell(0, 4);
+            who.access_profile = rows.cell(0, 5);
             if (who.expires_at <= st.deps.now()) {
               rp.deliver(revoked());
               return;
@@ -258,9 +252,9 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
             auto& st = self->state;
             if (res.sets.at(0).rows.empty()) return;  // no such tenant: every answer is "no"
             st.exists = true;
-            st.slug = cell(res.sets[0], 0, 0);
+            st.slug = res.sets[0].cell(0, 0);
             for (size_t i = 0; i < res.sets.at(1).rows.size(); ++i)
-              st.roles[cell(res.sets[1], i, 0)] = parse_text_array(cell(res.sets[1], i, 1));
+              st.roles[res.sets[1].cell(i, 0)] = parse_text_array(res.sets[1].cell(i, 1));
             load_profiles(st, res.sets.at(3));
           },
           [=](caf::error& e) { self->quit(e); });  // requests waiting here get an error reply

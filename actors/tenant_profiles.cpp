@@ -11,23 +11,15 @@ using protocols::access_profile;
 using protocols::errc;
 using protocols::error_of;
 
-namespace {
-
-std::string cell(const storage::pg_rows& rows, size_t row, size_t col) {
-  return rows.rows.at(row).at(col).value_or("");
-}
-
-} // namespace
-
 void load_profiles(tenant_state& st, const storage::pg_rows& rows) {
   st.profiles.clear();
   for (size_t i = 0; i < rows.rows.size(); ++i) {
-    protocols::json_body body{cell(rows, i, 1)};
+    protocols::json_body body{rows.cell(i, 1)};
     auto p = std::make_shared<access_profile>(protocols::read_access_entities(body, "", false));
-    p->name = cell(rows, i, 0);
-    p->builtin = cell(rows, i, 2) == "t";
-    p->version = std::stoll(cell(rows, i, 3));
-    p->updated_at = cell(rows, i, 4);
+    p->name = rows.cell(i, 0);
+    p->builtin = rows.cell(i, 2) == "t";
+    p->version = std::stoll(rows.cell(i, 3));
+    p->updated_at = rows.cell(i, 4);
     st.profiles[p->name] = std::move(p);
   }
 }
@@ -63,9 +55,9 @@ caf::result<profile_stored> put_profile(caf::stateful_actor<tenant_state>* self,
             auto& st = self->state;
             const auto& rows = res.sets.at(0);
             auto stored = std::make_shared<access_profile>(*p);
-            stored->version = std::stoll(cell(rows, 0, 0));
-            stored->updated_at = cell(rows, 0, 1);
-            bool created = cell(rows, 0, 2) == "t";
+            stored->version = std::stoll(rows.cell(0, 0));
+            stored->updated_at = rows.cell(0, 1);
+            bool created = rows.cell(0, 2) == "t";
             auto& slot = st.profiles[stored->name];
             stored->builtin = slot && slot->builtin;
             // Two PUTs may come back out of order: the newer row wins.

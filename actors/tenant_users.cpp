@@ -27,7 +27,7 @@ std::string with_columns(const std::string& head, const std::string& tail = {}) 
 }
 
 user_view view_of(const storage::pg_rows& rows, size_t i) {
-  auto cell = [&](size_t c) { return rows.rows.at(i).at(c).value_or(""); };
+  auto cell = [&](size_t c) { return rows.cell(i, c); };
   return {cell(0), cell(1), cell(2), cell(3), cell(4) == "t", cell(5), cell(6), std::stoll(cell(7))};
 }
 
@@ -49,19 +49,15 @@ void answer_user(caf::stateful_actor<tenant_state>* self, db_request rq, size_t 
 // A role must exist in this tenant: a 422 naming the field, not a foreign-key error.
 bool check_role(const tenant_state& st, const user_draft& d, caf::error& err) {
   if (!d.has_role || st.roles.count(d.role)) return true;
-  protocols::json_body none{"{}"};
-  none.add_error("role", "unknown", "no role '" + d.role.substr(0, 40) + "' in this tenant");
-  err = none.validation_error();
+  err = protocols::validation_error_of("role", "unknown", "no role '" + d.role.substr(0, 40) + "' in this tenant");
   return false;
 }
 
 // An access profile must exist in this tenant too.
 bool check_profile(const tenant_state& st, const user_draft& d, caf::error& err) {
   if (!d.has_profile || st.profiles.count(d.access_profile)) return true;
-  protocols::json_body none{"{}"};
-  none.add_error("access_profile", "unknown",
-                 "no access profile '" + d.access_profile.substr(0, 40) + "' in this tenant");
-  err = none.validation_error();
+  err = protocols::validation_error_of("access_profile", "unknown",
+                                       "no access profile '" + d.access_profile.substr(0, 40) + "' in this tenant");
   return false;
 }
 

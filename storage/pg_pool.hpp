@@ -49,6 +49,13 @@ struct pg_rows {
   std::vector<std::string> columns;
   std::vector<std::vector<std::optional<std::string>>> rows;
   uint64_t affected = 0;  // from the command tag
+
+  // The text of one cell; "" for NULL. Throws std::out_of_range past the rows.
+  const std::string& cell(size_t row, size_t col) const {
+    static const std::string null_text;
+    const auto& v = rows.at(row).at(col);
+    return v ? *v : null_text;
+  }
 };
 
 using pg_callback = std::function<void(caf::expected<std::vector<pg_rows>>)>;
