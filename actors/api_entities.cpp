@@ -34,8 +34,6 @@ namespace {
 
 constexpr size_t version_column = 3;  // id, created_at, updated_at, version: every entity's first fields
 
-caf::actor storage_of(const api_deps& deps) { return deps.storage ? deps.storage->get() : caf::actor{}; }
-
 const access_profile& profile_of(const principal& who) {
   static const access_profile none;
   return who.profile ? *who.profile : none;
@@ -133,12 +131,6 @@ std::string field_of_constraint(const entity_def& e, std::string_view constraint
   return {};
 }
 
-caf::error field_error(std::string field, std::string code, std::string detail) {
-  protocols::json_body none{"{}"};
-  none.add_error(std::move(field), std::move(code), std::move(detail));
-  return none.validation_error();
-}
-
 // A constraint the database enforced, in the client's terms: a missing
 // reference on write is a 422 naming the field; on delete, a record others
 // still refer to is a 409; a duplicate key is a 409 naming the field.
@@ -152,9 +144,9 @@ caf::error write_error(caf::error err, const entity_def& e, bool deleting) {
   if (v.sqlstate == "23503") {
     if (deleting || field.empty())
       return error_of(errc::resource_conflict, "other records still refer to this record");
-    return field_error(field, "not_found", field + " names no record of this tenant");
+    return protocols::validation_error_of(field, "not_found", field + " names no record of this tenant");
   }
-  if (v.sqlstate == "23514" && !field.empty()) return field_error(field, "range", field + " is out of range");
+  if (v.sqlstate == "23514" && !field.empty()) return protocols::validation_error_of(field, "range", field + " is out of range");
   return err;
 }
 
@@ -598,12 +590,15 @@ void handle_query_api(caf::event_based_actor* self, const api_deps& deps, const 
     protocols::query_scope scope{e, audit ? ~uint64_t{0} : readable_of(who, *e), who.tenant_id, cursor_key};
     auto plan = protocols::plan_query(body, scope, caps);
     if (!plan) return fail(*ex, plan.error(), route, who);
-    auto columns = audit ? storage::audit_columns(plan->params.size() + 1) : storage::entity_columns(*e);
-    auto params = plan->params;
-    if (audit) params.emplace_back(storage::text_array_literal(profile_of(who).readable_paths()));
-    pg_query select{"SELECT " + columns + " FROM " + e->table + " WHERE " + plan->where + " ORDER BY " +
-                        plan->order_by + " LIMIT " + std::to_string(plan->limit),
-                    std::move(params), false};
+    pg_query select{"SELECT ", std::move(plan->params), false};  // the rows' cursors need no parameters
+    if (audit) {
+      select.text += storage::audit_columns(select.params.size() + 1);
+      select.params.emplace_back(storage::text_array_literal(profile_of(who).readable_paths()));
+    } else {
+      select.text += storage::entity_columns(*e);
+    }
+    select.text += " FROM " + e->table + " WHERE " + plan->where + " ORDER BY " + plan->order_by + " LIMIT " +
+                   std::to_string(plan->limit);
     db_request rq{who.tenant_id,
                   {pg_query{storage::stmt_statement_timeout, {statement_timeout}, true}, std::move(select)}};
     auto shared_plan = std::make_shared<protocols::query_plan>(std::move(*plan));

@@ -76,4 +76,6 @@ std::unique_ptr<protocols::json_body> read_body(http::exchange& x, std::string_v
 
 caf::actor registry_of(const api_deps& deps) { return deps.registry ? deps.registry->get() : caf::actor{}; }
 
+caf::actor storage_of(const api_deps& deps) { return deps.storage ? deps.storage->get() : caf::actor{}; }
+
 } // namespace crm::actors

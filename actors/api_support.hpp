@@ -31,7 +31,9 @@ bool is_json(std::string_view content_type, bool merge_patch = false);
 // The JSON body of `x`, or nullptr with the error answered already.
 std::unique_ptr<protocols::json_body> read_body(http::exchange& x, std::string_view route, bool merge_patch = false);
 
+// The current tenant registry / storage actor (invalid while one restarts).
 caf::actor registry_of(const api_deps& deps);
+caf::actor storage_of(const api_deps& deps);
 
 // Verifies the bearer token and asks the identity actors for its principal
 // (RBAC: `permission` unless empty); `then` runs with it, errors are

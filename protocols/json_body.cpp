@@ -184,6 +184,11 @@ caf::error json_body::validation_error() const {
   return caf::make_error(errc::request_validation, std::move(detail), field_errors_json(errors_));
 }
 
+caf::error validation_error_of(std::string field, std::string code, std::string detail) {
+  return caf::make_error(errc::request_validation, detail,
+                         field_errors_json({{std::move(field), std::move(code), detail}}));
+}
+
 std::string field_errors_json(const std::vector<field_error>& errors) {
   json_writer w;
   w.begin_array();

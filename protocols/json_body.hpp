@@ -74,6 +74,10 @@ private:
   std::vector<field_error> errors_;
 };
 
+// request.validation for one field (a check made outside a body's reading,
+// e.g. against the database or an actor's state).
+caf::error validation_error_of(std::string field, std::string code, std::string detail);
+
 // The JSON array `[{"field","code","detail"},...]` of `errors`.
 std::string field_errors_json(const std::vector<field_error>& errors);
 
