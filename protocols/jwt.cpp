@@ -17,14 +17,6 @@ namespace {
 
 caf::error invalid(std::string detail) { return error_of(errc::auth_invalid_token, std::move(detail)); }
 
-std::string hmac_sha256(std::string_view key, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  return {reinterpret_cast<char*>(out), len};
-}
-
 bool valid_kid(std::string_view kid) {
   return !kid.empty() && kid.size() <= 64 && std::all_of(kid.begin(), kid.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
@@ -72,6 +64,14 @@ caf::expected<jwt_keyring> parse_jwt_keys(std::string_view config) {
   }
   if (ring.keys.empty()) return error_of(errc::internal, "NEXTCRM_JWT_KEYS holds no key");
   return ring;
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  return {reinterpret_cast<char*>(out), len};
 }
 
 std::string derive_key(std::string_view secret, std::string_view purpose) { return hmac_sha256(secret, purpose); }

@@ -47,6 +47,9 @@ inline constexpr size_t max_jwt_size = 4096;
 // "<header>.<payload>.<signature>" signed with `key`.
 std::string sign_jwt(const jwt_claims& claims, const jwt_key& key);
 
+// HMAC-SHA256 of `data` under `key`: 32 raw bytes.
+std::string hmac_sha256(std::string_view key, std::string_view data);
+
 // HMAC-SHA256(secret, purpose): a key for another use of a JWT secret
 // (query cursors), independent of the signing key itself.
 std::string derive_key(std::string_view secret, std::string_view purpose);

@@ -3,12 +3,11 @@
 #include "protocols/base64.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/json_writer.hpp"
+#include "protocols/jwt.hpp"
 #include "protocols/uuid.hpp"
 #include "protocols/values.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <simdjson.h>
 
@@ -98,38 +97,6 @@ std::string quoted(std::string_view s) {
   return "'" + out + "'";
 }
 
-bool digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-int number(std::string_view s) {
-  int n = 0;
-  for (char c : s) n = n * 10 + (c - '0');
-  return n;
-}
-
-// RFC 3339 date-time: 2026-11-24T10:00:00(.123456)?(Z|+01:00), offsets within +-15:59.
-bool is_rfc3339(std::string_view t) {
-  if (t.size() < 20 || t.size() > 35 || !is_iso_date(t.substr(0, 10))) return false;
-  if (t[10] != 'T' && t[10] != 't' && t[10] != ' ') return false;
-  auto hh = t.substr(11, 2), mm = t.substr(14, 2), ss = t.substr(17, 2);
-  if (t[13] != ':' || t[16] != ':' || !digits(hh) || !digits(mm) || !digits(ss)) return false;
-  if (number(hh) > 23 || number(mm) > 59 || number(ss) > 59) return false;
-  auto rest = t.substr(19);
-  if (!rest.empty() && rest[0] == '.') {
-    size_t n = 1;
-    while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9') ++n;
-    if (n == 1 || n > 10) return false;
-    rest.remove_prefix(n);
-  }
-  if (rest == "Z" || rest == "z") return true;
-  if (rest.size() != 6 || (rest[0] != '+' && rest[0] != '-') || rest[3] != ':') return false;
-  // RFC 3339 allows offsets to 23:59; PostgreSQL takes 15:59 at most (real
-  // zones stay within +14:00/-12:00).
-  return digits(rest.substr(1, 2)) && digits(rest.substr(4, 2)) && number(rest.substr(1, 2)) <= 15 &&
-         number(rest.substr(4, 2)) <= 59;
-}
-
 // LIKE patterns: `\` escapes the next character, so a pattern may not end in a lone one.
 bool valid_pattern(std::string_view p) {
   for (size_t i = 0; i < p.size(); ++i)
@@ -214,12 +181,9 @@ std::string sha256_hex(std::string_view data) {
 
 // A cursor's MAC: over the tenant, the query's fingerprint and the payload.
 std::string cursor_mac(const query_scope& scope, const std::string& fingerprint, std::string_view payload) {
-  std::string data = scope.tenant_id + '\x1f' + fingerprint + '\x1f' + std::string{payload};
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), scope.cursor_key.data(), static_cast<int>(scope.cursor_key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  return std::string{reinterpret_cast<const char*>(out), 16};  // 128 bits are plenty
+  auto mac = hmac_sha256(scope.cursor_key, scope.tenant_id + '\x1f' + fingerprint + '\x1f' + std::string{payload});
+  mac.resize(16);  // 128 bits are plenty
+  return mac;
 }
 
 class planner {

@@ -26,6 +26,12 @@ constexpr std::array<std::string_view, 154> currencies = {
     "UYU", "UZS", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWL",
 };
 
+int number(std::string_view s) {
+  int n = 0;
+  for (char c : s) n = n * 10 + (c - '0');
+  return n;
+}
+
 } // namespace
 
 bool is_money(std::string_view text, int scale, int integer_digits) {
@@ -60,6 +66,28 @@ bool is_iso_date(std::string_view t) {
   static constexpr int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
   return day <= days[month - 1] + (month == 2 && leap ? 1 : 0);
+}
+
+// RFC 3339 date-time: 2026-11-24T10:00:00(.123456)?(Z|+01:00), offsets within +-15:59.
+bool is_rfc3339(std::string_view t) {
+  if (t.size() < 20 || t.size() > 35 || !is_iso_date(t.substr(0, 10))) return false;
+  if (t[10] != 'T' && t[10] != 't' && t[10] != ' ') return false;
+  auto hh = t.substr(11, 2), mm = t.substr(14, 2), ss = t.substr(17, 2);
+  if (t[13] != ':' || t[16] != ':' || !all_digits(hh) || !all_digits(mm) || !all_digits(ss)) return false;
+  if (number(hh) > 23 || number(mm) > 59 || number(ss) > 59) return false;
+  auto rest = t.substr(19);
+  if (!rest.empty() && rest[0] == '.') {
+    size_t n = 1;
+    while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9') ++n;
+    if (n == 1 || n > 10) return false;
+    rest.remove_prefix(n);
+  }
+  if (rest == "Z" || rest == "z") return true;
+  if (rest.size() != 6 || (rest[0] != '+' && rest[0] != '-') || rest[3] != ':') return false;
+  // RFC 3339 allows offsets to 23:59; PostgreSQL takes 15:59 at most (real
+  // zones stay within +14:00/-12:00).
+  return all_digits(rest.substr(1, 2)) && all_digits(rest.substr(4, 2)) && number(rest.substr(1, 2)) <= 15 &&
+         number(rest.substr(4, 2)) <= 59;
 }
 
 } // namespace crm::protocols

@@ -22,4 +22,8 @@ bool is_iso4217(std::string_view code);
 // "YYYY-MM-DD" naming a real day (leap years included), years 1900-9999.
 bool is_iso_date(std::string_view text);
 
+// An RFC 3339 date-time ("2026-11-24T10:00:00.123456Z", "...+01:00") whose
+// date is_iso_date and whose offset is within +-15:59 (PostgreSQL's range).
+bool is_rfc3339(std::string_view text);
+
 } // namespace crm::protocols

@@ -95,15 +95,23 @@ const char* op_name(entity_op op) {
 
 } // namespace
 
-std::string entity_columns(const entity_def& e) {
+const std::string& entity_columns(const entity_def& e) {
   // Aliased: an ORDER BY of the same statement must name the table's
   // columns, not these text renderings (cost::text would sort as text).
-  std::string out;
-  for (size_t i = 0; i < e.fields.size(); ++i) {
-    if (i) out += ", ";
-    out += column_text(e.fields[i]) + " AS c" + std::to_string(i);
-  }
-  return out;
+  // Built once per entity: every query of the entity sends the same list.
+  static const auto lists = [] {
+    std::vector<std::string> out;
+    for (const auto& entity : protocols::entity_registry()) {
+      std::string list;
+      for (size_t i = 0; i < entity.fields.size(); ++i) {
+        if (i) list += ", ";
+        list += column_text(entity.fields[i]) + " AS c" + std::to_string(i);
+      }
+      out.push_back(std::move(list));
+    }
+    return out;
+  }();
+  return lists.at(e.index);
 }
 
 std::string audit_columns(size_t paths) {

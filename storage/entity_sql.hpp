@@ -54,7 +54,7 @@ inline constexpr const char* stmt_statement_timeout = "app_stmt_timeout";  // ($
 
 // The select list of every field of `e`, in registry order, rendered as the
 // statements above render them (for queries built by protocols/query).
-std::string entity_columns(const protocols::entity_def& e);
+const std::string& entity_columns(const protocols::entity_def& e);
 // The same for the audit log (protocols::audit_log_def()); `changes` keeps
 // only the keys whose "entity.field" is in the text[] parameter $`paths`.
 std::string audit_columns(size_t paths);

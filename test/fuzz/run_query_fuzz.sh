@@ -49,6 +49,7 @@ SOURCES=(
   "${ROOT}/protocols/uuid.cpp"
   "${ROOT}/protocols/trace.cpp"
   "${ROOT}/protocols/base64.cpp"
+  "${ROOT}/protocols/jwt.cpp"
   "${ROOT}/protocols/problem.cpp"
 )
 BIN="${OUT}/query_fuzz"

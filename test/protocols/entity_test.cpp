@@ -115,6 +115,6 @@ TEST_CASE("price-list items are product/price pairs, each product once", "[proto
   CHECK(errors_of("price-lists", R"({"name":"p","items":[{"product_id":")" + p1 + R"(","price":"1"},{"product_id":")" +
                                      p1 + R"(","price":"2"}]})") == list{"items:duplicate"});
   std::string many = R"({"name":"p","items":[)";
-  for (size_t i = 0; i <= max_price_list_items; ++i) many += (i ? "," : "") + std::string{"{}"};
+  for (size_t i = 0; i <= max_price_list_items; ++i) many.append(i ? ",{}" : "{}");
   CHECK(errors_of("price-lists", many + "]}") == list{"items:too_long"});
 }
