@@ -21,14 +21,15 @@
 #      configured argon2id cost (read back from the stored hash), and
 #      logins/s with BENCH_LOGIN_CLIENTS concurrent clients.
 # Targets are printed, not enforced. Before each phase the bench waits (up to
-# BENCH_QUIET_WAIT seconds) until no compiler (cc1plus) or other wrk runs, and
+# BENCH_QUIET_WAIT seconds) until no compiler, wrk or pgbench runs and the
+# machine is idle (bench_lib.sh wait_quiet), and
 # after each measurement it notes (summary: "machine") if one ran meanwhile.
 #
 # Knobs: BENCH_ROUNDS (3), BENCH_DURATION (10s), BENCH_WARMUP (3s),
 # BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_SESSIONS (100000),
 # BENCH_TOUCH_TIMEOUT (120s, cap of the walk over the tokens),
 # BENCH_LOGINS (20), BENCH_LOGIN_CLIENTS (4), BENCH_LOGIN_DURATION (5s),
-# BENCH_QUIET_WAIT (600), NEXTCRM_SKIP_BUILD=1, NEXTCRM_IO_THREADS /
+# BENCH_QUIET_WAIT (600), BENCH_QUIET_CPU (30), NEXTCRM_SKIP_BUILD=1, NEXTCRM_IO_THREADS /
 # NEXTCRM_WORKERS / NEXTCRM_HASHER_THREADS / NEXTCRM_LOG_LEVEL (passed to
 # nextcrm), NEXTCRM_PG_FAST=1 (no fsync in the private cluster),
 # NEXTCRM_KEEP_RUN=1 (keep the run folder and its logs).
@@ -51,6 +52,7 @@ LOGINS="${BENCH_LOGINS:-20}"
 LOGIN_CLIENTS="${BENCH_LOGIN_CLIENTS:-4}"
 LOGIN_DURATION="${BENCH_LOGIN_DURATION:-5s}"
 QUIET_WAIT="${BENCH_QUIET_WAIT:-600}"
+QUIET_CPU="${BENCH_QUIET_CPU:-30}"  # wait_quiet / note_busy (bench_lib.sh)
 TENANT_SLUG=bench
 ADMIN_EMAIL=admin@bench.test
 RUN_DIR=""
@@ -68,30 +70,6 @@ start_stack() {
   NEXTCRM_PID="$(cat "${RUN_DIR}/nextcrm.pid")"
   # the log from here on (the readiness polls before may have seen a 503)
   LOG_START="$(($(wc -l <"${RUN_DIR}/nextcrm.log") + 1))"
-}
-
-# Waits (up to QUIET_WAIT seconds) until no compiler and no other wrk runs:
-# two cores are shared, and a build next to the bench halves its figures.
-wait_quiet() {
-  local deadline=$((SECONDS + QUIET_WAIT)) busy
-  while busy="$(pgrep -x 'cc1plus|wrk' | tr '\n' ' ')" && [[ -n "$busy" ]]; do
-    if ((SECONDS >= deadline)); then
-      warn "still busy after ${QUIET_WAIT}s (pids ${busy}): measuring anyway, figures will be low"
-      return 0
-    fi
-    log "waiting for a quiet machine (cc1plus/wrk pids ${busy})"
-    sleep 5
-  done
-}
-
-# Notes (once per phase) when a compiler or another wrk ran next to the
-# measurement that just ended: its figures are then low.
-note_busy() {
-  local busy
-  busy="$(pgrep -x 'cc1plus|wrk' | tr '\n' ' ' || true)"
-  [[ -z "$busy" ]] && return 0
-  warn "$1: other work (cc1plus/wrk pids ${busy}) ran next to this measurement, figures may be low"
-  BUSY_PHASES+=("$1")
 }
 
 # Waits until nextcrm's log has stopped growing (up to 10 s): the log sink has
@@ -124,14 +102,6 @@ per_request() {
 # VmRSS of nextcrm in KiB.
 rss_kib() {
   awk '$1 == "VmRSS:" { print $2 }' "/proc/${NEXTCRM_PID}/status"
-}
-
-# api METHOD PATH OUT [CURL OPTIONS...]: prints the HTTP status, body in OUT.
-api() {
-  local method="$1" path="$2" out="$3"
-  shift 3
-  curl -s -o "$out" -w '%{http_code}' --max-time 30 -X "$method" "$@" \
-    "http://127.0.0.1:${HTTP_PORT}${path}" || true
 }
 
 # Creates the bench tenant with its admin; sets TENANT_ID, ADMIN_ID and
@@ -428,7 +398,6 @@ bench_login() {
 
 # ---------------------------------------------------------------- summary
 
-verdict() { if awk -v v="$1" -v t="$3" "BEGIN { exit !(v $2 t) }"; then echo met; else echo "NOT met"; fi; }
 
 summary() {
   local alive=yes errors warns statuses
@@ -449,7 +418,7 @@ summary() {
     "logins/s, ${LOGIN_CLIENTS} clients, $(nproc) cores:" "${LOGIN_RPS} (${LOGIN_CPU_MS} cpu ms/login, ${LOGIN_NON2XX} non-2xx)" \
     "nextcrm:" "alive ${alive}, log lines at error: ${errors}, at warn: ${warns}" \
     "answers logged (status xcount):" "${statuses}" \
-    "machine:" "$( ((${#BUSY_PHASES[@]})) && echo "busy during: ${BUSY_PHASES[*]}" || echo "quiet (no cc1plus/other wrk seen after each measurement)")"
+    "machine:" "$( ((${#BUSY_PHASES[@]})) && echo "busy during: ${BUSY_PHASES[*]}" || echo "quiet (no cc1plus/other wrk/pgbench, under ${QUIET_CPU}% of a core used, after each measurement)")"
 }
 
 main() {
