@@ -111,6 +111,9 @@ void login(caf::event_based_actor* self, const api_deps& deps, http::exchange&& 
   auto tenant = body->string("tenant", {true, 1, 63});
   auto email = body->string("email", {true, 1, 254});
   auto password = body->string("password", {true, 1, protocols::password_max_bytes});
+  // A NUL is never part of a credential: the answer of any wrong one (issue 9).
+  if (body->nul_seen())
+    return fail(x, wrong_credentials(), route);
   if (!body->errors().empty()) return fail(x, body->validation_error(), route);
   login_request rq{*tenant, *email, *password, x.req.remote_addr};
   auto ex = std::make_shared<http::exchange>(std::move(x));
@@ -162,7 +165,7 @@ void logout(caf::event_based_actor* self, const api_deps& deps, http::exchange&&
   auto registry = registry_of(deps);
   auto timeout = deps.timeout;
   authenticate(self, deps, ex, route, {}, [self, ex, registry, timeout](const principal& who) {
-    self->request(registry, timeout, logout_atom::value, who.tenant_id, who.session_id)
+    self->request(registry, timeout, logout_atom::value, who.tenant_id, who.session_id, who.user_id)
         .then(
             [ex, who](caf::ok_atom) {
               http::response r;

@@ -185,9 +185,10 @@ struct entity_call {
   std::string id;
 };
 
-// The write context of the audit trigger: who writes, in which trace.
+// The write context of the audit trigger: who writes, in which trace, from
+// which client address.
 pg_query write_context(const entity_call& c) {
-  return {storage::stmt_write_context, {c.who.user_id, c.ex->req.trace.trace_id}, true};
+  return {storage::stmt_write_context, {c.who.user_id, c.ex->req.trace.trace_id, c.ex->req.remote_addr}, true};
 }
 
 using written_values = std::shared_ptr<const std::vector<protocols::field_value>>;

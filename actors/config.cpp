@@ -97,6 +97,14 @@ const std::vector<option>& options() {
        c.scheduler = v;
        return v == "sharing" || v == "stealing";
      }},
+    {"trusted-proxies", "NEXTCRM_TRUSTED_PROXIES", "",
+     "addresses/CIDR blocks of the gateway whose X-Forwarded-For names the client (e.g. 127.0.0.1/32,::1/128); "
+     "empty = trust no forwarded header",
+     [](config& c, std::string_view v) {
+       auto parsed = protocols::trusted_proxies::parse(v);
+       if (parsed) c.http.trusted_proxies = std::move(*parsed);
+       return static_cast<bool>(parsed);
+     }},
     {"max-connections", "NEXTCRM_MAX_CONNECTIONS", "10000", "open client connections; more get 503",
      [](config& c, std::string_view v) { return parse_number<size_t>(v, c.http.max_connections, 1, 1'000'000); }},
     {"request-timeout-ms", "NEXTCRM_REQUEST_TIMEOUT_MS", "15000", "first byte to complete request; slower -> 408",

@@ -70,8 +70,18 @@ struct tenant_state {
     caf::actor actor;
   };
   std::unordered_map<std::string, live_session> sessions;  // session id -> its actor
-  // Failed logins (NIST SP 800-63B throttling): per account (lower-cased
-  // email) and per client address; 429 rate.limited while a key must wait.
+  // Per user: bumped after every change to what the user's sessions may do
+  // has committed (logout, lock, password, role, profile). A session rebuilt
+  // from a read that was sent before the bump is never kept (ADR-0037).
+  std::unordered_map<std::string, uint64_t> epochs;
+  uint64_t epoch_of(const std::string& user_id) const {
+    auto it = epochs.find(user_id);
+    return it == epochs.end() ? 0 : it->second;
+  }
+  // Failed logins (NIST SP 800-63B, OWASP): per account *and* client address
+  // ("<address> <lower-cased email>") and per client address, never per
+  // account alone: failures from one address cannot lock the account out
+  // for another. 429 rate.limited while a key must wait.
   protocols::failure_throttle accounts{protocols::throttle_policy{5, 1, 900, 3600, 100'000}};
   protocols::failure_throttle addresses{protocols::throttle_policy{20, 1, 900, 3600, 100'000}};
 };
@@ -83,7 +93,7 @@ struct tenant_state {
 // (upatch_atom, id, user_draft), (lock_atom, id), (unlock_atom, id),
 // (roles_atom): actors/tenant_users.hpp
 // (profiles_atom), (profile_atom, name), (pput_atom, profile): actors/tenant_profiles.hpp
-// (logout_atom, session_id) -> ok
+// (logout_atom, session_id, user_id) -> ok
 // (get_atom, session_id) -> the live session actor or an invalid handle
 // Quits when `parent` (the registry) goes down.
 caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, identity_deps deps,
@@ -103,7 +113,7 @@ struct tenants_state {
 // (login_atom, login_request) -> login_result
 // (auth_atom, tenant_id, session_id, user_id, permission) -> principal
 // and every tenant message above with the tenant id first: delegated
-// (logout_atom, tenant_id, session_id) -> ok
+// (logout_atom, tenant_id, session_id, user_id) -> ok
 // (get_atom, tenant_id) -> the tenant actor (spawned if needed)
 caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps deps);
 

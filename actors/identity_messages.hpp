@@ -4,6 +4,7 @@
 // actors. Types that carry storage rows are local-only.
 #pragma once
 #include "protocols/access_profile.hpp"
+#include "protocols/errc.hpp"
 #include "storage/pg_pool.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -16,6 +17,12 @@
 #include <vector>
 
 namespace crm::actors {
+
+// The one answer to every failed login: unknown tenant, unknown user, wrong
+// password, or a credential no account can have (a NUL in it).
+inline caf::error wrong_credentials() {
+  return protocols::error_of(protocols::errc::auth_invalid_credentials, "the tenant, email or password is wrong");
+}
 
 using db_atom = caf::atom_constant<caf::atom("db")>;            // run one transaction
 using db_done_atom = caf::atom_constant<caf::atom("dbdone")>;   // pool callback -> storage actor
@@ -133,12 +140,14 @@ typename Inspector::result_type inspect(Inspector& f, tenant_created& x) {
 struct user_draft {
   std::string email, password, role, access_profile;
   bool has_email = false, has_password = false, has_role = false, has_profile = false;
+  // A user setting their own password keeps this session (the caller's).
+  std::string keep_session;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_draft& x) {
   return f(caf::meta::type_name("user_draft"), x.email, x.password, x.role, x.access_profile, x.has_email,
-           x.has_password, x.has_role, x.has_profile);
+           x.has_password, x.has_role, x.has_profile, x.keep_session);
 }
 
 struct user_view {

@@ -57,6 +57,7 @@ node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
     rec.ts = std::chrono::system_clock::now();
     rec.trace_id = c.trace_id;
     rec.request_id = c.request_id;
+    rec.client = c.client;
     rec.route = c.resp.route;
     rec.method = c.method;
     rec.status = c.resp.status;

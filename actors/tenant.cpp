@@ -22,24 +22,32 @@ namespace {
 constexpr const char* select_tenant = "SELECT slug FROM tenants WHERE id = $1";
 constexpr const char* select_roles = "SELECT name, permissions FROM roles WHERE tenant_id = $1";
 constexpr const char* select_user_by_email =
-    "SELECT id, email, password_hash, role, access_profile, locked FROM users"
+    "SELECT id, email, password_hash, role, access_profile, locked, session_epoch FROM users"
     " WHERE tenant_id = $1 AND lower(email) = lower($2)";
+// Opened only if nothing that ends sessions (lock, new password) committed
+// since the user row was read: $5 is the session_epoch read with the hash.
 constexpr const char* insert_session =
-    "INSERT INTO sessions (id, tenant_id, user_id, expires_at) VALUES ($1, $2, $3, to_timestamp($4))";
+    "INSERT INTO sessions (id, tenant_id, user_id, expires_at, user_epoch)"
+    " SELECT $1, $2, $3, to_timestamp($4), session_epoch FROM users"
+    " WHERE tenant_id = $2 AND id = $3 AND session_epoch = $5 AND NOT locked";
 constexpr const char* select_session =
     "SELECT s.user_id, extract(epoch FROM s.expires_at)::bigint, s.revoked_at IS NOT NULL,"
-    " u.email, u.role, u.access_profile, u.locked"
+    " u.email, u.role, u.access_profile, u.locked, s.user_epoch = u.session_epoch"
     " FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
     " WHERE s.tenant_id = $1 AND s.id = $2";
 constexpr const char* revoke_session =
     "UPDATE sessions SET revoked_at = now(), revoked_reason = $3"
     " WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL";
 
-caf::error invalid_credentials() {
-  return error_of(errc::auth_invalid_credentials, "the tenant, email or password is wrong");
-}
+// The per-account throttle counts an account at one client address: failures
+// from elsewhere never make this address wait (OWASP: not per account alone).
+std::string account_key(const login_request& rq) { return rq.client + ' ' + protocols::ascii_lower(rq.email); }
 
 caf::error revoked() { return error_of(errc::auth_session_revoked, "the session is no longer valid"); }
+
+// How often a session is read again when a change to its user committed
+// while the read was on its way (then: 503, retry).
+constexpr int max_recover_reads = 3;
 
 // Spawns the session actor for `who` unless one is live, and returns it.
 caf::actor adopt_session(caf::stateful_actor<tenant_state>* self, principal who) {
@@ -58,6 +66,7 @@ struct login_attempt {
   login_request rq;
   caf::typed_response_promise<login_result> rp;
   principal who;
+  std::string epoch;  // users.session_epoch read with the hash
   bool found = false;
   bool locked = false;
   void fail(caf::error e) { rp.deliver(std::move(e)); }
@@ -75,11 +84,11 @@ void login_verify(caf::stateful_actor<tenant_state>* self, attempt a, std::strin
             auto& st = self->state;
             auto now = st.deps.now();
             if (!a->found || !ok) {
-              st.accounts.failed(protocols::ascii_lower(a->rq.email), now);
+              st.accounts.failed(account_key(a->rq), now);
               st.addresses.failed(a->rq.client, now);
-              return a->fail(invalid_credentials());
+              return a->fail(wrong_credentials());
             }
-            st.accounts.succeeded(protocols::ascii_lower(a->rq.email));
+            st.accounts.succeeded(account_key(a->rq));
             if (a->locked) return a->fail(error_of(errc::auth_user_locked, "the user is locked"));
             login_open_session(self, a);
           },
@@ -104,12 +113,15 @@ void login(caf::stateful_actor<tenant_state>* self, attempt a) {
             a->who.role = users.cell(0, 3);
             a->who.access_profile = users.cell(0, 4);
             a->locked = users.cell(0, 5) == "t";
+            a->epoch = users.cell(0, 6);
             login_verify(self, a, users.cell(0, 2));
           },
           [=](caf::error& e) { a->fail(std::move(e)); });
 }
 
-// Step 3: the sessions row, the session actor and the signed token.
+// Step 3: the sessions row and the signed token. No session actor yet: the
+// first request rebuilds it from the row (recover), so a login that raced a
+// role, profile or lock change never caches what it read before it.
 void login_open_session(caf::stateful_actor<tenant_state>* self, attempt a) {
   auto& st = self->state;
   a->rq.password.clear();  // not needed any more
@@ -117,14 +129,16 @@ void login_open_session(caf::stateful_actor<tenant_state>* self, attempt a) {
   a->who.expires_at = st.deps.now() + st.deps.token_ttl.count();
   db_request insert{st.id,
                     {pg_query{insert_session,
-                              {a->who.session_id, st.id, a->who.user_id, std::to_string(a->who.expires_at)},
+                              {a->who.session_id, st.id, a->who.user_id, std::to_string(a->who.expires_at),
+                               a->epoch},
                               false}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(insert))
       .then(
-          [=](db_result&) {
+          [=](db_result& res) {
             auto& st = self->state;
             const auto& who = a->who;
-            adopt_session(self, who);
+            // the user was locked or given a new password since the hash was read
+            if (res.sets.at(0).affected == 0) return a->fail(wrong_credentials());
             auto now = st.deps.now();
             protocols::jwt_claims c{who.user_id, st.id, who.session_id, now, now, who.expires_at};
             a->rp.deliver(login_result{protocols::sign_jwt(c, st.deps.keys->keys.front()), who.session_id,
@@ -162,17 +176,25 @@ void vouch(caf::stateful_actor<tenant_state>* self, const caf::actor& session_ac
 
 // A session this node does not hold (restart, crash, another node): rebuilt
 // from the sessions table if it is still valid.
+// The read's answer is kept only if no change to the user has committed
+// since it was sent (the user's epoch is unchanged); else it is read again.
 void recover(caf::stateful_actor<tenant_state>* self, std::string sid, std::string user_id,
-             std::string permission, caf::typed_response_promise<principal> rp) {
+             std::string permission, caf::typed_response_promise<principal> rp, int reads = 1) {
   auto& st = self->state;
+  auto epoch = st.epoch_of(user_id);
   db_request q{st.id, {pg_query{select_session, {st.id, sid}, false}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(q))
       .then(
           [=](db_result& res) mutable {
             auto& st = self->state;
+            if (st.epoch_of(user_id) != epoch) {
+              if (reads < max_recover_reads) return recover(self, sid, user_id, permission, rp, reads + 1);
+              return rp.deliver(error_of(errc::dependency_unavailable, "the user changed while the session was read")),
+                     void();
+            }
             const auto& rows = res.sets.at(0);
             if (rows.rows.empty() || rows.cell(0, 0) != user_id || rows.cell(0, 2) == "t" ||
-                rows.cell(0, 6) == "t") {
+                rows.cell(0, 6) == "t" || rows.cell(0, 7) != "t") {
               rp.deliver(revoked());
               return;
             }
@@ -262,11 +284,11 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
       [=](login_atom, login_request& rq) -> caf::result<login_result> {
         auto& st = self->state;
         auto now = st.deps.now();
-        auto wait = std::max(st.accounts.retry_after(protocols::ascii_lower(rq.email), now),
+        auto wait = std::max(st.accounts.retry_after(account_key(rq), now),
                              st.addresses.retry_after(rq.client, now));
         if (wait > 0)
           return caf::make_error(errc::rate_limited, "too many failed logins; retry later", std::to_string(wait));
-        if (!st.exists) return invalid_credentials();
+        if (!st.exists) return wrong_credentials();
         auto a = std::make_shared<login_attempt>();
         a->rq = std::move(rq);
         a->rp = self->make_response_promise<login_result>();
@@ -298,17 +320,22 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
         auto it = self->state.sessions.find(sid);
         return it == self->state.sessions.end() ? caf::actor{} : it->second.actor;
       },
-      [=](logout_atom, const std::string& sid) -> caf::result<caf::ok_atom> {
+      [=](logout_atom, const std::string& sid, const std::string& user_id) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
-        if (auto it = st.sessions.find(sid); it != st.sessions.end()) {
-          self->send_exit(it->second.actor, caf::exit_reason::user_shutdown);
-          st.sessions.erase(it);  // revoked now, on this node; the row follows
-        }
         auto rp = self->make_response_promise<caf::ok_atom>();
+        // the live actor ends once the row is revoked (ADR-0037)
+        auto after = [=] { invalidate_sessions(self, user_id, {}, sid); };
         db_request q{st.id, {pg_query{revoke_session, {st.id, sid, std::string{"logout"}}, false}}};
         self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(q))
-            .then([=](db_result&) mutable { rp.deliver(caf::ok_atom::value); },
-                  [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+            .then(
+                [=](db_result&) mutable {
+                  after();
+                  rp.deliver(caf::ok_atom::value);
+                },
+                [=](caf::error& e) mutable {
+                  after();
+                  rp.deliver(std::move(e));
+                });
         return rp;
       },
   };

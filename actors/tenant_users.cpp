@@ -1,6 +1,8 @@
 // actors/tenant_users.cpp: the users part of the tenant actor (create, list,
-// get, patch, lock, unlock). Lock revokes every session of the user, in
-// PostgreSQL and among the live session actors, in the same step.
+// get, patch, lock, unlock). Lock and a password set by someone else end
+// every session of the user: in PostgreSQL in the same transaction (rows
+// revoked, users.session_epoch bumped), among the live session actors once
+// it has committed (invalidate_sessions).
 #include "actors/tenant_users.hpp"
 
 #include "actors/random.hpp"
@@ -33,17 +35,23 @@ user_view view_of(const storage::pg_rows& rows, size_t i) {
 
 caf::error not_found() { return error_of(errc::resource_not_found, "no such user"); }
 
-// Runs `rq` and answers `rp` with the first row of its `set`-th result as a user.
+// Runs `rq` and answers `rp` with the first row of its `set`-th result as a
+// user. `after` runs before the answer, whatever the outcome (a failed or
+// timed-out write may still have committed).
 void answer_user(caf::stateful_actor<tenant_state>* self, db_request rq, size_t set,
-                 caf::typed_response_promise<user_view> rp) {
+                 caf::typed_response_promise<user_view> rp, std::function<void()> after = {}) {
   self->request(self->state.deps.storage, self->state.deps.timeout, db_atom::value, std::move(rq))
       .then(
           [=](db_result& res) mutable {
+            if (after) after();
             const auto& rows = res.sets.at(set);
             if (rows.rows.empty()) return rp.deliver(not_found()), void();
             rp.deliver(view_of(rows, 0));
           },
-          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+          [=](caf::error& e) mutable {
+            if (after) after();
+            rp.deliver(std::move(e));
+          });
 }
 
 // A role must exist in this tenant: a 422 naming the field, not a foreign-key error.
@@ -68,12 +76,16 @@ std::optional<std::string> opt(bool set, const std::string& v) {
 
 }  // namespace
 
-void drop_user_sessions(caf::stateful_actor<tenant_state>* self, const std::string& user_id) {
-  auto& sessions = self->state.sessions;
-  for (auto it = sessions.begin(); it != sessions.end();) {
-    if (it->second.user_id == user_id) {
+void invalidate_sessions(caf::stateful_actor<tenant_state>* self, const std::string& user_id,
+                         const std::string& keep_session, const std::string& only_session) {
+  auto& st = self->state;
+  ++st.epochs[user_id];
+  for (auto it = st.sessions.begin(); it != st.sessions.end();) {
+    bool drop = it->second.user_id == user_id && it->first != keep_session &&
+                (only_session.empty() || it->first == only_session);
+    if (drop) {
       self->send_exit(it->second.actor, caf::exit_reason::user_shutdown);
-      it = sessions.erase(it);
+      it = st.sessions.erase(it);
     } else {
       ++it;
     }
@@ -143,18 +155,37 @@ caf::result<user_view> patch_user(caf::stateful_actor<tenant_state>* self, const
   auto rp = self->make_response_promise<user_view>();
   auto update = [=](std::optional<std::string> hash) mutable {
     auto& st = self->state;
+    bool ends_sessions = hash.has_value();
+    // A new password ends the user's other sessions (OWASP ASVS 3.3): the
+    // caller's own one survives when users change their own password.
+    auto keep = opt(!d.keep_session.empty(), d.keep_session);
     db_request rq{
         st.id,
         {pg_query{with_columns("UPDATE users SET email = COALESCE($3, email), role = COALESCE($4, role),"
                                " access_profile = COALESCE($5, access_profile),"
-                               " password_hash = COALESCE($6, password_hash)"
+                               " password_hash = COALESCE($6, password_hash),"
+                               " session_epoch = session_epoch + CASE WHEN $6 IS NULL THEN 0 ELSE 1 END"
                                " WHERE tenant_id = $1 AND id = $2 RETURNING"),
                   {st.id, id, opt(d.has_email, d.email), opt(d.has_role, d.role),
                    opt(d.has_profile, d.access_profile), hash},
                   false}}};
-    // Live sessions carry the old role and profile: they are rebuilt on next use.
-    drop_user_sessions(self, id);
-    answer_user(self, std::move(rq), 0, rp);
+    if (ends_sessions) {
+      rq.queries.push_back({"UPDATE sessions SET revoked_at = now(), revoked_reason = 'password'"
+                            " WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL"
+                            " AND id IS DISTINCT FROM $3::uuid",
+                            {st.id, id, keep},
+                            false});
+      rq.queries.push_back({"UPDATE sessions s SET user_epoch = u.session_epoch FROM users u"
+                            " WHERE s.tenant_id = $1 AND s.id = $3::uuid AND s.user_id = $2"
+                            " AND u.tenant_id = $1 AND u.id = $2",
+                            {st.id, id, keep},
+                            false});
+    }
+    // Live sessions carry the old role, profile or password epoch: once the
+    // change has committed they are dropped and rebuilt from the new row.
+    answer_user(self, std::move(rq), 0, rp, [=] {
+      invalidate_sessions(self, id, ends_sessions ? d.keep_session : std::string{});
+    });
   };
   if (!d.has_password) {
     update(std::nullopt);
@@ -172,7 +203,8 @@ caf::result<user_view> set_locked(caf::stateful_actor<tenant_state>* self, const
   auto rp = self->make_response_promise<user_view>();
   db_request rq{st.id, {}};
   if (locked) {
-    rq.queries.push_back({with_columns("UPDATE users SET locked = true, locked_at = now()"
+    rq.queries.push_back({with_columns("UPDATE users SET locked = true, locked_at = now(),"
+                                       " session_epoch = session_epoch + 1"
                                        " WHERE tenant_id = $1 AND id = $2 RETURNING"),
                           {st.id, id},
                           false});
@@ -181,14 +213,15 @@ caf::result<user_view> set_locked(caf::stateful_actor<tenant_state>* self, const
          " WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
          {st.id, id},
          false});
-    drop_user_sessions(self, id);  // dead here at once; the rows follow in this transaction
+    // the live actors end once the rows have committed
+    answer_user(self, std::move(rq), 0, rp, [=] { invalidate_sessions(self, id); });
   } else {
     rq.queries.push_back({with_columns("UPDATE users SET locked = false, locked_at = NULL"
                                        " WHERE tenant_id = $1 AND id = $2 RETURNING"),
                           {st.id, id},
                           false});
+    answer_user(self, std::move(rq), 0, rp);
   }
-  answer_user(self, std::move(rq), 0, rp);
   return rp;
 }
 

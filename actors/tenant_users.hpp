@@ -15,7 +15,12 @@ caf::result<user_view> patch_user(caf::stateful_actor<tenant_state>* self, const
 caf::result<user_view> set_locked(caf::stateful_actor<tenant_state>* self, const std::string& id, bool locked);
 role_list list_roles(const tenant_state& st);
 
-// Ends the live session actors of `user_id` on this node.
-void drop_user_sessions(caf::stateful_actor<tenant_state>* self, const std::string& user_id);
+// After a change to what `user_id`'s sessions may do has committed (or
+// failed: its outcome is unknown): bumps the user's epoch and ends the live
+// session actors of the user on this node (all but `keep_session`, or only
+// `only_session` when given). Never call it before the commit: a request in
+// between would rebuild the session from the old row.
+void invalidate_sessions(caf::stateful_actor<tenant_state>* self, const std::string& user_id,
+                         const std::string& keep_session = {}, const std::string& only_session = {});
 
 } // namespace crm::actors

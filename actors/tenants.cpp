@@ -115,8 +115,7 @@ caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps de
                                   rq.password)
                         .then(
                             [=](bool) mutable {
-                              rp.deliver(error_of(errc::auth_invalid_credentials,
-                                                  "the tenant, email or password is wrong"));
+                              rp.deliver(wrong_credentials());
                             },
                             [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
                     return;
@@ -154,8 +153,8 @@ caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps de
       },
       [=](pput_atom a, const std::string& tid, profile_ptr& p) { return self->delegate(tenant_of(tid), a, p); },
       [=](caf::get_atom, const std::string& tid) { return tenant_of(tid); },  // supervision, tests
-      [=](logout_atom, const std::string& tid, const std::string& sid) {
-        return self->delegate(tenant_of(tid), logout_atom::value, sid);
+      [=](logout_atom, const std::string& tid, const std::string& sid, const std::string& uid) {
+        return self->delegate(tenant_of(tid), logout_atom::value, sid, uid);
       },
   };
 }

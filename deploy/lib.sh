@@ -486,6 +486,8 @@ export_nextcrm_env() {
   NEXTCRM_PG_MIGRATE_URL="$(pg_url "$PG_PORT" nextcrm_owner)"
   export NEXTCRM_REDIS_ADDR="127.0.0.1:${REDIS_PORT}"
   export NEXTCRM_MIGRATIONS_DIR="${NEXTCRM_ROOT}/storage/migrations"
+  # the gateway (nginx on loopback) reports the client in X-Forwarded-For
+  export NEXTCRM_TRUSTED_PROXIES="${NEXTCRM_TRUSTED_PROXIES:-127.0.0.1/32,::1/128}"
 }
 
 # Prints one NEXTCRM_JWT_KEYS entry "KID:<base64 of 32 random bytes>" (an

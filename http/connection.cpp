@@ -144,15 +144,33 @@ void connection::on_read(std::error_code ec, size_t n) {
     case parse_error::body_too_large:
       push_problem(protocols::errc::request_too_large, std::string{parser_.error_detail()}, true);
       break;
+    case parse_error::bad_version:
+      push_problem(protocols::errc::request_version_not_supported, std::string{parser_.error_detail()}, true);
+      break;
   }
   last_activity_ = clock::now();
   read();
 }
 
+// X-Forwarded-For of a trusted peer (every header line, in order) decides;
+// anyone else's is ignored (protocols/client_addr.hpp).
+std::string connection::client_of(const request& req) const {
+  const auto& trusted = core_->options.trusted_proxies;
+  if (trusted.empty()) return remote_;
+  std::string forwarded;
+  for (const auto& [name, value] : req.headers)
+    if (name == "x-forwarded-for") {
+      if (!forwarded.empty()) forwarded += ',';
+      forwarded += value;
+    }
+  return protocols::client_address(remote_, forwarded, trusted);
+}
+
 void connection::begin_request(parsed_request&& p) {
   auto& req = p.req;
   req.where = where_;
-  req.remote_addr = remote_;
+  req.peer_addr = remote_;
+  req.remote_addr = client_of(req);
   req.received = clock::now();
   req.trace = trace_for(req.header_value("traceparent"));
   req.request_id = request_id_for(req.header_value("x-request-id"));
@@ -162,6 +180,7 @@ void connection::begin_request(parsed_request&& p) {
   s.trace_id = req.trace.trace_id;
   s.traceparent = protocols::format_traceparent(req.trace);
   s.request_id = req.request_id;
+  s.client = req.remote_addr;
   s.received = req.received;
   s.keep_alive = p.keep_alive;
   pending_.push_back(std::move(s));
@@ -247,7 +266,7 @@ void connection::flush_ready() {
     response_meta meta{s.request_id, s.traceparent, s.method == "HEAD", close_after};
     write_response(queued_, s.resp, meta);
     if (core_->hooks.completed)
-      core_->hooks.completed({s.method, s.trace_id, s.request_id, clock::now() - s.received, s.resp});
+      core_->hooks.completed({s.method, s.trace_id, s.request_id, s.client, clock::now() - s.received, s.resp});
     pending_.pop_front();
     if (close_after) {
       close_after_write_ = true;

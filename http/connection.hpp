@@ -50,6 +50,7 @@ private:
     std::string trace_id;
     std::string traceparent;
     std::string request_id;
+    std::string client;  // the client's address (behind a trusted gateway: the one it reported)
     std::chrono::steady_clock::time_point received;
     bool keep_alive = true;
     bool ready = false;
@@ -59,6 +60,7 @@ private:
   void read();
   void on_read(std::error_code ec, size_t n);
   void begin_request(parsed_request&& p);
+  std::string client_of(const request& req) const;
   void push_problem(protocols::errc code, std::string detail, bool close);
   void on_response(uint64_t seq, response r);
   void flush_ready();

@@ -29,7 +29,8 @@ struct request {
   protocols::listener where = protocols::listener::public_api;
   protocols::trace_context trace;
   std::string request_id;
-  std::string remote_addr;
+  std::string remote_addr;  // the client: the peer, or what a trusted gateway reported
+  std::string peer_addr;    // the TCP peer
   std::chrono::steady_clock::time_point received;
 
   // The first value of header `name` (lower-case), or "".

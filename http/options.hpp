@@ -2,6 +2,8 @@
 // Limits and timeouts of the HTTP edge. Every field has a default; main.cpp
 // fills them from NEXTCRM_* variables.
 #pragma once
+#include "protocols/client_addr.hpp"
+
 #include <chrono>
 #include <cstddef>
 
@@ -18,6 +20,8 @@ struct http_options {
   std::chrono::milliseconds handler_timeout{30000};  // request handed over, no answer yet; -> 503
   std::chrono::milliseconds linger_timeout{1000};    // after a final response, drain input this long
   std::chrono::milliseconds shutdown_grace{10000};   // SIGTERM: wait this long for in-flight requests
+  // Peers whose X-Forwarded-For is believed (the gateway); none by default.
+  protocols::trusted_proxies trusted_proxies;
 };
 
 } // namespace crm::http

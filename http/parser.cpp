@@ -76,6 +76,9 @@ parse_error request_parser::feed(std::string_view data, std::vector<parsed_reque
       return fail(pending_error_, "the request header block is larger than the limit");
     if (pending_error_ == parse_error::body_too_large)
       return fail(pending_error_, "the request body is larger than this route accepts");
+    if (pending_error_ == parse_error::bad_version)
+      return fail(pending_error_, "only HTTP/1.0 and HTTP/1.1 are served here");
+    if (pending_error_ == parse_error::malformed) return fail(pending_error_, pending_detail_);
     return fail(parse_error::malformed, "the request is not valid HTTP/1.1");
   }
   return parse_error::none;
@@ -126,7 +129,21 @@ int request_parser::on_header_value(llhttp_t* p, const char* at, size_t len) {
 int request_parser::on_headers_complete(llhttp_t* p) {
   auto& self = self_of(p);
   auto& req = self.current_.req;
-  for (auto& h : req.headers) lower(h.first);
+  size_t hosts = 0;
+  for (auto& h : req.headers) {
+    lower(h.first);
+    hosts += h.first == "host";
+  }
+  if (p->http_major != 1) {
+    self.pending_error_ = parse_error::bad_version;
+    return -1;
+  }
+  // RFC 9112 3.2: an HTTP/1.1 request has exactly one Host; none twice ever.
+  if (hosts > 1 || (hosts == 0 && p->http_minor >= 1)) {
+    self.pending_error_ = parse_error::malformed;
+    self.pending_detail_ = hosts ? "the request has more than one Host header" : "an HTTP/1.1 request needs a Host header";
+    return -1;
+  }
   req.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
   auto q = req.target.find('?');
   req.path = req.target.substr(0, q);

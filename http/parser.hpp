@@ -22,6 +22,7 @@ enum class parse_error : uint8_t {
   malformed,          // 400
   headers_too_large,  // 431
   body_too_large,     // 413
+  bad_version,        // 505: a request line of another major version than 1
 };
 
 struct parsed_request {
@@ -82,6 +83,7 @@ private:
   bool done_ = false;
   bool message_complete_ = false;
   parse_error pending_error_ = parse_error::none;
+  const char* pending_detail_ = "";  // for a malformed request found in a callback
   std::string error_detail_;
 };
 

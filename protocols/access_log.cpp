@@ -62,6 +62,7 @@ void append_access_log_line(std::string& out, const access_record& r) {
   append_member(out, "request_id", r.request_id);
   if (!r.tenant_id.empty()) append_member(out, "tenant_id", r.tenant_id);
   if (!r.user_id.empty()) append_member(out, "user_id", r.user_id);
+  if (!r.client.empty()) append_member(out, "client", r.client);
   append_member(out, "route", r.route.empty() ? std::string_view{"-"} : r.route);
   append_member(out, "method", r.method);
   char num[48];

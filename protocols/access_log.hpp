@@ -1,6 +1,7 @@
 // protocols/access_log.hpp
 // One JSON log line per request: ts, level, msg, trace_id, request_id,
-// route, method, status, dur_ms (tenant_id and user_id once identity exists).
+// route, method, status, dur_ms, client (the client's address, as the
+// trusted gateway reported it), tenant_id and user_id when known.
 // Only these fields are written: headers, bodies and tokens never reach the
 // log. Pure: the timestamp comes in.
 #pragma once
@@ -21,6 +22,7 @@ struct access_record {
   double dur_ms = 0;
   std::string_view tenant_id;  // empty: omitted
   std::string_view user_id;    // empty: omitted
+  std::string_view client;     // empty: omitted
 };
 
 // RFC 3339 UTC with milliseconds: "2026-11-24T10:00:00.123Z".

@@ -61,6 +61,17 @@ access_profile read_access_entities(json_body& body, std::string_view prefix, bo
     auto& a = p.entities[e->index];
     a.read = read_list(body, *e, path + ".read", false, strict);
     a.write = read_list(body, *e, path + ".write", true, strict);
+    // Write implies read: a field written blind answers "does a record with
+    // this value exist?" through a 409 (issue 9). (`id` is never writable.)
+    if (uint64_t blind = a.write & ~a.read) {
+      if (strict) {
+        std::string names;
+        for (size_t i = 0; i < e->fields.size(); ++i)
+          if (blind >> i & 1u) names += (names.empty() ? "" : ", ") + e->fields[i].name;
+        body.add_error(path + ".write", "not_readable", "every written field must be readable too: " + names);
+      }
+      a.write &= ~blind;
+    }
   }
   if (strict && !body.is_object(prefix))
     body.add_error(base, body.has(prefix) ? "type" : "required", base + " must be an object");

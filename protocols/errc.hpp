@@ -25,6 +25,7 @@ enum class errc : uint8_t {
   request_too_large,               // 413 request.too_large
   request_headers_too_large,       // 431 request.headers_too_large
   request_timeout,                 // 408 request.timeout
+  request_version_not_supported,   // 505 request.version_not_supported (not HTTP/1.x)
   request_unsupported_media_type,  // 415 request.unsupported_media_type
   method_not_allowed,              // 405 request.method_not_allowed (with Allow)
   resource_not_found,              // 404 resource.not_found, also another tenant's record

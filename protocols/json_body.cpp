@@ -91,6 +91,14 @@ std::optional<std::string> json_body::string(std::string_view path, string_rule 
     add_error(field, "type", field + " must be a string");
     return std::nullopt;
   }
+  // "\u0000" is valid JSON, but no stored text may hold it: PostgreSQL
+  // refuses it and C strings end at it (issue 9: what was validated must be
+  // what is stored).
+  if (v.find('\0') != std::string_view::npos) {
+    add_error(field, "format", field + " must not contain a NUL character");
+    nul_seen_ = true;
+    return std::nullopt;
+  }
   size_t length = utf8_length(v);
   if (length > rule.max_length || v.size() > 4 * rule.max_length) {
     add_error(field, "too_long", field + " is longer than " + std::to_string(rule.max_length) + " characters");

@@ -40,8 +40,9 @@ public:
   bool ok() const { return ok_; }
   caf::error malformed_error() const;
 
-  // The string at `path`; records "required", "type", "too_short" or
-  // "too_long". Returns nullopt when absent or invalid.
+  // The string at `path`; records "required", "type", "format" (it holds a
+  // NUL character: refused everywhere), "too_short" or "too_long". Returns
+  // nullopt when absent or invalid.
   std::optional<std::string> string(std::string_view path, string_rule rule = {});
 
   // The boolean at `path`; records "required" or "type".
@@ -63,6 +64,8 @@ public:
 
   void add_error(std::string field, std::string code, std::string detail);
   const std::vector<field_error>& errors() const { return errors_; }
+  // True when a string read so far held a NUL character.
+  bool nul_seen() const { return nul_seen_; }
   // request.validation carrying every recorded error (requires !errors().empty()).
   caf::error validation_error() const;
 
@@ -70,6 +73,7 @@ private:
   struct impl;
   std::unique_ptr<impl> impl_;
   bool ok_ = false;
+  bool nul_seen_ = false;
   std::string malformed_detail_;
   std::vector<field_error> errors_;
 };

@@ -22,6 +22,8 @@ problem_kind kind_of(errc code) {
     case errc::request_headers_too_large:
       return {431, "request.headers_too_large", "Request header fields too large"};
     case errc::request_timeout: return {408, "request.timeout", "Request timeout"};
+    case errc::request_version_not_supported:
+      return {505, "request.version_not_supported", "HTTP version not supported"};
     case errc::request_unsupported_media_type:
       return {415, "request.unsupported_media_type", "Unsupported media type"};
     case errc::method_not_allowed: return {405, "request.method_not_allowed", "Method not allowed"};

@@ -158,7 +158,8 @@ std::vector<pg_statement> entity_statements() {
   }
   out.push_back({stmt_statement_timeout, "SELECT set_config('statement_timeout', $1, true)"});
   out.push_back({stmt_write_context,
-                 "SELECT set_config('app.user_id', $1, true), set_config('app.trace_id', $2, true)"});
+                 "SELECT set_config('app.user_id', $1, true), set_config('app.trace_id', $2, true),"
+                 " set_config('app.client_addr', $3, true)"});
   out.push_back({stmt_audit_list,
                  "SELECT a.id, " + timestamp_text("a.at") +
                      ", a.actor_user_id, a.entity, a.entity_id, a.action,"

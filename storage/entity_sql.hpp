@@ -23,7 +23,7 @@ std::string entity_statement(entity_op op, const protocols::entity_def& e);
 std::vector<pg_statement> entity_statements();
 
 // Shared statement names.
-inline constexpr const char* stmt_write_context = "app_write_ctx";  // ($1 user id, $2 trace id)
+inline constexpr const char* stmt_write_context = "app_write_ctx";  // ($1 user id, $2 trace id, $3 client address)
 inline constexpr const char* stmt_audit_list = "audit_list";
 inline constexpr const char* stmt_profiles_load = "profiles_load";
 inline constexpr const char* stmt_profile_put = "profile_put";

@@ -1,6 +1,7 @@
 #include "storage/pg_pool.hpp"
 
 #include "protocols/errc.hpp"
+#include "protocols/json_body.hpp"
 
 #include <cstdlib>
 
@@ -21,6 +22,10 @@ caf::error error_of_sqlstate(std::string_view s, std::string_view constraint) {
   if (s == "40001" || s == "40P01")
     return error_of(errc::resource_conflict, "a concurrent change conflicted; retry");
   if (s == "57014") return error_of(errc::dependency_unavailable, "the statement ran past its time limit");
+  // character_not_in_repertoire / untranslatable_character: a NUL or a
+  // character the database cannot hold (refused before sending, too).
+  if (s == "22021" || s == "22P05")
+    return protocols::validation_error_of("", "format", "a value contains a character that cannot be stored");
   if (s.substr(0, 2) == "08" || s == "57P01" || s == "57P03")
     return error_of(errc::dependency_unavailable, "the database is unavailable");
   return error_of(errc::internal, "the database rejected the request");
@@ -187,6 +192,15 @@ void pg_pool::retry_later(slot& s) {
 }
 
 void pg_pool::run(std::string tenant, std::vector<pg_query> queries, pg_callback done) {
+  // libpq takes text parameters as C strings (it ignores lengths for text
+  // format): a NUL would cut the value short, silently. Such a request never
+  // leaves (callers refuse NULs first; this is the last line).
+  for (const auto& q : queries)
+    for (const auto& p : q.params)
+      if (p && p->find('\0') != std::string::npos) {
+        asio::post(io_, [done = std::move(done)] { done(error_of_sqlstate("22021")); });
+        return;
+      }
   auto r = std::make_shared<request>();
   r->tenant = std::move(tenant);
   r->queries = std::move(queries);

@@ -112,7 +112,9 @@ private:
 // The error a SQLSTATE maps to (ERROR-CONTRACT.md): 23505 -> resource_conflict,
 // 40001/40P01 (after the pool's retries: run() runs a request up to 3 times
 // while it fails with one of them) -> resource_conflict, class 08, 57P01, 57P03, 57014 ->
-// dependency_unavailable, anything else -> internal.
+// dependency_unavailable, 22021/22P05 (a NUL or an unstorable character;
+// run() refuses a parameter holding a NUL with 22021 before sending it) ->
+// request_validation, anything else -> internal.
 // 23503 (foreign key) and 23514 (check) are resource_conflict too; the
 // callers that know what was written remap them (a missing reference on
 // insert is a 422), using violation_of().

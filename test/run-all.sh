@@ -14,7 +14,9 @@
 #
 # Knobs: NEXTCRM_BUILD_TYPE (Release), NEXTCRM_BUILD_JOBS (2),
 # NEXTCRM_TEST_JOBS (ctest -j, 1), NEXTCRM_TEST_TIMEOUT (per test, 600 s),
-# NEXTCRM_SKIP_BUILD=1, NEXTCRM_KEEP_RUN=1 (keep the run folder for a look).
+# NEXTCRM_SKIP_BUILD=1, NEXTCRM_KEEP_RUN=1 (keep the run folder for a look),
+# NEXTCRM_TEST_FILTER=<regex> (only the CTest tests it matches, no smoke run:
+# for iterating on one suite, e.g. NEXTCRM_TEST_FILTER=integration.security).
 set -euo pipefail
 exec </dev/null
 
@@ -119,6 +121,7 @@ with_server_env() {
     NEXTCRM_MIGRATIONS_DIR="${NEXTCRM_ROOT}/storage/migrations" \
     NEXTCRM_PLATFORM_TOKEN="$SUITE_PLATFORM_TOKEN" \
     NEXTCRM_JWT_KEYS="$SUITE_JWT_KEYS" \
+    NEXTCRM_TRUSTED_PROXIES="127.0.0.1/32,::1/128" \
     "$@"
 }
 
@@ -135,6 +138,7 @@ run_ctest() {
   log "ctest: running every test"
   ctest --test-dir "$NEXTCRM_BUILD_DIR" --output-on-failure \
     --timeout "${NEXTCRM_TEST_TIMEOUT:-600}" -j "${NEXTCRM_TEST_JOBS:-1}" \
+    ${NEXTCRM_TEST_FILTER:+-R "$NEXTCRM_TEST_FILTER"} \
     2>&1 | tee "${RUN_DIR}/ctest.log" || rc=$?
   line="$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "${RUN_DIR}/ctest.log" | tail -n 1 || true)"
   if [[ -z "$line" ]]; then
@@ -186,7 +190,7 @@ main() {
   start_services
   run_migrations
   run_ctest
-  run_smoke
+  [[ -n "${NEXTCRM_TEST_FILTER:-}" ]] || run_smoke
   STAGE="done"
 }
 

@@ -35,14 +35,25 @@ storage::pg_rows rows(std::vector<std::vector<std::string>> values) {
 struct fake_db_state {
   fake_db_state() = default;
   bool revoked = false;
+  bool locked = false;
   int session_loads = 0;
+  // While `hold` is set, session reads are answered only on (ok_atom): a
+  // read that is still on its way while something else commits.
+  bool hold = false;
+  std::vector<std::pair<caf::response_promise, db_result>> held;
 };
 
 // Answers the identity statements from memory, by their SQL text.
 caf::behavior fake_storage(caf::stateful_actor<fake_db_state>* self) {
   return {
-    [=](db_atom, db_request& rq) -> db_result {
+    [=](caf::put_atom, bool hold) { self->state.hold = hold; },
+    [=](caf::ok_atom) {
+      for (auto& [rp, res] : self->state.held) rp.deliver(std::move(res));
+      self->state.held.clear();
+    },
+    [=](db_atom, db_request& rq) -> caf::result<db_result> {
       db_result out;
+      bool session_read = false;
       for (auto& q : rq.queries) {
         const auto& sql = q.text;
         auto& st = self->state;
@@ -51,14 +62,23 @@ caf::behavior fake_storage(caf::stateful_actor<fake_db_state>* self) {
           out.sets.push_back(rows({{"admin", "{customers:read,users:manage}"}}));
         else if (sql.find("FROM sessions s JOIN users u") != std::string::npos) {
           ++st.session_loads;
+          session_read = true;
           out.sets.push_back(rows({{user_id, "4102444800", st.revoked ? "t" : "f", "a@acme.test", "admin",
-                                    "admin", "f"}}));
+                                    "admin", st.locked ? "t" : "f", "t"}}));
+        } else if (sql.rfind("UPDATE users SET locked = true", 0) == 0) {
+          st.locked = true;
+          out.sets.push_back(rows({{user_id, "a@acme.test", "admin", "admin", "t", "now", "now", "2"}}));
         } else if (sql.rfind("UPDATE sessions SET revoked_at", 0) == 0) {
           st.revoked = true;
           out.sets.push_back(rows({}));
         } else {
           out.sets.push_back(rows({}));
         }
+      }
+      if (session_read && self->state.hold) {
+        auto rp = self->make_response_promise();
+        self->state.held.emplace_back(rp, std::move(out));
+        return caf::delegated<db_result>{};
       }
       return out;
     },
@@ -183,7 +203,7 @@ TEST_CASE_METHOD(fixture, "a tenant actor killed mid-request: 503 for that reque
 
 TEST_CASE_METHOD(fixture, "logout revokes the session here and in storage", "[actors][identity]") {
   REQUIRE(auth());
-  REQUIRE(ask<caf::ok_atom>(registry, logout_atom::value, tenant_id, session_id));
+  REQUIRE(ask<caf::ok_atom>(registry, logout_atom::value, tenant_id, session_id, user_id));
   auto after = auth();
   REQUIRE_FALSE(after);
   CHECK(after.error() == protocols::errc::auth_session_revoked);
@@ -207,4 +227,24 @@ TEST_CASE_METHOD(fixture, "RBAC is checked in the tenant actor before any handle
   REQUIRE_FALSE(denied);
   CHECK(denied.error() == protocols::errc::auth_forbidden);
   CHECK(protocols::to_problem(denied.error()).kind.status == 403);
+}
+
+// Issue 9.1, deterministically: a session read sent before a lock commits
+// comes back after it. The old code kept the session it rebuilt from that
+// read (locked = false), and the token stayed good until it expired.
+TEST_CASE_METHOD(fixture, "a session read that raced a lock is read again, never kept", "[actors][identity]") {
+  anon_send(storage, caf::put_atom::value, true);
+  sched.run();
+  auto first = self->request(registry, caf::infinite, auth_atom::value, tenant_id, session_id, user_id, std::string{});
+  sched.run();  // the session read is now held, with locked = false
+  anon_send(storage, caf::put_atom::value, false);
+  REQUIRE(ask<user_view>(registry, lock_atom::value, tenant_id, user_id));  // committed and answered
+  anon_send(storage, caf::ok_atom::value);  // the stale read arrives after the lock's answer
+  sched.run();
+  caf::error failed;
+  first.receive([](principal&) { FAIL("the stale read was kept"); }, [&](caf::error& e) { failed = e; });
+  CHECK(failed == protocols::errc::auth_session_revoked);
+  auto after = auth();
+  REQUIRE_FALSE(after);
+  CHECK(after.error() == protocols::errc::auth_session_revoked);
 }

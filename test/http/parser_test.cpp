@@ -152,7 +152,7 @@ TEST_CASE("parser answers complete requests before a later error", "[http][parse
 
 TEST_CASE("parser stops after a request that closes the connection", "[http][parser]") {
   auto p = make_parser();
-  auto r = feed_all(p, "GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+  auto r = feed_all(p, "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
   REQUIRE(r.requests.size() == 1);
   CHECK_FALSE(r.requests[0].keep_alive);
   CHECK(p.done());
@@ -173,4 +173,37 @@ TEST_CASE("parser asks for 100-continue once per request with a body", "[http][p
   r = feed_all(p, "abc");
   REQUIRE(r.requests.size() == 1);
   CHECK(r.requests[0].req.body == "abc");
+}
+
+TEST_CASE("parser: an HTTP/1.1 request needs exactly one Host (RFC 9112 3.2)", "[http][parser]") {
+  for (auto text : {"GET /a HTTP/1.1\r\n\r\n", "GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                    "GET /a HTTP/1.0\r\nHost: a\r\nHOST: b\r\n\r\n"}) {
+    auto p = make_parser();
+    auto r = feed_all(p, text);
+    CHECK(r.error == parse_error::malformed);
+    CHECK(r.requests.empty());
+  }
+  auto p = make_parser();
+  auto r = feed_all(p, "GET /a HTTP/1.0\r\n\r\n");  // 1.0 has no Host requirement
+  CHECK(r.error == parse_error::none);
+  CHECK(r.requests.size() == 1);
+}
+
+TEST_CASE("parser: another major version is refused as such (505)", "[http][parser]") {
+  // versions llhttp knows (0.9, 2.0) are refused as unsupported; others
+  // (1.7, 3.0) it calls malformed (400)
+  for (auto text : {"GET /a HTTP/2.0\r\nHost: a\r\n\r\n", "GET /a HTTP/0.9\r\nHost: a\r\n\r\n"}) {
+    auto p = make_parser();
+    auto r = feed_all(p, text);
+    INFO(text);
+    CHECK(r.error == parse_error::bad_version);
+    CHECK(r.requests.empty());
+  }
+  for (auto text : {"GET /a HTTP/1.7\r\nHost: a\r\n\r\n", "GET /a HTTP/3.0\r\nHost: a\r\n\r\n"}) {
+    auto p = make_parser();
+    auto r = feed_all(p, text);
+    INFO(text);
+    CHECK(r.error != parse_error::none);
+    CHECK(r.requests.empty());
+  }
 }

@@ -374,6 +374,8 @@ class Server:
             "NEXTCRM_JWT_KEYS": jwt_keys_setting(new_jwt_key("it-%d" % self.port)),
             "NEXTCRM_LOG_LEVEL": "info",
             "NEXTCRM_SHUTDOWN_GRACE_S": "5",
+            # as in the dev stack: a gateway on loopback reports the client
+            "NEXTCRM_TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
         })
         self.env.update(env or {})
         self.platform_token = self.env["NEXTCRM_PLATFORM_TOKEN"]
@@ -730,3 +732,54 @@ def main():
     import unittest
     sys.stdout.reconfigure(line_buffering=True)
     unittest.main(verbosity=2)
+
+
+# ----------------------------------------------------------------- gateway
+
+
+class Gateway:
+    """nginx rendered from deploy/nginx.dev.conf.template in front of SERVER
+    (both upstreams), on a free loopback port; `port` is the gateway's."""
+
+    def __init__(self, server):
+        cfg = require_env("NEXTCRM_SOURCE_DIR")
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="nextcrm-gw-")
+        os.makedirs(os.path.join(self.dir, "logs"))
+        os.makedirs(os.path.join(self.dir, "tmp"))
+        with open(os.path.join(cfg["NEXTCRM_SOURCE_DIR"], "deploy", "nginx.dev.conf.template")) as f:
+            text = f.read()
+        upstream = "127.0.0.1:%d" % server.port
+        values = {"USER_DIRECTIVE": "user root;" if os.geteuid() == 0 else "",
+                  "RUN_DIR": self.dir, "GATEWAY_PORT": str(self.port),
+                  "CORE_UPSTREAM": upstream, "CONTENT_UPSTREAM": upstream}
+        for k, v in values.items():
+            text = text.replace("@%s@" % k, v)
+        if re.search(r"@[A-Z_]+@", text):
+            raise AssertionError("unreplaced placeholder in the gateway template")
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(text)
+        self.nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+
+    def _run(self, *extra):
+        return subprocess.run([self.nginx, "-p", self.dir + "/", "-e", os.path.join(self.dir, "logs", "error.log"),
+                               "-c", self.conf] + list(extra),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+
+    def start(self):
+        r = self._run()
+        if r.returncode != 0:
+            raise AssertionError("nginx did not start: %s" % r.stderr)
+        wait_for(lambda: get(self.port, "/health", timeout=2).status == 200, 15,
+                 what="the gateway on port %d" % self.port)
+        return self
+
+    def stop(self):
+        self._run("-s", "quit")
+        pidfile = os.path.join(self.dir, "nginx.pid")
+        deadline = time.time() + 10
+        while os.path.exists(pidfile) and time.time() < deadline:
+            time.sleep(0.05)
+        if not _KEEP:
+            shutil.rmtree(self.dir, ignore_errors=True)

@@ -40,6 +40,7 @@ TEST_CASE("every pinned error code maps to its pinned status", "[protocols][prob
     {errc::method_not_allowed, 405, "request.method_not_allowed"},
     {errc::request_malformed, 400, "request.malformed"},
     {errc::request_timeout, 408, "request.timeout"},
+    {errc::request_version_not_supported, 505, "request.version_not_supported"},
   };
   for (const auto& r : rows) {
     CAPTURE(r.name);
