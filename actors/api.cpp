@@ -243,6 +243,8 @@ void users_api(caf::event_based_actor* self, const api_deps& deps, const protoco
     }
     if (needs_id && !protocols::is_uuid(user_id))
       return fail(*ex, error_of(errc::resource_not_found, "no such user"), route);
+    // users setting their own password keep the session they call with
+    if (id == route_user_patch && user_id == who.user_id) draft->keep_session = who.session_id;
     if (id == route_user_lock && user_id == who.user_id)  // an admin locking itself out of its own tenant
       return fail(*ex, error_of(errc::resource_conflict, "you cannot lock your own account"), route);
     auto tid = who.tenant_id;

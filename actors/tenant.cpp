@@ -26,10 +26,13 @@ constexpr const char* select_user_by_email =
     " WHERE tenant_id = $1 AND lower(email) = lower($2)";
 // Opened only if nothing that ends sessions (lock, new password) committed
 // since the user row was read: $5 is the session_epoch read with the hash.
+// Answers (locked now, opened).
 constexpr const char* insert_session =
-    "INSERT INTO sessions (id, tenant_id, user_id, expires_at, user_epoch)"
-    " SELECT $1, $2, $3, to_timestamp($4), session_epoch FROM users"
-    " WHERE tenant_id = $2 AND id = $3 AND session_epoch = $5 AND NOT locked";
+    "WITH u AS (SELECT session_epoch, locked FROM users WHERE tenant_id = $2 AND id = $3),"
+    " opened AS (INSERT INTO sessions (id, tenant_id, user_id, expires_at, user_epoch)"
+    " SELECT $1, $2, $3, to_timestamp($4), session_epoch FROM u WHERE session_epoch = $5 AND NOT locked"
+    " RETURNING 1)"
+    " SELECT COALESCE((SELECT locked FROM u), false), EXISTS (SELECT 1 FROM opened)";
 constexpr const char* select_session =
     "SELECT s.user_id, extract(epoch FROM s.expires_at)::bigint, s.revoked_at IS NOT NULL,"
     " u.email, u.role, u.access_profile, u.locked, s.user_epoch = u.session_epoch"
@@ -138,7 +141,10 @@ void login_open_session(caf::stateful_actor<tenant_state>* self, attempt a) {
             auto& st = self->state;
             const auto& who = a->who;
             // the user was locked or given a new password since the hash was read
-            if (res.sets.at(0).affected == 0) return a->fail(wrong_credentials());
+            const auto& row = res.sets.at(0);
+            if (row.cell(0, 1) != "t")
+              return a->fail(row.cell(0, 0) == "t" ? error_of(errc::auth_user_locked, "the user is locked")
+                                                   : wrong_credentials());
             auto now = st.deps.now();
             protocols::jwt_claims c{who.user_id, st.id, who.session_id, now, now, who.expires_at};
             a->rp.deliver(login_result{protocols::sign_jwt(c, st.deps.keys->keys.front()), who.session_id,
