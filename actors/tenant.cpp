@@ -330,7 +330,7 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
         auto& st = self->state;
         auto rp = self->make_response_promise<caf::ok_atom>();
         // the live actor ends once the row is revoked (ADR-0037)
-        auto after = [=] { invalidate_sessions(self, user_id, {}, sid); };
+        auto after = [=] { invalidate_sessions(self, user_id, sid); };
         db_request q{st.id, {pg_query{revoke_session, {st.id, sid, std::string{"logout"}}, false}}};
         self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(q))
             .then(

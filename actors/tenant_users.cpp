@@ -77,12 +77,11 @@ std::optional<std::string> opt(bool set, const std::string& v) {
 }  // namespace
 
 void invalidate_sessions(caf::stateful_actor<tenant_state>* self, const std::string& user_id,
-                         const std::string& keep_session, const std::string& only_session) {
+                         const std::string& only_session) {
   auto& st = self->state;
   ++st.epochs[user_id];
   for (auto it = st.sessions.begin(); it != st.sessions.end();) {
-    bool drop = it->second.user_id == user_id && it->first != keep_session &&
-                (only_session.empty() || it->first == only_session);
+    bool drop = it->second.user_id == user_id && (only_session.empty() || it->first == only_session);
     if (drop) {
       self->send_exit(it->second.actor, caf::exit_reason::user_shutdown);
       it = st.sessions.erase(it);
@@ -182,10 +181,9 @@ caf::result<user_view> patch_user(caf::stateful_actor<tenant_state>* self, const
                             false});
     }
     // Live sessions carry the old role, profile or password epoch: once the
-    // change has committed they are dropped and rebuilt from the new row.
-    answer_user(self, std::move(rq), 0, rp, [=] {
-      invalidate_sessions(self, id, ends_sessions ? d.keep_session : std::string{});
-    });
+    // change has committed they are all dropped (the kept one too: it may
+    // carry an old role) and rebuilt from the new rows.
+    answer_user(self, std::move(rq), 0, rp, [=] { invalidate_sessions(self, id); });
   };
   if (!d.has_password) {
     update(std::nullopt);

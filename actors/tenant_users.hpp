@@ -17,10 +17,10 @@ role_list list_roles(const tenant_state& st);
 
 // After a change to what `user_id`'s sessions may do has committed (or
 // failed: its outcome is unknown): bumps the user's epoch and ends the live
-// session actors of the user on this node (all but `keep_session`, or only
-// `only_session` when given). Never call it before the commit: a request in
-// between would rebuild the session from the old row.
+// session actors of the user on this node (only `only_session` when given);
+// the next request rebuilds them from PostgreSQL. Never call it before the
+// commit: a request in between would rebuild the session from the old row.
 void invalidate_sessions(caf::stateful_actor<tenant_state>* self, const std::string& user_id,
-                         const std::string& keep_session = {}, const std::string& only_session = {});
+                         const std::string& only_session = {});
 
 } // namespace crm::actors

@@ -650,7 +650,9 @@ class LiveChange(ProfileCase):
         self.assertEqual(view["email"], "live@example.test")
         original = self.get_profile("sales_rep")
         changed = copy.deepcopy(original["entities"])
+        # write implies read (issue 9): email leaves both lists
         changed["customers"]["read"] = [f for f in changed["customers"]["read"] if f != "email"]
+        changed["customers"]["write"] = [f for f in changed["customers"]["write"] if f != "email"]
         try:
             r = self.call("PUT", PROFILES + "/sales_rep", {"entities": changed}, token=self.admin)
             put = self.data(r, 200)
@@ -660,6 +662,8 @@ class LiveChange(ProfileCase):
             self.assertEqual(set(view2), set(view) - {"email"})
             self.assertNotIn(b"live@example.test", r.body)
             r = self.call("POST", path("customers"), {"name": "new", "email": "new@example.test"}, token=token)
+            self.assertEqual([e["field"] for e in self.problem(r, 422, VALIDATION)["errors"]], ["email"])
+            r = self.call("POST", path("customers"), {"name": "new"}, token=token)
             self.assertEqual(r.status, 201, r)
             self.assertNotIn("email", r.json()["data"])
             # another profile's session is untouched

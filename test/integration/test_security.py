@@ -467,12 +467,16 @@ class ThrottleBehindTheGateway(SecurityCase):
         # the real user, from their own address, logs in
         r = self.via(tenant, tenant.email, tenant.password, victim)
         self.assertEqual(r.status, 200, r)
-        # and the address reached the log line of that login
-        lines = [json.loads(line) for line in open(self.server.log_path, "rb").read().decode().splitlines()
-                 if line.startswith("{")]
-        mine = [x for x in lines if x.get("route") == LOGIN and x.get("request_id") == r.header("x-request-id")]
-        self.assertTrue(mine, "no log line for the login")
-        self.assertEqual(mine[-1].get("client"), victim, mine[-1])
+        # and the address reached the log line of that login (written after the answer)
+        def line_of_login():
+            for line in open(self.server.log_path, "rb").read().decode("utf-8", "replace").splitlines():
+                if line.startswith("{"):
+                    x = json.loads(line)
+                    if x.get("route") == LOGIN and x.get("request_id") == r.header("x-request-id"):
+                        return x
+            return None
+        h.wait_for(line_of_login, 10, what="the access log line of the login")
+        self.assertEqual(line_of_login().get("client"), victim)
 
     def test_the_gateway_address_is_used_when_the_client_sends_none(self):
         tenant = h.bootstrap_tenant(self.server)
