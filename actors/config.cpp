@@ -92,6 +92,9 @@ const std::vector<option>& options() {
      [](config& c, std::string_view v) { return parse_number<size_t>(v, c.http.io_threads, 0, 64); }},
     {"workers", "NEXTCRM_WORKERS", "0", "CAF scheduler threads; 0 = half the cores, at least 1",
      [](config& c, std::string_view v) { return parse_number<size_t>(v, c.workers, 0, 256); }},
+    {"fronts", "NEXTCRM_FRONTS", "0",
+     "front actors sharing the stateless API work; 0 = one per CAF worker (I/O thread i feeds front i mod n)",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.fronts, 0, 256); }},
     {"scheduler", "NEXTCRM_SCHEDULER", "sharing", "CAF scheduler policy: sharing or stealing",
      [](config& c, std::string_view v) {
        c.scheduler = v;
@@ -225,6 +228,7 @@ bool load_config(int argc, char** argv, const getenv_fn& getenv, config& out, st
   size_t cores = std::max(1u, std::thread::hardware_concurrency());
   if (c.http.io_threads == 0) c.http.io_threads = cores;
   if (c.workers == 0) c.workers = std::max<size_t>(1, cores / 2);
+  if (c.fronts == 0) c.fronts = c.workers;
   if (c.hasher_threads == 0) c.hasher_threads = cores;
   out = std::move(c);
   return true;

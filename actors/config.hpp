@@ -39,6 +39,7 @@ struct config {
   protocols::query_caps query_caps;               // the query DSL's caps (API.md defaults)
   std::chrono::milliseconds query_timeout{2000};  // PostgreSQL statement_timeout of a query
   size_t workers = 1;              // CAF scheduler threads (0 in the config = auto)
+  size_t fronts = 1;               // front actors (0 in the config = one per worker)
   std::string scheduler = "sharing";  // CAF scheduler policy: sharing | stealing
   log_level level = log_level::info;
   std::chrono::milliseconds health_interval{500};

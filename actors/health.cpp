@@ -27,7 +27,9 @@ bool health_state::record(bool health_status::*check, bool health_state::*answer
 caf::behavior health(caf::stateful_actor<health_state>* self, health_deps deps) {
   self->state.deps = std::move(deps);
   auto push = [self] {
-    if (auto f = self->state.deps.slot->get()) self->send(f, health_atom::value, self->state.status);
+    auto& fronts = *self->state.deps.slot;
+    for (size_t i = 0; i < fronts.size(); ++i)
+      if (auto f = fronts[i].get()) self->send(f, health_atom::value, self->state.status);
   };
   self->send(self, probe_atom::value);
   return {

@@ -20,7 +20,7 @@ struct health_deps {
   // Each starts one probe and calls back exactly once, from any thread.
   std::function<void(std::function<void(bool)>)> probe_postgres;
   std::function<void(std::function<void(bool)>)> probe_redis;
-  front_slot* slot = nullptr;
+  front_slots* slot = nullptr;  // every front gets each status
   std::chrono::milliseconds interval{500};
 };
 

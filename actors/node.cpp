@@ -26,7 +26,11 @@ std::string field(std::string_view key, std::string_view value) {
 } // namespace
 
 node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
-    : sys_(sys), cfg_(cfg), log_(log), storage_guard_(asio::make_work_guard(storage_io_)) {
+    : sys_(sys),
+      cfg_(cfg),
+      log_(log),
+      slots_(cfg.fronts),
+      storage_guard_(asio::make_work_guard(storage_io_)) {
   auto storage_event = [this](std::string_view event, std::string_view detail) {
     // A constraint violation (SQLSTATE class 23) is the client's doing: a 409
     // or 422 answer, not a server problem.
@@ -42,9 +46,9 @@ node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
   routes_ = std::make_shared<const protocols::router>(build_router(cfg_.node_role));
 
   http::server_hooks hooks;
-  hooks.dispatch = [this](std::vector<http::exchange>&& batch) {
+  hooks.dispatch = [this](size_t io_index, std::vector<http::exchange>&& batch) {
     // A dead or missing front drops the message; the reply handles then answer 503.
-    if (auto front = slot_.get()) caf::anon_send(front, http_batch{std::move(batch)});
+    if (auto front = slots_.for_io(io_index)) caf::anon_send(front, http_batch{std::move(batch)});
   };
   hooks.body_limit = [routes = routes_, fallback = cfg_.http.unmatched_body_limit](
                          protocols::listener where, std::string_view method, std::string_view path) {
@@ -130,8 +134,8 @@ bool node::start(std::string& error) {
   deps.identity.now = now;
   // Verified against when a login names no existing user: same cost, same answer.
   deps.identity.dummy_hash = protocols::hash_password(random_bytes(16), random_bytes(16));
-  deps.slot = &slot_;
-  deps.health.slot = &slot_;
+  deps.slot = &slots_;
+  deps.health.slot = &slots_;
   deps.health.interval = cfg_.health_interval;
   deps.health.probe_postgres = [pg = pg_.get()](std::function<void(bool)> done) {
     pg->ping(std::move(done));

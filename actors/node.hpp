@@ -36,7 +36,7 @@ public:
   uint16_t port() const { return port_; }
   uint16_t admin_port() const { return admin_port_; }
   http::server& server() { return *server_; }
-  front_slot& slot() { return slot_; }
+  front_slots& slots() { return slots_; }
   caf::actor supervisor() const { return supervisor_; }
 
 private:
@@ -44,7 +44,7 @@ private:
   config cfg_;
   log_sink& log_;
   http::metrics metrics_;
-  front_slot slot_;
+  front_slots slots_;
   front_slot registry_slot_;
   front_slot storage_slot_;
   asio::io_context storage_io_;

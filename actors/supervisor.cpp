@@ -15,10 +15,10 @@ namespace crm::actors {
 
 caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor_deps deps) {
   self->state.deps = std::move(deps);
-  auto start_front = [self] {
+  auto start_front = [self](size_t i) {
     auto& st = self->state;
-    st.front = self->spawn<caf::monitored>(front, st.deps.front);
-    st.deps.slot->set(st.front);
+    st.fronts[i] = self->spawn<caf::monitored>(front, st.deps.front);
+    (*st.deps.slot)[i].set(st.fronts[i]);
     if (st.health) self->send(st.health, refresh_atom::value);
   };
   auto start_health = [self] {
@@ -45,26 +45,35 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
     st.hasher = spawn_password_hasher(self->home_system(), st.deps.hasher_threads);
     self->monitor(st.hasher);
   };
+  // Every child's handle, fronts first (a front's index is its slot).
+  auto children = [self] {
+    auto& st = self->state;
+    std::vector<caf::actor*> out;
+    for (auto& f : st.fronts) out.push_back(&f);
+    for (auto* c : {&st.health, &st.storage, &st.hasher, &st.registry}) out.push_back(c);
+    return out;
+  };
   start_storage();
   start_hasher();
   start_registry();
-  start_front();
+  self->state.fronts.resize(self->state.deps.slot->size());
+  for (size_t i = 0; i < self->state.fronts.size(); ++i) start_front(i);
   start_health();
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
-    caf::actor* children[] = {&st.front, &st.health, &st.storage, &st.hasher, &st.registry};
+    auto all = children();
     caf::actor* child = nullptr;
-    for (auto* c : children)
+    for (auto* c : all)
       if (*c && dm.source == c->address()) child = c;
     if (!child) return;
     if (st.stopping) {
       *child = nullptr;
-      if (std::all_of(std::begin(children), std::end(children), [](caf::actor* c) { return !*c; }))
-        self->quit(st.stop_reason);
+      if (std::all_of(all.begin(), all.end(), [](caf::actor* c) { return !*c; })) self->quit(st.stop_reason);
       return;
     }
     ++st.restarts;
-    if (child == &st.front) start_front();
+    auto front_index = static_cast<size_t>(std::find(all.begin(), all.end(), child) - all.begin());
+    if (front_index < st.fronts.size()) start_front(front_index);
     else if (child == &st.health) start_health();
     else if (child == &st.registry) start_registry();
     else {
@@ -79,12 +88,11 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
     auto& st = self->state;
     st.stopping = true;
     st.stop_reason = em.reason;
-    st.deps.slot->set(caf::actor{});
+    st.deps.slot->clear();
     if (st.deps.registry_slot) st.deps.registry_slot->set(caf::actor{});
     if (st.deps.storage_slot) st.deps.storage_slot->set(caf::actor{});
-    caf::actor* children[] = {&st.front, &st.health, &st.storage, &st.hasher, &st.registry};
     bool any = false;
-    for (auto* child : children)
+    for (auto* child : children())
       if (*child) {
         self->send_exit(*child, em.reason);
         any = true;
@@ -92,7 +100,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
     if (!any) self->quit(em.reason);
   });
   return {
-    [=](front_atom) { return self->state.front; },
+    [=](front_atom) { return self->state.fronts.at(0); },
   };
 }
 

@@ -1,8 +1,8 @@
 // actors/supervisor.hpp
-// The root supervisor: spawns the health and front actors, monitors them
-// and restarts whichever dies abnormally. A restarted front is published in
-// the front slot at once and gets the current health pushed, so routing
-// comes back without a process restart. On exit it takes its children down
+// The root supervisor: spawns the health actor and one front actor per
+// front slot, monitors them and restarts whichever dies abnormally. A
+// restarted front is published in its slot at once and gets the current
+// health pushed, so routing comes back without a process restart. On exit it takes its children down
 // and quits only once both are gone, so whoever monitors the supervisor
 // knows that no actor uses the storage clients any more.
 #pragma once
@@ -18,7 +18,7 @@ namespace crm::actors {
 struct supervisor_deps {
   front_deps front;
   health_deps health;
-  front_slot* slot = nullptr;
+  front_slots* slot = nullptr;  // its size is the number of fronts
   // Identity (Block 2): the storage actor and the hasher are spawned here,
   // `identity.storage`/`identity.hasher` are filled in by the supervisor.
   storage::pg_pool* pool = nullptr;
@@ -31,7 +31,7 @@ struct supervisor_deps {
 struct supervisor_state {
   static inline const char* name = "supervisor";
   supervisor_deps deps;
-  caf::actor front;
+  std::vector<caf::actor> fronts;  // fronts[i] is published in slot i
   caf::actor health;
   caf::actor storage;
   caf::actor hasher;
@@ -41,7 +41,7 @@ struct supervisor_state {
   caf::error stop_reason;
 };
 
-// Answers (front_atom) with the current front handle.
+// Answers (front_atom) with the current handle of front 0.
 caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor_deps deps);
 
 } // namespace crm::actors

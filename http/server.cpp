@@ -33,7 +33,7 @@ void dispatch_batcher::add(exchange&& x) {
     flush_posted_ = false;
     auto batch = std::move(pending_);
     pending_.clear();
-    if (hooks_.dispatch) hooks_.dispatch(std::move(batch));
+    if (hooks_.dispatch) hooks_.dispatch(index_, std::move(batch));
   });
 }
 
@@ -54,7 +54,7 @@ server::server(http_options options, server_hooks hooks, metrics& m)
   size_t n = std::max<size_t>(1, options.io_threads);
   for (size_t i = 0; i < n; ++i) {
     contexts_.push_back(std::make_unique<asio::io_context>(1));
-    batchers_.push_back(std::make_unique<dispatch_batcher>(*contexts_.back(), core_->hooks));
+    batchers_.push_back(std::make_unique<dispatch_batcher>(*contexts_.back(), core_->hooks, i));
     guards_.push_back(asio::make_work_guard(*contexts_.back()));
   }
 }

@@ -37,7 +37,8 @@ struct server_hooks {
   // Runs on an I/O thread with every request that thread parsed in one turn
   // of its event loop (one hand-off per batch, not per request); must not
   // block: hand the batch to an actor.
-  std::function<void(std::vector<exchange>&&)> dispatch;
+  // `io_index` is the I/O thread's (0 .. io_threads-1).
+  std::function<void(size_t io_index, std::vector<exchange>&&)> dispatch;
   // Body limit for a request line; runs on an I/O thread.
   std::function<size_t(protocols::listener, std::string_view method, std::string_view path)>
       body_limit;
@@ -52,12 +53,14 @@ class connection;
 // its own I/O thread.
 class dispatch_batcher {
 public:
-  dispatch_batcher(asio::io_context& io, const server_hooks& hooks) : io_(io), hooks_(hooks) {}
+  dispatch_batcher(asio::io_context& io, const server_hooks& hooks, size_t index)
+      : io_(io), hooks_(hooks), index_(index) {}
   void add(exchange&& x);
 
 private:
   asio::io_context& io_;
   const server_hooks& hooks_;
+  size_t index_;
   std::vector<exchange> pending_;
   bool flush_posted_ = false;
 };

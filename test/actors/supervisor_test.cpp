@@ -21,7 +21,7 @@ struct fixture {
   caf::actor_system sys;
   caf::scheduler::test_coordinator& sched;
   http::metrics metrics;
-  front_slot slot;
+  front_slots slots;
   std::shared_ptr<const protocols::router> routes =
       std::make_shared<const protocols::router>(build_router(role::all));
   std::atomic<int> dispatched{0};
@@ -35,13 +35,14 @@ struct fixture {
     return c;
   }
 
-  fixture()
+  explicit fixture(size_t fronts = 1)
       : sys(init(cfg)),
-        sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
+        sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
+        slots(fronts) {
     http::server_hooks hooks;
-    hooks.dispatch = [this](std::vector<http::exchange>&& batch) {
+    hooks.dispatch = [this](size_t io, std::vector<http::exchange>&& batch) {
       auto n = static_cast<int>(batch.size());
-      if (auto front = slot.get()) caf::anon_send(front, http_batch{std::move(batch)});
+      if (auto front = slots.for_io(io)) caf::anon_send(front, http_batch{std::move(batch)});
       dispatched += n;
     };
     hooks.body_limit = [](protocols::listener, std::string_view, std::string_view) { return 0; };
@@ -54,8 +55,8 @@ struct fixture {
     supervisor_deps deps;
     deps.front = {routes, &metrics, {}};
     deps.hasher_threads = 0;  // no identity in these tests
-    deps.slot = &slot;
-    deps.health.slot = &slot;
+    deps.slot = &slots;
+    deps.health.slot = &slots;
     deps.health.probe_postgres = [](std::function<void(bool)> done) { done(true); };
     deps.health.probe_redis = [](std::function<void(bool)> done) { done(true); };
     sup = sys.spawn(supervisor, std::move(deps));
@@ -76,6 +77,11 @@ struct fixture {
   }
 };
 
+// A node with three fronts (NEXTCRM_FRONTS=3).
+struct three_fronts : fixture {
+  three_fronts() : fixture(3) {}
+};
+
 // Kills `a` as an urgent message, ahead of what already waits in its mailbox:
 // the front dies before it gets to the queued requests, as in a crash.
 void kill_now(const caf::actor& a) {
@@ -89,7 +95,7 @@ const std::string version_request = "GET /api/version HTTP/1.1\r\nHost: test\r\n
 
 TEST_CASE_METHOD(fixture, "requests in the mailbox of a killed front get 503, then routing comes back",
                  "[actors][supervisor]") {
-  auto first_front = slot.get();
+  auto first_front = slots[0].get();
   REQUIRE(first_front);
   test::raw_http_client client{port};
   client.send(version_request + version_request + version_request);
@@ -108,7 +114,7 @@ TEST_CASE_METHOD(fixture, "requests in the mailbox of a killed front get 503, th
     CHECK(r.headers["retry-after"] == "1");
   }
 
-  auto second_front = slot.get();
+  auto second_front = slots[0].get();
   REQUIRE(second_front);
   CHECK(second_front != first_front);
   client.send(version_request);
@@ -121,10 +127,10 @@ TEST_CASE_METHOD(fixture, "requests in the mailbox of a killed front get 503, th
 
 TEST_CASE_METHOD(fixture, "the supervisor restarts a front that crashed and pushes health to it",
                  "[actors][supervisor]") {
-  auto before = slot.get();
+  auto before = slots[0].get();
   caf::anon_send_exit(before, caf::exit_reason::user_shutdown);  // abnormal for a child
   sched.run();
-  auto after = slot.get();
+  auto after = slots[0].get();
   REQUIRE(after);
   CHECK(after != before);
   test::raw_http_client client{port};
@@ -140,9 +146,37 @@ TEST_CASE_METHOD(fixture, "the supervisor restarts a front that crashed and push
 TEST_CASE_METHOD(fixture, "a request to no front at all still gets an answer", "[actors][supervisor]") {
   caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);  // supervisor and children go
   sched.run();
-  CHECK_FALSE(slot.get());
+  CHECK_FALSE(slots[0].get());
   test::raw_http_client client{port};
   client.send(version_request);
   auto r = client.read();
   CHECK(r.status == 503);
+}
+
+TEST_CASE_METHOD(three_fronts, "each front has its own slot; a dead one is restarted alone and gets health",
+                 "[actors][supervisor]") {
+  std::vector<caf::actor> before;
+  for (size_t i = 0; i < 3; ++i) before.push_back(slots[i].get());
+  for (auto& f : before) REQUIRE(f);
+  CHECK(before[0] != before[1]);
+  CHECK(before[1] != before[2]);
+  CHECK(slots.for_io(4) == before[1]);  // I/O thread 4 feeds front 4 mod 3
+  caf::anon_send_exit(before[1], caf::exit_reason::user_shutdown);
+  sched.run();
+  CHECK(slots[0].get() == before[0]);
+  CHECK(slots[2].get() == before[2]);
+  auto restarted = slots[1].get();
+  REQUIRE(restarted);
+  CHECK(restarted != before[1]);
+  // every front answers /health with the pushed status (one I/O thread here: front 0)
+  test::raw_http_client client{port};
+  client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+  wait_dispatched(1);
+  sched.run();
+  auto r = client.read();
+  CHECK(r.status == 200);
+  // and a supervisor going down clears every slot
+  caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  sched.run();
+  for (size_t i = 0; i < 3; ++i) CHECK_FALSE(slots[i].get());
 }
