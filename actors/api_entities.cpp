@@ -11,6 +11,7 @@
 #include "actors/random.hpp"
 #include "actors/routes.hpp"
 #include "protocols/json_writer.hpp"
+#include "protocols/values.hpp"
 #include "storage/entity_sql.hpp"
 
 #include <caf/all.hpp>
@@ -534,7 +535,7 @@ void handle_audit_api(caf::event_based_actor* self, const api_deps& deps, const 
     }
     if (!errors.errors().empty()) return fail(*ex, errors.validation_error(), route, who);
     // The reader's profile decides which fields' from/to values it may see.
-    auto readable = storage::text_array_literal(profile_of(who).readable_paths());
+    auto readable = protocols::pg_array_literal(profile_of(who).readable_paths());
     db_request rq{who.tenant_id,
                   {pg_query{storage::stmt_audit_list, {who.tenant_id, readable, entity, entity_id, limit}, true}}};
     self->request(storage, timeout, db_atom::value, std::move(rq))
@@ -594,7 +595,7 @@ void handle_query_api(caf::event_based_actor* self, const api_deps& deps, const 
     pg_query select{"SELECT ", std::move(plan->params), false};  // the rows' cursors need no parameters
     if (audit) {
       select.text += storage::audit_columns(select.params.size() + 1);
-      select.params.emplace_back(storage::text_array_literal(profile_of(who).readable_paths()));
+      select.params.emplace_back(protocols::pg_array_literal(profile_of(who).readable_paths()));
     } else {
       select.text += storage::entity_columns(*e);
     }

@@ -1,6 +1,6 @@
 #include "actors/api_support.hpp"
 
-#include "protocols/problem.hpp"
+#include "http/problem_response.hpp"
 
 #include <caf/all.hpp>
 
@@ -17,15 +17,7 @@ http::response json_response(int status, std::string body) {
 }
 
 http::response problem_response(const caf::error& err, const http::request& req) {
-  auto p = protocols::to_problem(err);
-  http::response r;
-  r.status = p.kind.status;
-  r.content_type = std::string{protocols::problem_content_type};
-  r.body = protocols::problem_json(p, req.trace.trace_id);
-  if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
-  if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
-  if (!p.retry_after.empty()) r.headers.emplace_back("Retry-After", p.retry_after);
-  return r;
+  return http::problem_response(protocols::to_problem(err), req.trace.trace_id);
 }
 
 // Answers `x` with `r`, naming its route for logs and metrics.

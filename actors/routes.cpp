@@ -1,22 +1,15 @@
 #include "actors/routes.hpp"
 
-#include "protocols/entity.hpp"
 
 #include "actors/build_info.hpp"
 #include "protocols/json_writer.hpp"
-#include "protocols/problem.hpp"
+#include "http/problem_response.hpp"
 
 namespace crm::actors {
 
 using protocols::errc;
-using protocols::listener;
 
 namespace {
-
-constexpr size_t no_body = 0;            // GET endpoints accept no request body
-constexpr size_t small_json = 16 * 1024;  // identity bodies are a few hundred bytes
-constexpr size_t record_json = 256 * 1024;  // a record: 10,000-character notes, 1,000 price-list items
-constexpr size_t ignored_body = 1024;     // actions that read no body accept a small one (`{}`)
 
 http::response json(int status, std::string body, std::string_view route) {
   http::response r;
@@ -28,11 +21,7 @@ http::response json(int status, std::string body, std::string_view route) {
 
 http::response problem(errc code, std::string detail, const http::request& req,
                        std::string_view route) {
-  auto p = protocols::make_problem(code, std::move(detail));
-  http::response r;
-  r.status = p.kind.status;
-  r.content_type = std::string{protocols::problem_content_type};
-  r.body = protocols::problem_json(p, req.trace.trace_id);
+  auto r = http::problem_response(protocols::make_problem(code, std::move(detail)), req.trace.trace_id);
   r.route = std::string{route};
   return r;
 }
@@ -48,55 +37,6 @@ std::string version_json(std::string_view service) {
 }
 
 } // namespace
-
-bool parse_role(std::string_view text, role& out) {
-  if (text == "all") out = role::all;
-  else if (text == "core") out = role::core;
-  else if (text == "content") out = role::content;
-  else if (text == "runner") out = role::runner;
-  else return false;
-  return true;
-}
-
-protocols::router build_router(role r) {
-  protocols::router rt;
-  rt.add({"GET", "/health", route_health, no_body, listener::public_api});
-  rt.add({"GET", "/health", route_health, no_body, listener::admin});
-  rt.add({"GET", "/metrics", route_metrics, no_body, listener::admin});
-  if (r == role::all || r == role::core) {
-    rt.add({"GET", "/api/version", route_api_version, no_body, listener::public_api});
-    rt.add({"POST", "/api/v1/tenants", route_tenants_create, small_json, listener::public_api});
-    rt.add({"POST", "/api/v1/auth/login", route_login, small_json, listener::public_api});
-    rt.add({"POST", "/api/v1/auth/logout", route_logout, ignored_body, listener::public_api});
-    rt.add({"GET", "/api/v1/auth/me", route_me, no_body, listener::public_api});
-    rt.add({"POST", "/api/v1/users", route_users_create, small_json, listener::public_api});
-    rt.add({"GET", "/api/v1/users", route_users_list, no_body, listener::public_api});
-    rt.add({"GET", "/api/v1/users/{id}", route_user_get, no_body, listener::public_api});
-    rt.add({"PATCH", "/api/v1/users/{id}", route_user_patch, small_json, listener::public_api});
-    rt.add({"POST", "/api/v1/users/{id}/lock", route_user_lock, ignored_body, listener::public_api});
-    rt.add({"POST", "/api/v1/users/{id}/unlock", route_user_unlock, ignored_body, listener::public_api});
-    rt.add({"GET", "/api/v1/roles", route_roles_list, no_body, listener::public_api});
-    rt.add({"GET", "/api/v1/access-profiles", route_profiles_list, no_body, listener::public_api});
-    rt.add({"GET", "/api/v1/access-profiles/{name}", route_profile_get, no_body, listener::public_api});
-    rt.add({"PUT", "/api/v1/access-profiles/{name}", route_profile_put, small_json, listener::public_api});
-    rt.add({"GET", "/api/v1/audit-logs", route_audit_list, no_body, listener::public_api});
-    rt.add({"POST", "/api/v1/audit-logs/query", route_audit_query, small_json, listener::public_api});
-    for (const auto& e : protocols::entity_registry()) {
-      auto base = "/api/v1/" + e.path;
-      rt.add({"POST", base, route_entity_create, record_json, listener::public_api});
-      rt.add({"GET", base + "/{id}", route_entity_get, no_body, listener::public_api});
-      rt.add({"PATCH", base + "/{id}", route_entity_patch, record_json, listener::public_api});
-      rt.add({"DELETE", base + "/{id}", route_entity_delete, no_body, listener::public_api});
-      rt.add({"POST", base + "/{id}/attachments", route_attachments_create, small_json, listener::public_api});
-      rt.add({"GET", base + "/{id}/attachments", route_attachments_list, no_body, listener::public_api});
-      rt.add({"POST", base + "/query", route_entity_query, small_json, listener::public_api});
-      rt.add({"GET", base, route_entity_list, no_body, listener::public_api});
-    }
-  }
-  if (r == role::all || r == role::content)
-    rt.add({"GET", "/content/version", route_content_version, no_body, listener::public_api});
-  return rt;
-}
 
 std::string health_json(const health_status& h) {
   auto state = [&](bool up) { return h.known && up ? "ok" : "down"; };

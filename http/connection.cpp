@@ -2,7 +2,7 @@
 
 #include "http/ids.hpp"
 #include "http/response_writer.hpp"
-#include "protocols/problem.hpp"
+#include "http/problem_response.hpp"
 
 #include <algorithm>
 
@@ -190,13 +190,7 @@ void connection::begin_request(parsed_request&& p) {
 
 response connection::problem_response(const slot& s, protocols::errc code,
                                        std::string detail) const {
-  auto p = protocols::make_problem(code, std::move(detail));
-  response r;
-  r.status = p.kind.status;
-  r.content_type = std::string{protocols::problem_content_type};
-  r.body = protocols::problem_json(p, s.trace_id);
-  if (code == protocols::errc::dependency_unavailable) r.headers.emplace_back("Retry-After", "1");
-  return r;
+  return http::problem_response(protocols::make_problem(code, std::move(detail)), s.trace_id);
 }
 
 // A problem answered by the connection itself (parse errors, timeouts). It

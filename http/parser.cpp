@@ -98,27 +98,37 @@ int request_parser::on_message_begin(llhttp_t* p) {
   self.in_message_ = true;
   self.header_bytes_ = 0;
   self.last_was_value_ = false;
+  self.headers_done_ = false;
   self.current_ = {};
   return 0;
 }
 
 int request_parser::on_url(llhttp_t* p, const char* at, size_t len) {
   auto& self = self_of(p);
+  // the line's overhead once, however the target arrives in pieces (the
+  // limit must not depend on how TCP split the input: found by fuzzing)
+  size_t overhead = self.current_.req.target.empty() ? line_overhead + 16 : 0;  // method + version
   self.current_.req.target.append(at, len);
-  return self.count_header_bytes(len + line_overhead + 16);  // method + version
+  return self.count_header_bytes(len + overhead);
 }
 
+// Trailer fields of a chunked body are counted against the header limit and
+// dropped: nothing after the header block may pose as a header (an
+// `authorization` trailer would otherwise be read as one; found by fuzzing).
 int request_parser::on_header_field(llhttp_t* p, const char* at, size_t len) {
   auto& self = self_of(p);
+  if (self.headers_done_) return self.count_header_bytes(len);
   auto& hs = self.current_.req.headers;
-  if (hs.empty() || self.last_was_value_) hs.emplace_back();
+  bool new_field = hs.empty() || self.last_was_value_;
+  if (new_field) hs.emplace_back();
   hs.back().first.append(at, len);
   self.last_was_value_ = false;
-  return self.count_header_bytes(len + line_overhead);
+  return self.count_header_bytes(len + (new_field ? line_overhead : 0));
 }
 
 int request_parser::on_header_value(llhttp_t* p, const char* at, size_t len) {
   auto& self = self_of(p);
+  if (self.headers_done_) return self.count_header_bytes(len);
   auto& hs = self.current_.req.headers;
   if (hs.empty()) hs.emplace_back();
   hs.back().second.append(at, len);
@@ -128,6 +138,7 @@ int request_parser::on_header_value(llhttp_t* p, const char* at, size_t len) {
 
 int request_parser::on_headers_complete(llhttp_t* p) {
   auto& self = self_of(p);
+  self.headers_done_ = true;
   auto& req = self.current_.req;
   size_t hosts = 0;
   for (auto& h : req.headers) {

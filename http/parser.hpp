@@ -79,6 +79,7 @@ private:
   size_t body_limit_ = 0;
   bool in_message_ = false;
   bool last_was_value_ = false;
+  bool headers_done_ = false;  // later header callbacks are a chunked body's trailers
   bool expect_continue_ = false;
   bool done_ = false;
   bool message_complete_ = false;

@@ -3,7 +3,7 @@
 #include "http/connection.hpp"
 #include "http/ids.hpp"
 #include "http/response_writer.hpp"
-#include "protocols/problem.hpp"
+#include "http/problem_response.hpp"
 
 namespace crm::http {
 namespace {
@@ -11,13 +11,9 @@ namespace {
 // The answer at the connection cap: a complete problem with fresh ids, then close.
 std::string over_capacity_response() {
   auto trace = trace_for({});
-  auto p = protocols::make_problem(protocols::errc::dependency_unavailable,
-                                   "too many open connections; retry later");
-  response r;
-  r.status = 503;
-  r.content_type = std::string{protocols::problem_content_type};
-  r.body = protocols::problem_json(p, trace.trace_id);
-  r.headers.emplace_back("Retry-After", "1");
+  auto r = problem_response(
+      protocols::make_problem(protocols::errc::dependency_unavailable, "too many open connections; retry later"),
+      trace.trace_id);
   std::string out;
   write_response(out, r, {request_id_for({}), protocols::format_traceparent(trace), false, true});
   return out;

@@ -53,8 +53,7 @@ access_profile read_access_entities(json_body& body, std::string_view prefix, bo
     const auto* e = entity_by_path(key);
     auto path = base + dot + key;
     if (!e) {
-      if (strict) body.add_error(is_valid_utf8(path) && path.size() <= 128 ? path : base + ".(member)", "unknown",
-                                 "no entity by that name");
+      if (strict) body.add_error(member_field(base, key), "unknown", "no entity by that name");
       continue;
     }
     if (strict) body.allow_only(path, {"read", "write"});

@@ -237,7 +237,7 @@ std::vector<field_value> read_record(json_body& body, const entity_def& e, bool 
   std::vector<field_value> out;
   for (const auto& key : body.keys()) {
     const auto* d = e.field(key);
-    if (!d) body.add_error(is_valid_utf8(key) && key.size() <= 64 ? key : "(member)", "unknown", "unknown field");
+    if (!d) body.add_error(member_field("", key, 64), "unknown", "unknown field");
     else if (!d->writable) body.add_error(key, "read_only", key + " is set by the server");
   }
   for (const auto& d : e.fields) {

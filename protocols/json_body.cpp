@@ -180,10 +180,18 @@ void json_body::allow_only(std::string_view prefix, std::initializer_list<std::s
   }
   for (auto member : obj) {
     if (std::find(allowed.begin(), allowed.end(), member.key) != allowed.end()) continue;
-    std::string field = prefix.empty() ? std::string{member.key} : std::string{prefix} + "." + std::string{member.key};
-    if (!is_valid_utf8(field) || field.size() > 128) field = prefix.empty() ? "(member)" : std::string{prefix} + ".(member)";
-    add_error(field, "unknown", "unknown field");
+    add_error(member_field(prefix, member.key), "unknown", "unknown field");
   }
+}
+
+std::string member_field(std::string_view prefix, std::string_view key, size_t max_bytes) {
+  std::string field = prefix.empty() ? std::string{key} : std::string{prefix} + "." + std::string{key};
+  bool printable = std::none_of(field.begin(), field.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+  if (printable && field.size() <= max_bytes && is_valid_utf8(field)) return field;
+  return prefix.empty() ? std::string{"(member)"} : std::string{prefix} + ".(member)";
 }
 
 caf::error json_body::validation_error() const {

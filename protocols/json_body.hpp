@@ -78,6 +78,11 @@ private:
   std::vector<field_error> errors_;
 };
 
+// The name of member `key` under `prefix` ("" = top level) as a field error
+// may echo it: "prefix.key" when that is valid UTF-8 without control
+// characters and at most `max_bytes` long, else "prefix.(member)".
+std::string member_field(std::string_view prefix, std::string_view key, size_t max_bytes = 128);
+
 // request.validation for one field (a check made outside a body's reading,
 // e.g. against the database or an actor's state).
 caf::error validation_error_of(std::string field, std::string code, std::string detail);

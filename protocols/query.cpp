@@ -2,13 +2,13 @@
 
 #include "protocols/base64.hpp"
 #include "protocols/errc.hpp"
+#include "protocols/hex.hpp"
 #include "protocols/json_writer.hpp"
 #include "protocols/jwt.hpp"
 #include "protocols/uuid.hpp"
 #include "protocols/values.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -146,37 +146,6 @@ std::string escape_like(std::string_view s) {
     out += c;
   }
   return out;
-}
-
-// {"a","b\"c"}: a PostgreSQL array literal (bound as one parameter).
-std::string array_literal(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (const auto& s : items) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    for (char c : s) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
-std::string hex(const unsigned char* p, size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += digits[p[i] >> 4];
-    out += digits[p[i] & 15];
-  }
-  return out;
-}
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
-  return hex(md, sizeof md);
 }
 
 // A cursor's MAC: over the tenant, the query's fingerprint and the payload.
@@ -425,7 +394,7 @@ private:
       case op::is_null: sql += col + " IS NULL"; return;
       case op::in:
       case op::nin: {
-        auto p = bind(array_literal(n.values), d, true);
+        auto p = bind(pg_array_literal(n.values), d, true);
         sql += n.op == op::in ? col + " = ANY (" + p + ")" : col + " <> ALL (" + p + ")";
         return;
       }

@@ -77,6 +77,8 @@ bool router::matches(const compiled& c, const std::vector<std::string_view>& seg
 
 route_match router::match(std::string_view method, std::string_view path, listener where) const {
   route_match m;
+  // origin-form only: "api/v1/x" or an absolute URI is no path of ours
+  if (path.empty() || path.front() != '/') return m;
   auto segs = split_path(path);
   // Literal segments beat parameters: prefer the candidate with the most literals.
   const compiled* best = nullptr;

@@ -1,5 +1,7 @@
 #include "protocols/trace.hpp"
 
+#include "protocols/hex.hpp"
+
 #include <algorithm>
 
 namespace crm::protocols {
@@ -21,15 +23,6 @@ uint8_t hex_byte(std::string_view two) {
 
 } // namespace
 
-std::string to_hex(const uint8_t* bytes, size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = digits[bytes[i] >> 4];
-    out[2 * i + 1] = digits[bytes[i] & 0xF];
-  }
-  return out;
-}
 
 bool parse_traceparent(std::string_view h, std::string& trace_id, std::string& parent_span_id,
                        uint8_t& flags) {

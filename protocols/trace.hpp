@@ -42,7 +42,4 @@ bool is_valid_request_id(std::string_view id);
 // A request id from 16 random bytes (32 lowercase hex chars).
 std::string make_request_id(const std::array<uint8_t, 16>& entropy);
 
-// Lowercase hex of `n` bytes.
-std::string to_hex(const uint8_t* bytes, size_t n);
-
 } // namespace crm::protocols

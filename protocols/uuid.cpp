@@ -1,6 +1,6 @@
 #include "protocols/uuid.hpp"
 
-#include "protocols/trace.hpp"
+#include "protocols/hex.hpp"
 
 #include <cctype>
 

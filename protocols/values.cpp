@@ -34,6 +34,20 @@ int number(std::string_view s) {
 
 } // namespace
 
+std::string pg_array_literal(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (const auto& s : items) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 bool is_money(std::string_view text, int scale, int integer_digits) {
   auto dot = text.find('.');
   auto whole = text.substr(0, dot);

@@ -6,8 +6,13 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace crm::protocols {
+
+// {"a","b\"c"}: a PostgreSQL text[] literal of `items` (bound as one
+// parameter; every item quoted, '"' and '\' escaped).
+std::string pg_array_literal(const std::vector<std::string>& items);
 
 // "1250.00", "0", "12.5": digits, an optional '.' with 1..`scale` digits, at
 // most `integer_digits` before it, no sign, no exponent, no spaces.

@@ -126,15 +126,6 @@ std::string entity_statement(entity_op op, const entity_def& e) {
   return std::string{"ent_"} + op_name(op) + "_" + e.table;
 }
 
-std::string text_array_literal(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (const auto& s : items) {
-    if (out.size() > 1) out += ',';
-    out += '"' + s + '"';
-  }
-  return out + "}";
-}
-
 std::vector<pg_statement> entity_statements() {
   std::vector<pg_statement> out;
   for (const auto& e : protocols::entity_registry()) {

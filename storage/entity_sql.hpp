@@ -59,9 +59,6 @@ const std::string& entity_columns(const protocols::entity_def& e);
 // only the keys whose "entity.field" is in the text[] parameter $`paths`.
 std::string audit_columns(size_t paths);
 
-// A PostgreSQL text[] literal of `items` (each made of [A-Za-z0-9_.-] only).
-std::string text_array_literal(const std::vector<std::string>& items);
-
 // The INSERT of the baseline profiles (ON CONFLICT DO NOTHING) for tenant $1.
 pg_query ensure_profiles_query(const std::string& tenant);
 

@@ -1,10 +1,9 @@
 #include "storage/migrations.hpp"
 
 #include "protocols/errc.hpp"
-#include "protocols/trace.hpp"
+#include "protocols/hex.hpp"
 
 #include <libpq-fe.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -45,11 +44,6 @@ caf::error db_error(PGconn* c, const std::string& what) {
 
 } // namespace
 
-std::string sha256_hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return protocols::to_hex(digest, sizeof digest);
-}
 
 caf::expected<std::vector<migration_file>> load_migrations(const std::string& dir) {
   namespace fs = std::filesystem;
@@ -71,7 +65,7 @@ caf::expected<std::vector<migration_file>> load_migrations(const std::string& di
     std::ostringstream body;
     body << in.rdbuf();
     m.sql = body.str();
-    m.checksum = sha256_hex(m.sql);
+    m.checksum = protocols::sha256_hex(m.sql);
     if (by_version.count(m.version))
       return error_of(errc::internal, "duplicate migration version in " + file);
     by_version.emplace(m.version, std::move(m));

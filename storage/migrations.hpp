@@ -35,7 +35,4 @@ struct migrate_report {
 caf::expected<migrate_report> run_migrations(const std::string& conninfo, const std::string& dir,
                                               const std::function<void(const std::string&)>& log);
 
-// Lowercase hex SHA-256 of `data`.
-std::string sha256_hex(std::string_view data);
-
 } // namespace crm::storage

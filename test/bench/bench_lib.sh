@@ -481,5 +481,5 @@ summary_tail() {
 
 # The settings line of the summary's title.
 summary_settings() {
-  printf '%s' "cores: $(nproc), ${ROUNDS} rounds of ${SECS}s, ${CONNECTIONS} connections, ${PGB_CLIENTS} pgbench clients, nextcrm NEXTCRM_IO_THREADS=${NEXTCRM_IO_THREADS:-default} NEXTCRM_WORKERS=${NEXTCRM_WORKERS:-default} NEXTCRM_PG_CONNECTIONS=${NEXTCRM_PG_CONNECTIONS:-default}, pgbench -M ${PGB_MODE} $( ((PGB_PIPELINE)) && echo 'pipelined' || echo 'one round trip per statement') as ${PGB_ROLE}, fsync $([[ "${NEXTCRM_PG_FAST:-0}" == 1 ]] && echo off || echo on)"
+  printf '%s' "cores: $(nproc), ${ROUNDS} rounds of ${SECS}s, ${CONNECTIONS} connections, ${PGB_CLIENTS} pgbench clients, nextcrm NEXTCRM_IO_THREADS=${NEXTCRM_IO_THREADS:-default} NEXTCRM_WORKERS=${NEXTCRM_WORKERS:-default} NEXTCRM_FRONTS=${NEXTCRM_FRONTS:-default} NEXTCRM_PG_CONNECTIONS=${NEXTCRM_PG_CONNECTIONS:-default}, pgbench -M ${PGB_MODE} $( ((PGB_PIPELINE)) && echo 'pipelined' || echo 'one round trip per statement') as ${PGB_ROLE}, fsync $([[ "${NEXTCRM_PG_FAST:-0}" == 1 ]] && echo off || echo on)"
 }

@@ -207,3 +207,36 @@ TEST_CASE("parser: another major version is refused as such (505)", "[http][pars
     CHECK(r.requests.empty());
   }
 }
+
+TEST_CASE("parser: chunked trailers never become headers (found by fuzzing)", "[http][parser]") {
+  auto p = make_parser();
+  auto r = feed_all(p,
+                    "POST /api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "5\r\nhello\r\n0\r\nauthorization: Bearer smuggled\r\nX-Upper: 1\r\n\r\n");
+  REQUIRE(r.error == parse_error::none);
+  REQUIRE(r.requests.size() == 1);
+  const auto& req = r.requests[0].req;
+  CHECK(req.body == "hello");
+  CHECK(req.header_value("authorization").empty());
+  for (const auto& [name, value] : req.headers) CHECK(name != "x-upper");
+}
+
+TEST_CASE("parser: the header limit does not depend on how the input is split (found by fuzzing)",
+          "[http][parser]") {
+  std::string text = "GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: x\r\nX-Long-Name: " + std::string(100, 'b') +
+                     "\r\n\r\n";
+  for (size_t limit = 200; limit < 280; ++limit) {
+    auto whole = make_parser(0, limit);
+    std::vector<parsed_request> a, b;
+    auto ea = whole.feed(text, a);
+    auto split = make_parser(0, limit);
+    parse_error eb = parse_error::none;
+    for (char c : text) {
+      eb = split.feed(std::string_view{&c, 1}, b);
+      if (eb != parse_error::none) break;
+    }
+    INFO(limit);
+    CHECK(ea == eb);
+    CHECK(a.size() == b.size());
+  }
+}

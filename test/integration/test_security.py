@@ -478,6 +478,22 @@ class ThrottleBehindTheGateway(SecurityCase):
         h.wait_for(line_of_login, 10, what="the access log line of the login")
         self.assertEqual(line_of_login().get("client"), victim)
 
+    def test_an_oversized_body_is_refused_by_the_gateway_before_it_is_sent(self):
+        """nginx's body limits are the server's: 413 problem from the
+        Content-Length alone, the body never sent (issue 10.7)."""
+        for path, size in (("/api/v1/auth/login", 17 * 1024), ("/api/v1/customers", 300 * 1024)):
+            with h.RawConnection(self.gateway.port) as c:
+                c.send(("POST %s HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %d\r\n\r\n" % (path, size)).encode())
+                r = c.read_response(timeout=10)
+            self.problem(r, 413, "request.too_large")
+        # within the limits, the server answers
+        tenant = h.bootstrap_tenant(self.server)
+        token = h.login_token(self.server, tenant)["access_token"]
+        r = self.call("POST", API + "/customers", {"name": "big", "notes": "n" * 9000}, token=token,
+                      port=self.gateway.port)
+        self.assertEqual(r.status, 201, r)
+
     def test_the_gateway_address_is_used_when_the_client_sends_none(self):
         tenant = h.bootstrap_tenant(self.server)
         r = self.login(tenant, tenant.email, tenant.password, port=self.gateway.port)

@@ -76,3 +76,11 @@ TEST_CASE("split_path splits on slashes", "[protocols][router]") {
   CHECK(split_path("/a/b") == std::vector<std::string_view>{"a", "b"});
   CHECK(split_path("/a//b") == std::vector<std::string_view>{"a", "", "b"});
 }
+
+TEST_CASE("router: only origin-form paths match (found by fuzzing)", "[protocols][router]") {
+  router r;
+  r.add({"GET", "/api/v1/customers/{id}", 7, 0, listener::public_api});
+  CHECK(r.match("GET", "/api/v1/customers/42", listener::public_api).result == route_match::outcome::found);
+  for (auto p : {"api/v1/customers/42", "", "http://h/api/v1/customers/42", "*"})
+    CHECK(r.match("GET", p, listener::public_api).result == route_match::outcome::not_found);
+}

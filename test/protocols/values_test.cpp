@@ -44,3 +44,9 @@ TEST_CASE("money normalises to two decimals without leading zeros", "[protocols]
   CHECK(normalize_money("0") == "0.00");
   CHECK(normalize_money("1250.00") == "1250.00");
 }
+
+TEST_CASE("values: PostgreSQL text[] literals quote and escape every item", "[protocols][values]") {
+  CHECK(pg_array_literal({}) == "{}");
+  CHECK(pg_array_literal({"a", ""}) == R"({"a",""})");
+  CHECK(pg_array_literal({R"(b"c)", R"(d\e)", "f,g", "{h}"}) == R"({"b\"c","d\\e","f,g","{h}"})");
+}

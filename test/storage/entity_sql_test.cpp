@@ -4,6 +4,7 @@
 #include "storage/entity_sql.hpp"
 
 #include "protocols/access_profile.hpp"
+#include "protocols/values.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -65,8 +66,8 @@ TEST_CASE("defaults apply on create only when the value is absent", "[storage][e
 }
 
 TEST_CASE("text array literals and the baseline profiles query", "[storage][entity_sql]") {
-  CHECK(storage::text_array_literal({}) == "{}");
-  CHECK(storage::text_array_literal({"customers.name", "price-lists.items"}) ==
+  CHECK(protocols::pg_array_literal({}) == "{}");
+  CHECK(protocols::pg_array_literal({"customers.name", "price-lists.items"}) ==
         "{\"customers.name\",\"price-lists.items\"}");
   auto q = storage::ensure_profiles_query("t");
   CHECK(q.params.size() == 1 + 2 * protocols::baseline_profiles().size());

@@ -1,0 +1,23 @@
+#include "protocols/hex.hpp"
+
+#include <openssl/sha.h>
+
+namespace crm::protocols {
+
+std::string to_hex(const uint8_t* bytes, size_t n) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(n * 2, '0');
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = digits[bytes[i] >> 4];
+    out[2 * i + 1] = digits[bytes[i] & 0xF];
+  }
+  return out;
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  return to_hex(digest, sizeof digest);
+}
+
+} // namespace crm::protocols

@@ -1,0 +1,18 @@
+// protocols/hex.hpp
+// Lowercase hex and the SHA-256 digest in hex: the one copy used by trace
+// ids, UUIDs, query fingerprints and migration checksums. Pure.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace crm::protocols {
+
+// Lowercase hex of `n` bytes.
+std::string to_hex(const uint8_t* bytes, size_t n);
+
+// Lowercase hex of the SHA-256 of `data` (64 characters).
+std::string sha256_hex(std::string_view data);
+
+} // namespace crm::protocols
