@@ -593,6 +593,7 @@ void handle_query_api(caf::event_based_actor* self, const api_deps& deps, const 
     auto plan = protocols::plan_query(body, scope, caps);
     if (!plan) return fail(*ex, plan.error(), route, who);
     pg_query select{"SELECT ", std::move(plan->params), false};  // the rows' cursors need no parameters
+    select.cache = true;  // one DSL shape, one prepared statement per connection (ADR-0042)
     if (audit) {
       select.text += storage::audit_columns(select.params.size() + 1);
       select.params.emplace_back(protocols::pg_array_literal(profile_of(who).readable_paths()));

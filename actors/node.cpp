@@ -11,6 +11,7 @@
 #include <caf/all.hpp>
 
 #include <future>
+#include <pthread.h>
 
 namespace crm::actors {
 namespace {
@@ -93,7 +94,10 @@ bool node::start(std::string& error) {
             std::to_string(cfg_.admin_listen.port) + ": " + ec.message();
     return false;
   }
-  storage_thread_ = std::thread([this] { storage_io_.run(); });
+  storage_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "nx-storage");  // per-thread CPU figures (test/bench)
+    storage_io_.run();
+  });
   pg_->start();
   redis_->start();
 

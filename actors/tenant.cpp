@@ -102,7 +102,7 @@ void login_verify(caf::stateful_actor<tenant_state>* self, attempt a, std::strin
 // verification too: same time, same answer.
 void login(caf::stateful_actor<tenant_state>* self, attempt a) {
   auto& st = self->state;
-  db_request lookup{st.id, {pg_query{select_user_by_email, {st.id, a->rq.email}, false}}};
+  db_request lookup{st.id, {pg_query{select_user_by_email, {st.id, a->rq.email}, false, true}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(lookup))
       .then(
           [=](db_result& res) {
@@ -188,7 +188,7 @@ void recover(caf::stateful_actor<tenant_state>* self, std::string sid, std::stri
              std::string permission, caf::typed_response_promise<principal> rp, int reads = 1) {
   auto& st = self->state;
   auto epoch = st.epoch_of(user_id);
-  db_request q{st.id, {pg_query{select_session, {st.id, sid}, false}}};
+  db_request q{st.id, {pg_query{select_session, {st.id, sid}, false, true}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(q))
       .then(
           [=](db_result& res) mutable {

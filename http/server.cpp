@@ -5,6 +5,8 @@
 #include "http/response_writer.hpp"
 #include "http/problem_response.hpp"
 
+#include <pthread.h>
+
 namespace crm::http {
 namespace {
 
@@ -114,7 +116,12 @@ void server::accept(acceptor_entry& a) {
 
 void server::start() {
   for (auto& a : acceptors_) accept(*a);
-  for (auto& ctx : contexts_) threads_.emplace_back([c = ctx.get()] { c->run(); });
+  for (size_t i = 0; i < contexts_.size(); ++i)
+    threads_.emplace_back([c = contexts_[i].get(), i] {
+      // named for per-thread CPU figures (top -H, test/bench): "nx-io-0", ...
+      pthread_setname_np(pthread_self(), ("nx-io-" + std::to_string(i)).c_str());
+      c->run();
+    });
 }
 
 void server::shutdown(std::function<void()> done) {

@@ -4,6 +4,7 @@
 #include "protocols/json_body.hpp"
 
 #include <cstdlib>
+#include <unordered_map>
 
 namespace crm::storage {
 
@@ -54,6 +55,11 @@ struct pg_pool::request {
 };
 
 namespace {
+// Sets the tenant for row-level security at the start of every tenant
+// request; prepared on every session with the caller's statements.
+constexpr const char* tenant_statement = "nx_set_tenant";
+constexpr const char* tenant_sql = "SELECT set_config('app.tenant_id', $1, true)";
+
 // A serialization failure or deadlock rolled the whole segment back: running
 // it again is safe, a few times.
 constexpr int max_attempts = 3;
@@ -66,6 +72,8 @@ struct pg_pool::slot {
   asio::steady_timer backoff;
   asio::steady_timer connect_deadline;
   std::deque<std::shared_ptr<request>> in_flight;
+  std::unordered_map<std::string, std::string> cache;  // SQL -> statement name, this session
+  uint64_t next_statement = 0;
   int failures = 0;
   bool up = false;
   bool connecting = false;
@@ -137,7 +145,13 @@ void pg_pool::connect(slot& s) {
       return retry_later(s);
     }
     // New session: prepare the named statements, then mark the slot up.
+    s.cache.clear();
     auto failed = std::make_shared<std::string>();
+    PQsendPrepare(s.conn.raw(), tenant_statement, tenant_sql, 0, nullptr);
+    s.conn.queued([failed](PGresult* res) {
+      if (PQresultStatus(res) != PGRES_COMMAND_OK && failed->empty())
+        *failed = std::string{tenant_statement} + ": " + PQresultErrorMessage(res);
+    });
     for (const auto& st : statements_) {
       PQsendPrepare(s.conn.raw(), st.name.c_str(), st.sql.c_str(), 0, nullptr);
       s.conn.queued([failed, name = st.name](PGresult* res) {
@@ -230,7 +244,15 @@ void pg_pool::dispatch(std::shared_ptr<request> r) {
 
 void pg_pool::send(slot& s, std::shared_ptr<request> r) {
   PGconn* c = s.conn.raw();
-  auto collect = [r](PGresult* res) {
+  // The first error of the segment is the request's (later ones are aborts).
+  auto record_error = [r](PGresult* res) {
+    if (PQresultStatus(res) != PGRES_FATAL_ERROR || !r->first_sqlstate.empty()) return;
+    const char* code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    r->first_sqlstate = code ? code : "XX000";
+    r->first_message = PQresultErrorMessage(res);
+    if (const char* name = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)) r->first_constraint = name;
+  };
+  auto collect = [r, record_error](PGresult* res) {
     auto st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
       pg_rows rows;
@@ -245,28 +267,42 @@ void pg_pool::send(slot& s, std::shared_ptr<request> r) {
       }
       rows.affected = std::strtoull(PQcmdTuples(res), nullptr, 10);
       r->results.push_back(std::move(rows));
-    } else if (st == PGRES_FATAL_ERROR && r->first_sqlstate.empty()) {
-      const char* code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-      r->first_sqlstate = code ? code : "XX000";
-      r->first_message = PQresultErrorMessage(res);
-      if (const char* name = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)) r->first_constraint = name;
+    } else {
+      record_error(res);
     }
   };
   bool ok = true;
   if (!r->tenant.empty()) {
     const char* p[1] = {r->tenant.c_str()};
-    ok = PQsendQueryParams(c, "SELECT set_config('app.tenant_id', $1, true)", 1, nullptr, p,
-                           nullptr, nullptr, 0) == 1;
-    s.conn.queued({});
+    ok = PQsendQueryPrepared(c, tenant_statement, 1, p, nullptr, nullptr, 0) == 1;
+    s.conn.queued(record_error);
   }
   for (const auto& q : r->queries) {
     if (!ok) break;
     std::vector<const char*> params;
     for (const auto& v : q.params) params.push_back(v ? v->c_str() : nullptr);
     int n = static_cast<int>(params.size());
-    ok = (q.prepared ? PQsendQueryPrepared(c, q.text.c_str(), n, params.data(), nullptr, nullptr, 0)
-                     : PQsendQueryParams(c, q.text.c_str(), n, nullptr, params.data(), nullptr,
-                                         nullptr, 0)) == 1;
+    const char* name = q.prepared ? q.text.c_str() : nullptr;
+    if (!name && q.cache) {
+      auto it = s.cache.find(q.text);
+      if (it == s.cache.end() && s.cache.size() < options_.statement_cache) {
+        // Parse once in this pipeline; a Parse that fails or is skipped
+        // (an earlier statement of the segment failed) leaves no entry.
+        auto statement = "nx_c" + std::to_string(++s.next_statement);
+        ok = PQsendPrepare(c, statement.c_str(), q.text.c_str(), 0, nullptr) == 1;
+        if (!ok) break;
+        it = s.cache.emplace(q.text, std::move(statement)).first;
+        prepared_.fetch_add(1);
+        s.conn.queued([&s, sql = q.text, record_error](PGresult* res) {
+          if (PQresultStatus(res) == PGRES_COMMAND_OK) return;
+          s.cache.erase(sql);
+          record_error(res);
+        });
+      }
+      if (it != s.cache.end()) name = it->second.c_str();
+    }
+    ok = (name ? PQsendQueryPrepared(c, name, n, params.data(), nullptr, nullptr, 0)
+               : PQsendQueryParams(c, q.text.c_str(), n, nullptr, params.data(), nullptr, nullptr, 0)) == 1;
     if (ok) s.conn.queued(collect);
   }
   if (!ok) return on_broken(s, PQerrorMessage(c));

@@ -31,6 +31,7 @@ struct pg_options {
   std::chrono::milliseconds request_timeout{5000};
   std::chrono::milliseconds backoff_min{50};
   std::chrono::milliseconds backoff_max{2000};
+  size_t statement_cache = 256;  // cached statements (pg_query::cache) per connection; then unnamed
 };
 
 // A statement prepared on every session under `name`.
@@ -43,6 +44,10 @@ struct pg_query {
   std::string text;                 // SQL text, or a prepared statement's name
   std::vector<std::optional<std::string>> params;  // text parameters; nullopt = NULL
   bool prepared = false;
+  // SQL text of a shape that recurs (the query DSL's): prepared on first use
+  // per connection and run by name from then on, so PostgreSQL parses and
+  // plans it once per session (a bounded cache, emptied on reconnect).
+  bool cache = false;
 };
 
 struct pg_rows {
@@ -84,6 +89,9 @@ public:
 
   // Connections ready now (any thread; for health and metrics).
   size_t connections_up() const { return up_.load(); }
+  // Statements of pg_query::cache prepared so far, over every connection and
+  // reconnect (any thread; metrics and benchmarks).
+  uint64_t statements_prepared() const { return prepared_.load(); }
 
 private:
   struct request;
@@ -106,6 +114,7 @@ private:
   asio::steady_timer sweeper_;
   std::mt19937 rng_{std::random_device{}()};
   std::atomic<size_t> up_{0};
+  std::atomic<uint64_t> prepared_{0};
   bool stopped_ = false;
 };
 

@@ -38,6 +38,43 @@ cpu_ticks() {
   echo "$total"
 }
 
+# Prints "tid name ticks" for every thread of process PID (user + system
+# clock ticks; names as the threads set them: nx-io-N, nx-storage,
+# caf.worker..., caf.clock).
+thread_ticks() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    [[ -r "${t}/stat" ]] || continue
+    # comm may hold spaces: the fields after the last ')' are fixed
+    awk -v tid="${t##*/}" -v name="$(cat "${t}/comm" 2>/dev/null | tr ' ' '_')" \
+      '{ sub(/.*\) /, ""); print tid, name, $12 + $13 }' "${t}/stat" 2>/dev/null
+  done
+}
+
+# THREAD_CPU[name] accumulates ticks per thread name over the measured runs,
+# THREAD_SECS their seconds; thread_cpu_report prints each name's share of
+# one core (the busiest first): a thread near 100% is the ceiling.
+declare -gA THREAD_CPU=()
+THREAD_SECS=0
+thread_cpu_add() {  # BEFORE_FILE AFTER_FILE SECONDS
+  local tid name ticks
+  declare -A before=()
+  while read -r tid name ticks; do before[$tid]=$ticks; done <"$1"
+  while read -r tid name ticks; do
+    THREAD_CPU[$name]=$((${THREAD_CPU[$name]:-0} + ticks - ${before[$tid]:-0}))
+  done <"$2"
+  THREAD_SECS=$((THREAD_SECS + $3))
+}
+thread_cpu_report() {
+  local hz name
+  hz="$(getconf CLK_TCK)"
+  ((THREAD_SECS > 0)) || return 0
+  for name in "${!THREAD_CPU[@]}"; do
+    printf '%s %s\n' "${THREAD_CPU[$name]}" "$name"
+  done | sort -rn | awk -v hz="$hz" -v secs="$THREAD_SECS" \
+    '$1 > 0 { printf "%s%s %.0f%%", sep, $2, 100 * $1 / hz / secs; sep = ", " } END { print "" }'
+}
+
 # The median of the numbers given as arguments.
 median() {
   printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
@@ -357,10 +394,13 @@ pgbench_conn() {
 # run_nextcrm PHASE SECONDS OUT: wrk with the phase's script.
 run_nextcrm() {
   local phase="$1" secs="$2" out="$3" nb pb na pa sock
+  thread_ticks "$NEXTCRM_PID" >"${RUN_DIR}/threads.before"
   nb="$(cpu_ticks "$NEXTCRM_PID")" pb="$(pg_cpu_ticks)"
   wrk_run "http://127.0.0.1:${HTTP_PORT}/" "${secs}s" "$out" -s "${RUN_DIR}/${phase}.lua"
+  thread_ticks "$NEXTCRM_PID" >"${RUN_DIR}/threads.after"
   sleep 0.3 # the requests wrk cut off finish
   na="$(cpu_ticks "$NEXTCRM_PID")" pa="$(pg_cpu_ticks)"
+  thread_cpu_add "${RUN_DIR}/threads.before" "${RUN_DIR}/threads.after" "$secs"
   read -r R_RPS R_P50 R_P99 R_ERR < <(wrk_parse "$out")
   sock="$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$out")"
   R_ERR=$((R_ERR + ${sock:-0}))
@@ -473,6 +513,7 @@ summary_tail() {
   statuses="$(grep -o '"status":[0-9]*' "${RUN_DIR}/nextcrm-bench.log" | cut -d: -f2 | sort | uniq -c |
     awk '{ printf "%s%s x%s", sep, $2, $1; sep = ", " }')"
   printf '%-34s %s\n' \
+    "nextcrm threads (% of a core):" "$(thread_cpu_report)" \
     "errors (non-2xx, socket, failed tx):" "${ERRORS}" \
     "nextcrm:" "alive ${alive}, log lines at error: ${errors}, at warn: ${warns}" \
     "answers logged (status xcount):" "${statuses}" \

@@ -170,3 +170,41 @@ TEST_CASE("without a database, requests fail fast with dependency.unavailable",
   // fail fast means no queueing until some deadline (3 s here)
   CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(2));
 }
+
+TEST_CASE("a cached statement is parsed once per connection, and a failing one is never cached",
+          "[storage][pg_pool][integration]") {
+  create_probe_table();
+  pool_fixture f;
+  f.wait_up();
+  pg_query ins{"INSERT INTO pool_probe (id, tenant_id, name) VALUES ($1, $2, $3)", {"1", tenant_a, "one"}, false};
+  REQUIRE(f.run(tenant_a, {ins}));
+  auto before = f.pool->statements_prepared();
+  pg_query sel{"SELECT name FROM pool_probe WHERE id = $1", {"1"}, false, true};
+  for (int i = 0; i < 10; ++i) {
+    auto r = f.run(tenant_a, {sel});
+    REQUIRE(r);
+    REQUIRE(r->at(0).rows.size() == 1);
+    CHECK(r->at(0).cell(0, 0) == "one");
+  }
+  // two connections: at most one Parse each, however often it runs
+  CHECK(f.pool->statements_prepared() - before <= 2);
+  // the tenant still reaches row-level security through the prepared statements
+  auto other = f.run(tenant_b, {sel});
+  REQUIRE(other);
+  CHECK(other->at(0).rows.empty());
+  // a statement that does not parse fails its request, every time, and is not kept
+  pg_query bad{"SELEKT 1", {}, false, true};
+  for (int i = 0; i < 3; ++i) {
+    auto r = f.run(tenant_a, {bad});
+    REQUIRE_FALSE(r);
+  }
+  // an earlier failure in the segment skips the Parse: the next run still prepares it
+  pg_query fails{"SELECT 1/0", {}, false};
+  pg_query later{"SELECT name || '!' FROM pool_probe WHERE id = $1", {"1"}, false, true};
+  REQUIRE_FALSE(f.run(tenant_a, {fails, later}));
+  for (int i = 0; i < 4; ++i) {
+    auto r = f.run(tenant_a, {later});
+    REQUIRE(r);
+    CHECK(r->at(0).cell(0, 0) == "one!");
+  }
+}
