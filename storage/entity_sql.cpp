@@ -147,7 +147,12 @@ std::vector<pg_statement> entity_statements() {
                    "DELETE FROM attachments WHERE tenant_id = $1 AND entity = '" + e.path +
                        "' AND entity_id = $2 AND NOT EXISTS (SELECT 1 FROM " + e.table + key + ")"});
   }
-  out.push_back({stmt_statement_timeout, "SELECT set_config('statement_timeout', $1, true)"});
+  // A DSL query is prepared once per connection (pg_query::cache) but planned
+  // for its values every time: a generic plan cannot see that 'active' or a
+  // name prefix is selective and scans by the sort key instead (measured:
+  // 3x PostgreSQL CPU per query, ADR-0042).
+  out.push_back({stmt_statement_timeout, "SELECT set_config('statement_timeout', $1, true),"
+                                         " set_config('plan_cache_mode', 'force_custom_plan', true)"});
   out.push_back({stmt_write_context,
                  "SELECT set_config('app.user_id', $1, true), set_config('app.trace_id', $2, true),"
                  " set_config('app.client_addr', $3, true)"});

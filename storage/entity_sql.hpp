@@ -27,7 +27,8 @@ inline constexpr const char* stmt_write_context = "app_write_ctx";  // ($1 user 
 inline constexpr const char* stmt_audit_list = "audit_list";
 inline constexpr const char* stmt_profiles_load = "profiles_load";
 inline constexpr const char* stmt_profile_put = "profile_put";
-inline constexpr const char* stmt_statement_timeout = "app_stmt_timeout";  // ($1 milliseconds)
+// ($1 milliseconds) for the transaction, and custom plans for its prepared statements
+inline constexpr const char* stmt_statement_timeout = "app_stmt_timeout";
 
 // Statement parameters (as text) for each operation on `e`:
 // insert:  $1 tenant, $2 id, then one per writable field in registry order

@@ -24,7 +24,8 @@
 #      script per tenant, picked at random per transaction):
 #        BEGIN;
 #        SELECT set_config('app.tenant_id', :tenant, true);
-#        SELECT set_config('statement_timeout', :timeout, true);
+#        SELECT set_config('statement_timeout', :timeout, true),
+#               set_config('plan_cache_mode', 'force_custom_plan', true);
 #        SELECT <the server's customer columns> FROM customers
 #          WHERE tenant_id = $1 AND ((status = $2::text AND (name ~>=~ $3::text
 #            AND name ~<~ $4::text)))   -- starts_with 'Acme': ['Acme', 'Acmf')
@@ -180,7 +181,7 @@ write_pgbench_scripts() {
     pgbench_script "${RUN_DIR}/query-${k}.sql" \
       BEGIN \
       "SELECT set_config('app.tenant_id', :tenant${k}, true)" \
-      "SELECT set_config('statement_timeout', :timeout, true)" \
+      "SELECT set_config('statement_timeout', :timeout, true), set_config('plan_cache_mode', 'force_custom_plan', true)" \
       "$(query_sql ":tenant${k}" :status :lower :upper)" \
       COMMIT
     QUERY_SCRIPTS+=(-f "${RUN_DIR}/query-${k}.sql")
@@ -261,7 +262,7 @@ check_paths() {
   rows="$(psql_as "$PGB_ROLE" <<SQL
 BEGIN;
 SELECT set_config('app.tenant_id', '${TENANT_IDS[0]}', true) \\g /dev/null
-SELECT set_config('statement_timeout', '${QUERY_TIMEOUT_MS}', true) \\g /dev/null
+SELECT set_config('statement_timeout', '${QUERY_TIMEOUT_MS}', true), set_config('plan_cache_mode', 'force_custom_plan', true) \\g /dev/null
 $(query_sql "'${TENANT_IDS[0]}'" "'${STATUS}'" "'${PREFIX}'" "'$(prefix_upper "$PREFIX")'");
 COMMIT;
 SQL
@@ -349,7 +350,7 @@ check_sql() {
     die "nextcrm and pgbench sent different statements (above: < nextcrm, > pgbench; logs: ${RUN_DIR}/sql-*.log)"
   }
   want="SELECT set_config('app.tenant_id', \$1, true)"$'\t'"\$1 = '${TENANT_IDS[0]}'"
-  want+=$'\n'"SELECT set_config('statement_timeout', \$1, true)"$'\t'"\$1 = '${QUERY_TIMEOUT_MS}'"
+  want+=$'\n'"SELECT set_config('statement_timeout', \$1, true), set_config('plan_cache_mode', 'force_custom_plan', true)"$'\t'"\$1 = '${QUERY_TIMEOUT_MS}'"
   want+=$'\n'"$(query_sql "\$1" "\$2" "\$3" "\$4" server)"$'\t'"\$1 = '${TENANT_IDS[0]}', \$2 = '${STATUS}', \$3 = '${PREFIX}', \$4 = '$(prefix_upper "$PREFIX")'"
   [[ "$server" == "$want" ]] || {
     printf '%s\n' "$want" | diff "${RUN_DIR}/sql-nextcrm.txt" - >&2 || true
