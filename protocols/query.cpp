@@ -549,8 +549,8 @@ private:
     for (auto v : values) {
       std::string_view s;
       if (v.is_null()) bound.emplace_back(std::nullopt);
-      else if (!v.get_string().get(s)) bound.emplace_back(std::string{s});
-      else return bad();
+      else if (!v.get_string().get(s) && s.find('\0') == std::string_view::npos) bound.emplace_back(std::string{s});
+      else return bad();  // no stored value holds a NUL: no cursor this server made does
     }
     std::vector<std::string> refs;
     bool simple = true;
