@@ -4,7 +4,7 @@
 // hash ($argon2id$v=19$m=...,t=...,p=...$salt$hash) records them, so raising
 // them later keeps old hashes verifiable. Pure: the salt comes in. These
 // calls take tens of milliseconds: run them on the hasher pool
-// (actors/password_hasher.cpp), never on an actor worker or I/O thread.
+// (actors/identity/password_hasher.cpp), never on an actor worker or I/O thread.
 #pragma once
 #include <cstdint>
 #include <optional>

@@ -150,7 +150,7 @@ SQL
 # ---------------------------------------------------------------- sql
 
 # query_sql TENANT STATUS LOWER UPPER [server]: the SELECT the server builds for
-# QUERY_BODY (actors/api_entities.cpp handle_query_api, protocols/query.cpp:
+# QUERY_BODY (actors/api/api_entities.cpp handle_query_api, protocols/query.cpp:
 # the filter in parentheses, the id tie-breaker, LIMIT page size + 1).
 # `server`: with the server's spelling of the timestamp format.
 query_sql() {

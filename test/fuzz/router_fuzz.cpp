@@ -1,12 +1,12 @@
 // test/fuzz/router_fuzz.cpp
 // libFuzzer target for route matching (protocols/router.cpp) with the
-// server's real table (actors/routes.cpp), built and run by
+// server's real table (actors/front/system_routes.cpp), built and run by
 // test/fuzz/run_fuzz.sh router. Each input is a method and a path. It must
 // never crash; a found route's pattern must match the path segment by
 // segment (literals equal, parameters non-empty and without '/'), 405 must
 // name an Allow list that does not hold the method, and the body limit must
 // be the matched route's (or the fallback).
-#include "actors/routes.hpp"
+#include "actors/api/route_table.hpp"
 #include "protocols/router.hpp"
 
 #include <cstddef>

@@ -57,7 +57,7 @@ case "$TARGET" in
   query) SOURCES=("${P}/query.cpp" "${COMMON[@]}") ;;
   json_body) SOURCES=("${P}/access_profile.cpp" "${COMMON[@]}") ;;
   jwt) SOURCES=("${COMMON[@]}") ;;
-  router) SOURCES=("${ROOT}/actors/route_table.cpp" "${P}/router.cpp" "${COMMON[@]}") ;;
+  router) SOURCES=("${ROOT}/actors/api/route_table.cpp" "${P}/router.cpp" "${COMMON[@]}") ;;
   http)
     SOURCES=("${ROOT}/http/parser.cpp")
     LLHTTP_DIR=/usr/share/llhttp
@@ -75,7 +75,7 @@ mkdir -p "$OUT" "${OUT}/corpus-${TARGET}" "${OUT}/artifacts-${TARGET}" "${ROOT}/
 # Rebuild when the binary is missing or older than a source, header or this script.
 stale=1
 if [[ -x "$BIN" ]]; then
-  newer="$(find "${SOURCES[@]}" "${ROOT}"/protocols/*.hpp "${ROOT}"/http/*.hpp "${ROOT}"/actors/*.hpp \
+  newer="$(find "${SOURCES[@]}" "${ROOT}"/protocols/*.hpp "${ROOT}"/http/*.hpp "${ROOT}"/actors/*/*.hpp \
     "${ROOT}/test/support/query_sql_check.hpp" \
     "${BASH_SOURCE[0]}" -newer "$BIN" -print -quit)"
   [[ -z "$newer" ]] && stale=0

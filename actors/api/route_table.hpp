@@ -1,0 +1,56 @@
+// actors/api/route_table.hpp
+// The route table of each role: every endpoint's method, pattern, handler
+// id, body limit and listener (actors/api/route_table.cpp). The edge's
+// body-limit check and the front's dispatch read the same table.
+#pragma once
+#include "protocols/router.hpp"
+
+#include <cstdint>
+#include <string_view>
+
+namespace crm::actors {
+
+enum class role : uint8_t { all, core, content, runner };
+
+// "all", "core", "content", "runner"; false for anything else.
+bool parse_role(std::string_view text, role& out);
+
+enum route_id : int {
+  route_health = 1,
+  route_api_version,
+  route_content_version,
+  route_metrics,
+  route_tenants_create,  // first /api/v1 route: handled by actors/api/api.cpp
+  route_login,
+  route_logout,
+  route_me,
+  route_users_create,
+  route_users_list,
+  route_user_get,
+  route_user_patch,
+  route_user_lock,
+  route_user_unlock,
+  route_roles_list,
+  route_profiles_list,
+  route_profile_get,
+  route_profile_put,
+  route_audit_list,
+  route_entity_create,  // one route per entity for each of these: actors/api/api_entities.cpp
+  route_entity_get,
+  route_entity_patch,
+  route_entity_delete,
+  route_attachments_create,
+  route_attachments_list,
+  route_entity_query,  // POST /api/v1/{entity}/query: actors/api/api_entities.cpp (issue #5)
+  route_entity_list,   // GET /api/v1/{entity}: the first page, default order
+  route_audit_query,   // POST /api/v1/audit-logs/query
+};
+
+// True for routes answered asynchronously by actors/api/api.cpp.
+inline bool is_api_route(int id) { return id >= route_tenants_create; }
+
+// Routes served by `r`: /health everywhere, /api/* for core, /content/* for
+// content, GET /metrics on the admin listener only.
+protocols::router build_router(role r);
+
+} // namespace crm::actors

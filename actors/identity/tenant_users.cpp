@@ -1,0 +1,235 @@
+// actors/identity/tenant_users.cpp: the users part of the tenant actor (create, list,
+// get, patch, lock, unlock). Lock and a password set by someone else end
+// every session of the user: in PostgreSQL in the same transaction (rows
+// revoked, users.session_epoch bumped), among the live session actors once
+// it has committed (invalidate_sessions).
+#include "actors/identity/tenant_users.hpp"
+
+#include "actors/identity/random.hpp"
+#include "protocols/errc.hpp"
+#include "protocols/json_body.hpp"
+
+#include <caf/all.hpp>
+
+namespace crm::actors {
+
+using protocols::errc;
+using protocols::error_of;
+using storage::pg_query;
+
+namespace {
+
+constexpr const char* user_columns =
+    "id, email, role, access_profile, locked,"
+    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), version";
+
+std::string with_columns(const std::string& head, const std::string& tail = {}) {
+  return head + " " + user_columns + tail;
+}
+
+user_view view_of(const storage::pg_rows& rows, size_t i) {
+  auto cell = [&](size_t c) { return rows.cell(i, c); };
+  return {cell(0), cell(1), cell(2), cell(3), cell(4) == "t", cell(5), cell(6), std::stoll(cell(7))};
+}
+
+caf::error not_found() { return error_of(errc::resource_not_found, "no such user"); }
+
+// Runs `rq` and answers `rp` with the first row of its `set`-th result as a
+// user. `after` runs before the answer, whatever the outcome (a failed or
+// timed-out write may still have committed).
+void answer_user(caf::stateful_actor<tenant_state>* self, db_request rq, size_t set,
+                 caf::typed_response_promise<user_view> rp, std::function<void()> after = {}) {
+  self->request(self->state.deps.storage, self->state.deps.timeout, db_atom::value, std::move(rq))
+      .then(
+          [=](db_result& res) mutable {
+            if (after) after();
+            const auto& rows = res.sets.at(set);
+            if (rows.rows.empty()) return rp.deliver(not_found()), void();
+            rp.deliver(view_of(rows, 0));
+          },
+          [=](caf::error& e) mutable {
+            if (after) after();
+            rp.deliver(std::move(e));
+          });
+}
+
+// A role must exist in this tenant: a 422 naming the field, not a foreign-key error.
+bool check_role(const tenant_state& st, const user_draft& d, caf::error& err) {
+  if (!d.has_role || st.roles.count(d.role)) return true;
+  err = protocols::validation_error_of("role", "unknown", "no role '" + d.role.substr(0, 40) + "' in this tenant");
+  return false;
+}
+
+// An access profile must exist in this tenant too.
+bool check_profile(const tenant_state& st, const user_draft& d, caf::error& err) {
+  if (!d.has_profile || st.profiles.count(d.access_profile)) return true;
+  err = protocols::validation_error_of("access_profile", "unknown",
+                                       "no access profile '" + d.access_profile.substr(0, 40) + "' in this tenant");
+  return false;
+}
+
+// Optional parameter: NULL keeps the column (COALESCE in the UPDATE).
+std::optional<std::string> opt(bool set, const std::string& v) {
+  return set ? std::optional<std::string>{v} : std::nullopt;
+}
+
+}  // namespace
+
+void invalidate_sessions(caf::stateful_actor<tenant_state>* self, const std::string& user_id,
+                         const std::string& only_session) {
+  auto& st = self->state;
+  ++st.epochs[user_id];
+  for (auto it = st.sessions.begin(); it != st.sessions.end();) {
+    bool drop = it->second.user_id == user_id && (only_session.empty() || it->first == only_session);
+    if (drop) {
+      self->send_exit(it->second.actor, caf::exit_reason::user_shutdown);
+      it = st.sessions.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+caf::result<user_view> create_user(caf::stateful_actor<tenant_state>* self, user_draft d) {
+  auto& st = self->state;
+  caf::error err;
+  if (!check_role(st, d, err) || !check_profile(st, d, err)) return err;
+  auto rp = self->make_response_promise<user_view>();
+  auto password = std::move(d.password);
+  self->request(st.deps.hasher, st.deps.timeout * 4, hash_atom::value, password)
+      .then(
+          [=](std::string& hash) mutable {
+            auto& st = self->state;
+            db_request rq{
+                st.id,
+                {pg_query{with_columns("INSERT INTO users (id, tenant_id, email, password_hash, role,"
+                                       " access_profile) VALUES ($1, $2, $3, $4, $5, $6) RETURNING"),
+                          {new_uuid(), st.id, d.email, hash, d.role, d.access_profile},
+                          false}}};
+            answer_user(self, std::move(rq), 0, rp);
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+caf::result<user_list> list_users(caf::stateful_actor<tenant_state>* self) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<user_list>();
+  db_request rq{st.id,
+                {pg_query{with_columns("SELECT",
+                                       " FROM users WHERE tenant_id = $1"
+                                       " ORDER BY lower(email) LIMIT 500"),
+                          {st.id},
+                          false}}};
+  self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(rq))
+      .then(
+          [=](db_result& res) mutable {
+            user_list out;
+            for (size_t i = 0; i < res.sets.at(0).rows.size(); ++i)
+              out.items.push_back(view_of(res.sets[0], i));
+            rp.deliver(std::move(out));
+          },
+          [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+caf::result<user_view> get_user(caf::stateful_actor<tenant_state>* self, const std::string& id) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<user_view>();
+  answer_user(
+      self,
+      {st.id,
+       {pg_query{
+           with_columns("SELECT", " FROM users WHERE tenant_id = $1 AND id = $2"), {st.id, id}, false}}},
+      0, rp);
+  return rp;
+}
+
+caf::result<user_view> patch_user(caf::stateful_actor<tenant_state>* self, const std::string& id,
+                                  user_draft d) {
+  auto& st = self->state;
+  caf::error err;
+  if (!check_role(st, d, err) || !check_profile(st, d, err)) return err;
+  auto rp = self->make_response_promise<user_view>();
+  auto update = [=](std::optional<std::string> hash) mutable {
+    auto& st = self->state;
+    bool ends_sessions = hash.has_value();
+    // A new password ends the user's other sessions (OWASP ASVS 3.3): the
+    // caller's own one survives when users change their own password.
+    auto keep = opt(!d.keep_session.empty(), d.keep_session);
+    db_request rq{
+        st.id,
+        {pg_query{with_columns("UPDATE users SET email = COALESCE($3, email), role = COALESCE($4, role),"
+                               " access_profile = COALESCE($5, access_profile),"
+                               " password_hash = COALESCE($6, password_hash),"
+                               " session_epoch = session_epoch + CASE WHEN $6 IS NULL THEN 0 ELSE 1 END"
+                               " WHERE tenant_id = $1 AND id = $2 RETURNING"),
+                  {st.id, id, opt(d.has_email, d.email), opt(d.has_role, d.role),
+                   opt(d.has_profile, d.access_profile), hash},
+                  false}}};
+    if (ends_sessions) {
+      rq.queries.push_back({"UPDATE sessions SET revoked_at = now(), revoked_reason = 'password'"
+                            " WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL"
+                            " AND id IS DISTINCT FROM $3::uuid",
+                            {st.id, id, keep},
+                            false});
+      rq.queries.push_back({"UPDATE sessions s SET user_epoch = u.session_epoch FROM users u"
+                            " WHERE s.tenant_id = $1 AND s.id = $3::uuid AND s.user_id = $2"
+                            " AND u.tenant_id = $1 AND u.id = $2",
+                            {st.id, id, keep},
+                            false});
+    }
+    // Live sessions carry the old role, profile or password epoch: once the
+    // change has committed they are all dropped (the kept one too: it may
+    // carry an old role) and rebuilt from the new rows.
+    answer_user(self, std::move(rq), 0, rp, [=] { invalidate_sessions(self, id); });
+  };
+  if (!d.has_password) {
+    update(std::nullopt);
+    return rp;
+  }
+  self->request(st.deps.hasher, st.deps.timeout * 4, hash_atom::value, d.password)
+      .then([=](std::string& hash) mutable { update(std::move(hash)); },
+            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+caf::result<user_view> set_locked(caf::stateful_actor<tenant_state>* self, const std::string& id,
+                                  bool locked) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<user_view>();
+  db_request rq{st.id, {}};
+  if (locked) {
+    rq.queries.push_back({with_columns("UPDATE users SET locked = true, locked_at = now(),"
+                                       " session_epoch = session_epoch + 1"
+                                       " WHERE tenant_id = $1 AND id = $2 RETURNING"),
+                          {st.id, id},
+                          false});
+    rq.queries.push_back(
+        {"UPDATE sessions SET revoked_at = now(), revoked_reason = 'lock'"
+         " WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+         {st.id, id},
+         false});
+    // the live actors end once the rows have committed
+    answer_user(self, std::move(rq), 0, rp, [=] { invalidate_sessions(self, id); });
+  } else {
+    rq.queries.push_back({with_columns("UPDATE users SET locked = false, locked_at = NULL"
+                                       " WHERE tenant_id = $1 AND id = $2 RETURNING"),
+                          {st.id, id},
+                          false});
+    answer_user(self, std::move(rq), 0, rp);
+  }
+  return rp;
+}
+
+role_list list_roles(const tenant_state& st) {
+  role_list out;
+  for (const auto& [name, perms] : st.roles) {
+    out.names.push_back(name);
+    out.permissions.push_back(perms);
+  }
+  return out;
+}
+
+}  // namespace crm::actors

@@ -1,0 +1,162 @@
+#include "actors/identity/identity.hpp"
+
+#include "actors/identity/random.hpp"
+#include "protocols/errc.hpp"
+#include "protocols/permissions.hpp"
+#include "storage/entity_sql.hpp"
+
+#include <caf/all.hpp>
+
+namespace crm::actors {
+
+using protocols::errc;
+using protocols::error_of;
+using storage::pg_query;
+
+namespace {
+
+// The tenant row, its baseline roles and access profiles and its admin: one transaction.
+db_request bootstrap_plan(const std::string& tenant_id, const std::string& admin_id, const tenant_draft& d,
+                          const std::string& hash) {
+  db_request rq{tenant_id, {}};
+  rq.queries.push_back(
+      {"INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)", {tenant_id, d.slug, d.name}, false});
+  for (const auto& role : protocols::baseline_roles()) {
+    std::string perms;
+    for (const auto& p : role.permissions) perms += (perms.empty() ? "" : ",") + p;
+    rq.queries.push_back(
+        {"INSERT INTO roles (tenant_id, name, permissions, builtin)"
+         " VALUES ($1, $2, string_to_array($3, ','), true)",
+         {tenant_id, role.name, perms},
+         false});
+  }
+  rq.queries.push_back(
+      {"INSERT INTO users (id, tenant_id, email, password_hash, role, access_profile)"
+       " VALUES ($1, $2, $3, $4, 'admin', 'admin')",
+       {admin_id, tenant_id, d.admin_email, hash},
+       false});
+  rq.queries.push_back(storage::ensure_profiles_query(tenant_id));
+  return rq;
+}
+
+// slug -> tenant id, outside any tenant: the policy on `tenants` lets a
+// transaction that set app.tenant_slug see that one row.
+db_request resolve_plan(const std::string& slug) {
+  return {{},
+          {pg_query{"SELECT set_config('app.tenant_slug', $1, true)", {slug}, false},
+           pg_query{"SELECT id FROM tenants WHERE slug = $1", {slug}, false}}};
+}
+
+}  // namespace
+
+caf::actor tenants_state::tenant_actor(const std::string& id) {
+  if (auto it = tenants.find(id); it != tenants.end()) return it->second;
+  return caf::actor{};
+}
+
+caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps deps) {
+  self->state.deps = std::move(deps);
+  auto tenant_of = [self](const std::string& id) {
+    auto& st = self->state;
+    if (auto a = st.tenant_actor(id)) return a;
+    auto a = self->spawn<caf::monitored>(tenant, id, st.deps, self->address());
+    st.tenants.emplace(id, a);
+    return a;
+  };
+  self->set_down_handler([=](caf::down_msg& dm) {  // re-spawned lazily on next use
+    auto& ts = self->state.tenants;
+    for (auto it = ts.begin(); it != ts.end(); ++it)
+      if (it->second.address() == dm.source) {
+        ts.erase(it);
+        break;
+      }
+  });
+  return {
+      [=](bootstrap_atom, tenant_draft& d) -> caf::result<tenant_created> {
+        auto& st = self->state;
+        auto rp = self->make_response_promise<tenant_created>();
+        auto password = std::move(d.admin_password);
+        self->request(st.deps.hasher, st.deps.timeout * 4, hash_atom::value, password)
+            .then(
+                [=](std::string& hash) mutable {
+                  auto& st = self->state;
+                  tenant_created out{new_uuid(), d.slug, d.name, new_uuid()};
+                  self->request(st.deps.storage, st.deps.timeout, db_atom::value,
+                                bootstrap_plan(out.id, out.admin_user_id, d, hash))
+                      .then(
+                          [=](db_result&) mutable {
+                            self->state.slugs[out.slug] = out.id;
+                            rp.deliver(out);
+                          },
+                          [=](caf::error& e) mutable {
+                            if (e == errc::resource_conflict)
+                              e = error_of(errc::resource_conflict, "a tenant with this slug exists");
+                            rp.deliver(std::move(e));
+                          });
+                },
+                [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
+      },
+      [=](login_atom, login_request& rq) -> caf::result<login_result> {
+        auto& st = self->state;
+        auto rp = self->make_response_promise<login_result>();
+        if (auto it = st.slugs.find(rq.tenant_slug); it != st.slugs.end()) {
+          rp.delegate(tenant_of(it->second), login_atom::value, std::move(rq));
+          return rp;
+        }
+        self->request(st.deps.storage, st.deps.timeout, db_atom::value, resolve_plan(rq.tenant_slug))
+            .then(
+                [=](db_result& res) mutable {
+                  const auto& rows = res.sets.at(1).rows;
+                  if (rows.empty() || !rows[0][0]) {
+                    // Unknown tenant: spend a verification anyway (same time, same answer).
+                    auto& st = self->state;
+                    self->request(st.deps.hasher, st.deps.timeout * 4, verify_atom::value, st.deps.dummy_hash,
+                                  rq.password)
+                        .then(
+                            [=](bool) mutable {
+                              rp.deliver(wrong_credentials());
+                            },
+                            [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+                    return;
+                  }
+                  self->state.slugs[rq.tenant_slug] = *rows[0][0];
+                  rp.delegate(tenant_of(*rows[0][0]), login_atom::value, rq);
+                },
+                [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
+      },
+      [=](auth_atom, const std::string& tid, const std::string& sid, const std::string& user_id,
+          const std::string& permission) {
+        return self->delegate(tenant_of(tid), auth_atom::value, sid, user_id, permission);
+      },
+      [=](ucreate_atom a, const std::string& tid, user_draft& d) {
+        return self->delegate(tenant_of(tid), a, std::move(d));
+      },
+      [=](users_atom a, const std::string& tid) { return self->delegate(tenant_of(tid), a); },
+      [=](user_atom a, const std::string& tid, const std::string& id) {
+        return self->delegate(tenant_of(tid), a, id);
+      },
+      [=](upatch_atom a, const std::string& tid, const std::string& id, user_draft& d) {
+        return self->delegate(tenant_of(tid), a, id, std::move(d));
+      },
+      [=](lock_atom a, const std::string& tid, const std::string& id) {
+        return self->delegate(tenant_of(tid), a, id);
+      },
+      [=](unlock_atom a, const std::string& tid, const std::string& id) {
+        return self->delegate(tenant_of(tid), a, id);
+      },
+      [=](roles_atom a, const std::string& tid) { return self->delegate(tenant_of(tid), a); },
+      [=](profiles_atom a, const std::string& tid) { return self->delegate(tenant_of(tid), a); },
+      [=](profile_atom a, const std::string& tid, const std::string& name) {
+        return self->delegate(tenant_of(tid), a, name);
+      },
+      [=](pput_atom a, const std::string& tid, profile_ptr& p) { return self->delegate(tenant_of(tid), a, p); },
+      [=](caf::get_atom, const std::string& tid) { return tenant_of(tid); },  // supervision, tests
+      [=](logout_atom, const std::string& tid, const std::string& sid, const std::string& uid) {
+        return self->delegate(tenant_of(tid), logout_atom::value, sid, uid);
+      },
+  };
+}
+
+}  // namespace crm::actors

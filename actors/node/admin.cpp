@@ -1,0 +1,107 @@
+#include "actors/node/admin.hpp"
+
+#include "actors/api/api.hpp"
+#include "actors/identity/identity.hpp"
+#include "actors/identity/password_hasher.hpp"
+#include "actors/identity/random.hpp"
+#include "actors/data/storage_actor.hpp"
+#include "protocols/json_writer.hpp"
+#include "protocols/problem.hpp"
+
+#include <caf/all.hpp>
+
+#include <iostream>
+#include <thread>
+
+namespace crm::actors {
+namespace {
+
+int usage() {
+  std::cerr << "usage: nextcrm admin create-tenant --slug=S --name=N --admin-email=E\n"
+               "       (password from NEXTCRM_ADMIN_PASSWORD or the first line of stdin)\n";
+  return 2;
+}
+
+// "--key=value" of `args`, or "".
+std::string flag(const std::vector<std::string>& args, std::string_view key) {
+  for (const auto& a : args)
+    if (a.size() > key.size() + 3 && a.compare(0, 2, "--") == 0 && a.compare(2, key.size(), key) == 0 &&
+        a[key.size() + 2] == '=')
+      return a.substr(key.size() + 3);
+  return {};
+}
+
+int print_problem(const caf::error& err) {
+  std::cerr << protocols::problem_json(protocols::to_problem(err), "") << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int run_admin(const config& cfg, log_sink& log) {
+  if (cfg.args.empty() || cfg.args[0] != "create-tenant") return usage();
+  std::string password;
+  if (const char* env = std::getenv("NEXTCRM_ADMIN_PASSWORD"); env && *env)
+    password = env;
+  else
+    std::getline(std::cin, password);
+  // The same validation as POST /api/v1/tenants, on the same JSON shape.
+  protocols::json_writer w;
+  w.begin_object().key("slug").string(flag(cfg.args, "slug")).key("name").string(flag(cfg.args, "name"));
+  w.key("admin").begin_object().key("email").string(flag(cfg.args, "admin-email"));
+  w.key("password").string(password).end_object().end_object();
+  protocols::json_body body{w.view()};
+  auto draft = read_tenant_draft(body);
+  if (!draft) {
+    auto p = protocols::to_problem(body.validation_error());
+    std::cerr << protocols::problem_json(p, "") << "\n";
+    return 1;
+  }
+
+  caf::actor_system_config caf_cfg;
+  caf_cfg.set("scheduler.max-threads", 1);
+  caf_cfg.set("logger.console", caf::atom("none"));
+  caf::actor_system sys{caf_cfg};
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  storage::pg_pool pool{io, cfg.pg, {}, [&](std::string_view event, std::string_view) {
+                          if (event.find("failed") != std::string_view::npos)
+                            log.event(log_level::warn, event);
+                        }};
+  std::thread io_thread{[&] { io.run(); }};
+  pool.start();
+  for (int i = 0; i < 100 && pool.connections_up() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+
+  identity_deps deps;
+  deps.storage = sys.spawn(storage_actor, &pool);
+  deps.hasher = spawn_password_hasher(sys, 1);
+  deps.keys = std::make_shared<protocols::jwt_keyring>(protocols::jwt_keyring{{{"admin", random_bytes(32)}}});
+  deps.timeout = cfg.actor_timeout;
+  deps.now = [] { return int64_t{0}; };
+  auto registry = sys.spawn(tenants, deps);
+  int rc = 0;
+  {
+    caf::scoped_actor self{sys};
+    self->request(registry, std::chrono::seconds(60), bootstrap_atom::value, *draft)
+        .receive(
+            [&](tenant_created& t) {
+              protocols::json_writer out;
+              out.begin_object().key("data").begin_object();
+              out.key("id").string(t.id).key("slug").string(t.slug).key("name").string(t.name);
+              out.key("admin_user_id").string(t.admin_user_id).end_object().end_object();
+              std::cout << out.view() << "\n";
+            },
+            [&](caf::error& e) { rc = print_problem(e); });
+  }
+  for (const auto& a : {registry, deps.storage, deps.hasher})
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  sys.await_all_actors_done();
+  pool.stop();
+  guard.reset();
+  asio::post(io, [&] { io.stop(); });
+  io_thread.join();
+  return rc;
+}
+
+}  // namespace crm::actors

@@ -1,0 +1,240 @@
+#include "actors/node/config.hpp"
+
+#include "actors/core/build_info.hpp"
+#include "protocols/jwt.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <thread>
+
+namespace crm::actors {
+namespace {
+
+template <class T>
+bool parse_number(std::string_view s, T& out, T min, T max) {
+  T v{};
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (r.ec != std::errc{} || r.ptr != s.data() + s.size() || v < min || v > max) return false;
+  out = v;
+  return true;
+}
+
+bool parse_ms(std::string_view s, std::chrono::milliseconds& out) {
+  int64_t v = 0;
+  if (!parse_number<int64_t>(s, v, 1, 86'400'000)) return false;
+  out = std::chrono::milliseconds(v);
+  return true;
+}
+
+struct option {
+  const char* flag;  // without "--"
+  const char* env;
+  const char* fallback;
+  const char* help;
+  std::function<bool(config&, std::string_view)> apply;
+};
+
+const std::vector<option>& options() {
+  static const std::vector<option> table = {
+    {"role", "NEXTCRM_ROLE", "all", "node role: all, core, content, runner",
+     [](config& c, std::string_view v) { return parse_role(v, c.node_role); }},
+    {"listen", "NEXTCRM_LISTEN", "127.0.0.1:8081", "public HTTP listener host:port (port 0 = any)",
+     [](config& c, std::string_view v) { return parse_host_port(v, c.listen); }},
+    {"admin-listen", "NEXTCRM_ADMIN_LISTEN", "127.0.0.1:9091", "admin listener (GET /metrics, /health)",
+     [](config& c, std::string_view v) { return parse_host_port(v, c.admin_listen); }},
+    {"pg-url", "NEXTCRM_PG_URL", "host=127.0.0.1 port=5432 dbname=nextcrm user=nextcrm_app",
+     "libpq conninfo of the application role (not owner, no BYPASSRLS)",
+     [](config& c, std::string_view v) { c.pg.conninfo = v; return !v.empty(); }},
+    {"pg-migrate-url", "NEXTCRM_PG_MIGRATE_URL", "", "conninfo of the owner role for `migrate` (default: pg-url)",
+     [](config& c, std::string_view v) { c.pg_migrate_url = v; return true; }},
+    {"pg-connections", "NEXTCRM_PG_CONNECTIONS", "8",
+     "pipelined PostgreSQL connections (writes want several: a commit waits for its WAL flush)",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.pg.connections, 1, 64); }},
+    {"pg-statement-cache", "NEXTCRM_PG_STATEMENT_CACHE", "256",
+     "query shapes prepared per PostgreSQL connection (the query DSL's); 0 = plan every query anew",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.pg.statement_cache, 0, 100'000); }},
+    {"migrations-dir", "NEXTCRM_MIGRATIONS_DIR", build_migrations_dir, "folder of NNNN_name.sql files",
+     [](config& c, std::string_view v) { c.migrations_dir = v; return !v.empty(); }},
+    {"redis-addr", "NEXTCRM_REDIS_ADDR", "127.0.0.1:6379", "Redis host:port",
+     [](config& c, std::string_view v) {
+       host_port hp;
+       if (!parse_host_port(v, hp)) return false;
+       c.redis.host = hp.host;
+       c.redis.port = hp.port;
+       return true;
+     }},
+    {"platform-token", "NEXTCRM_PLATFORM_TOKEN", "", "platform operator bearer token (secret, never logged)",
+     [](config& c, std::string_view v) { c.platform_token = v; return true; }},
+    {"jwt-keys", "NEXTCRM_JWT_KEYS", "",
+     "JWT HS256 keys 'kid:base64secret,...' (secret; first signs, all verify; unset = a random key per start)",
+     [](config& c, std::string_view v) {
+       c.jwt_keys = v;
+       return v.empty() || static_cast<bool>(protocols::parse_jwt_keys(v));
+     }},
+    {"hasher-threads", "NEXTCRM_HASHER_THREADS", "0", "argon2id password hashing threads; 0 = one per core",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.hasher_threads, 0, 64); }},
+    {"actor-timeout-ms", "NEXTCRM_ACTOR_TIMEOUT_MS", "5000", "deadline of each request between actors",
+     [](config& c, std::string_view v) { return parse_ms(v, c.actor_timeout); }},
+    {"jwt-ttl-s", "NEXTCRM_JWT_TTL_S", "3600", "access token lifetime in seconds",
+     [](config& c, std::string_view v) { return parse_number<int>(v, c.jwt_ttl_s, 60, 86400 * 30); }},
+    {"query-default-page", "NEXTCRM_QUERY_DEFAULT_PAGE", "50", "query DSL: page size when none is asked",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.query_caps.default_page, 1, 10'000); }},
+    {"query-max-page", "NEXTCRM_QUERY_MAX_PAGE", "500", "query DSL: largest page size (query.page_too_large)",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.query_caps.max_page, 1, 10'000); }},
+    {"query-max-predicates", "NEXTCRM_QUERY_MAX_PREDICATES", "20", "query DSL: predicates per filter (query.too_complex)",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.query_caps.max_predicates, 1, 1000); }},
+    {"query-max-depth", "NEXTCRM_QUERY_MAX_DEPTH", "5", "query DSL: filter nesting depth (query.too_complex)",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.query_caps.max_depth, 1, 64); }},
+    {"query-max-in", "NEXTCRM_QUERY_MAX_IN", "100", "query DSL: values in one in/nin (query.too_complex)",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.query_caps.max_in, 1, 10'000); }},
+    {"query-max-sort", "NEXTCRM_QUERY_MAX_SORT", "3", "query DSL: sort keys (query.too_complex)",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.query_caps.max_sort, 1, 16); }},
+    {"query-timeout-ms", "NEXTCRM_QUERY_TIMEOUT_MS", "2000", "PostgreSQL statement_timeout of one query",
+     [](config& c, std::string_view v) { return parse_ms(v, c.query_timeout); }},
+    {"io-threads", "NEXTCRM_IO_THREADS", "0", "Asio I/O threads; 0 = one per core",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.http.io_threads, 0, 64); }},
+    {"workers", "NEXTCRM_WORKERS", "0", "CAF scheduler threads; 0 = half the cores, at least 1",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.workers, 0, 256); }},
+    {"fronts", "NEXTCRM_FRONTS", "0",
+     "front actors sharing the stateless API work; 0 = one per CAF worker (I/O thread i feeds front i mod n)",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.fronts, 0, 256); }},
+    {"scheduler", "NEXTCRM_SCHEDULER", "sharing", "CAF scheduler policy: sharing or stealing",
+     [](config& c, std::string_view v) {
+       c.scheduler = v;
+       return v == "sharing" || v == "stealing";
+     }},
+    {"trusted-proxies", "NEXTCRM_TRUSTED_PROXIES", "",
+     "addresses/CIDR blocks of the gateway whose X-Forwarded-For names the client (e.g. 127.0.0.1/32,::1/128); "
+     "empty = trust no forwarded header",
+     [](config& c, std::string_view v) {
+       auto parsed = protocols::trusted_proxies::parse(v);
+       if (parsed) c.http.trusted_proxies = std::move(*parsed);
+       return static_cast<bool>(parsed);
+     }},
+    {"max-connections", "NEXTCRM_MAX_CONNECTIONS", "10000", "open client connections; more get 503",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.http.max_connections, 1, 1'000'000); }},
+    {"request-timeout-ms", "NEXTCRM_REQUEST_TIMEOUT_MS", "15000", "first byte to complete request; slower -> 408",
+     [](config& c, std::string_view v) { return parse_ms(v, c.http.request_timeout); }},
+    {"idle-timeout-ms", "NEXTCRM_IDLE_TIMEOUT_MS", "60000", "keep-alive idle time before close",
+     [](config& c, std::string_view v) { return parse_ms(v, c.http.idle_timeout); }},
+    {"handler-timeout-ms", "NEXTCRM_HANDLER_TIMEOUT_MS", "30000", "deadline for an answer; then 503",
+     [](config& c, std::string_view v) { return parse_ms(v, c.http.handler_timeout); }},
+    {"shutdown-grace-s", "NEXTCRM_SHUTDOWN_GRACE_S", "10", "SIGTERM: time allowed for in-flight requests",
+     [](config& c, std::string_view v) {
+       int s = 0;
+       if (!parse_number<int>(v, s, 0, 3600)) return false;
+       c.http.shutdown_grace = std::chrono::seconds(s);
+       return true;
+     }},
+    {"health-interval-ms", "NEXTCRM_HEALTH_INTERVAL_MS", "500", "dependency probe interval",
+     [](config& c, std::string_view v) { return parse_ms(v, c.health_interval); }},
+    {"log-level", "NEXTCRM_LOG_LEVEL", "info", "debug, info, warn, error",
+     [](config& c, std::string_view v) { return parse_log_level(v, c.level); }},
+  };
+  return table;
+}
+
+} // namespace
+
+bool parse_host_port(std::string_view text, host_port& out) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  auto host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  uint16_t port = 0;
+  if (!parse_number<uint16_t>(text.substr(colon + 1), port, 0, 65535)) return false;
+  out = {std::string{host}, port};
+  return true;
+}
+
+std::string help_text() {
+  std::string out =
+      "usage: nextcrm [serve|migrate|version|admin] [--flag=value ...]\n\n"
+      "commands:\n"
+      "  serve     run the server (default)\n"
+      "  migrate   apply storage/migrations/*.sql (as the owner role), then exit\n"
+      "  version   print {\"service\",\"version\",\"commit\"} and exit\n"
+      "  admin create-tenant --slug=S --name=N --admin-email=E\n"
+      "            create a tenant, its roles and its admin (as POST /api/v1/tenants); the\n"
+      "            admin password is read from NEXTCRM_ADMIN_PASSWORD or the first line of stdin\n\n"
+      "configuration (environment variable, --flag override, default):\n";
+  for (const auto& o : options()) {
+    out += "  " + std::string{o.env} + "  --" + o.flag + "\n      " + o.help;
+    if (*o.fallback) out += " [default: " + std::string{o.fallback} + "]";
+    out += "\n";
+  }
+  return out;
+}
+
+bool load_config(int argc, char** argv, const getenv_fn& getenv, config& out, std::string& error) {
+  config c;
+  for (const auto& o : options()) {  // defaults, then the environment
+    if (*o.fallback) o.apply(c, o.fallback);
+    if (const char* v = getenv(o.env); v && *v && !o.apply(c, v)) {
+      error = std::string{"invalid value for "} + o.env;
+      return false;
+    }
+  }
+  bool have_command = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h" || arg == "help") {
+      c.help = true;
+      continue;
+    }
+    if (c.command == "admin" && have_command) {  // the admin subcommand reads its own flags
+      c.args.emplace_back(arg);
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      if (!have_command) {
+        c.command = arg;
+        have_command = true;
+      } else {
+        c.args.emplace_back(arg);
+      }
+      continue;
+    }
+    auto body = arg.substr(2);
+    auto eq = body.find('=');
+    auto name = body.substr(0, eq);
+    std::string value;
+    if (eq != std::string_view::npos) value = body.substr(eq + 1);
+    else if (i + 1 < argc) value = argv[++i];
+    const option* match = nullptr;
+    for (const auto& o : options())
+      if (name == o.flag) match = &o;
+    if (!match) {
+      error = "unknown option --" + std::string{name} + " (see --help)";
+      return false;
+    }
+    if (!match->apply(c, value)) {
+      error = "invalid value for --" + std::string{name};
+      return false;
+    }
+  }
+  if (c.command != "serve" && c.command != "migrate" && c.command != "version" && c.command != "admin") {
+    error = "unknown command '" + c.command + "' (see --help)";
+    return false;
+  }
+  if (c.pg_migrate_url.empty()) c.pg_migrate_url = c.pg.conninfo;
+  if (c.query_caps.default_page > c.query_caps.max_page) {
+    error = "NEXTCRM_QUERY_DEFAULT_PAGE is larger than NEXTCRM_QUERY_MAX_PAGE";
+    return false;
+  }
+  if (c.query_timeout >= c.actor_timeout) {  // else the actor deadline answers before the database does
+    error = "NEXTCRM_QUERY_TIMEOUT_MS must be below NEXTCRM_ACTOR_TIMEOUT_MS";
+    return false;
+  }
+  // ADR-0022: on 2 cores, 2 I/O threads and 1 worker measured best for the
+  // request path; heavy actor work goes to pools, not to more workers.
+  size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  if (c.http.io_threads == 0) c.http.io_threads = cores;
+  if (c.workers == 0) c.workers = std::max<size_t>(1, cores / 2);
+  if (c.fronts == 0) c.fronts = c.workers;
+  if (c.hasher_threads == 0) c.hasher_threads = cores;
+  out = std::move(c);
+  return true;
+}
+
+} // namespace crm::actors

@@ -1,0 +1,63 @@
+// actors/node/config.hpp
+// The only place that reads configuration: NEXTCRM_* environment variables,
+// each overridable by a --flag (--listen=... for NEXTCRM_LISTEN). Values are
+// validated here and handed down as plain option structs. `nextcrm --help`
+// prints help_text(). Secrets (the platform token) are never printed.
+#pragma once
+#include "actors/node/log_sink.hpp"
+#include "actors/api/route_table.hpp"
+#include "http/options.hpp"
+#include "protocols/query.hpp"
+#include "storage/pg_pool.hpp"
+#include "storage/redis_client.hpp"
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace crm::actors {
+
+struct host_port {
+  std::string host;
+  uint16_t port = 0;
+};
+
+struct config {
+  std::string command = "serve";   // serve | migrate | version | help
+  std::vector<std::string> args;   // positional arguments after the command
+  role node_role = role::all;
+  host_port listen{"127.0.0.1", 8081};
+  host_port admin_listen{"127.0.0.1", 9091};
+  std::string pg_migrate_url;
+  std::string migrations_dir;
+  std::string platform_token;      // secret: never logged
+  std::string jwt_keys;            // secret: NEXTCRM_JWT_KEYS, validated by parse_jwt_keys
+  size_t hasher_threads = 0;       // argon2id threads; 0 = one per core
+  int jwt_ttl_s = 3600;
+  std::chrono::milliseconds actor_timeout{5000};  // deadline of requests between actors
+  protocols::query_caps query_caps;               // the query DSL's caps (API.md defaults)
+  std::chrono::milliseconds query_timeout{2000};  // PostgreSQL statement_timeout of a query
+  size_t workers = 1;              // CAF scheduler threads (0 in the config = auto)
+  size_t fronts = 1;               // front actors (0 in the config = one per worker)
+  std::string scheduler = "sharing";  // CAF scheduler policy: sharing | stealing
+  log_level level = log_level::info;
+  std::chrono::milliseconds health_interval{500};
+  http::http_options http;
+  storage::pg_options pg;
+  storage::redis_options redis;
+  bool help = false;
+};
+
+using getenv_fn = std::function<const char*(const char*)>;
+
+// Parses `argv` over the environment. On error returns a message for stderr.
+bool load_config(int argc, char** argv, const getenv_fn& getenv, config& out, std::string& error);
+
+// The --help text: commands, then every variable with its flag and default.
+std::string help_text();
+
+// "host:port" -> {host, port}; false on a malformed value.
+bool parse_host_port(std::string_view text, host_port& out);
+
+} // namespace crm::actors

@@ -1,0 +1,186 @@
+#include "actors/node/node.hpp"
+
+#include "storage/entity_sql.hpp"
+
+#include "actors/identity/random.hpp"
+#include "actors/node/supervisor.hpp"
+#include "protocols/password.hpp"
+#include "protocols/access_log.hpp"
+#include "protocols/json_writer.hpp"
+
+#include <caf/all.hpp>
+
+#include <future>
+#include <pthread.h>
+
+namespace crm::actors {
+namespace {
+
+std::string field(std::string_view key, std::string_view value) {
+  std::string out;
+  protocols::append_json_string(out, key);
+  out += ':';
+  protocols::append_json_string(out, value);
+  return out;
+}
+
+} // namespace
+
+node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
+    : sys_(sys),
+      cfg_(cfg),
+      log_(log),
+      slots_(cfg.fronts),
+      storage_guard_(asio::make_work_guard(storage_io_)) {
+  auto storage_event = [this](std::string_view event, std::string_view detail) {
+    // A constraint violation (SQLSTATE class 23) is the client's doing: a 409
+    // or 422 answer, not a server problem.
+    bool client_error = event == "pg.statement_failed" && detail.substr(0, 2) == "23";
+    bool bad = !client_error && (event.find("failed") != std::string_view::npos ||
+                                 event.find("lost") != std::string_view::npos ||
+                                 event.find("timeout") != std::string_view::npos);
+    log_.event(bad ? log_level::warn : log_level::info, event, field("detail", detail));
+  };
+  pg_ = std::make_unique<storage::pg_pool>(storage_io_, cfg_.pg, storage::entity_statements(),
+                                           storage_event);
+  redis_ = std::make_unique<storage::redis_client>(storage_io_, cfg_.redis, storage_event);
+  routes_ = std::make_shared<const protocols::router>(build_router(cfg_.node_role));
+
+  http::server_hooks hooks;
+  hooks.dispatch = [this](size_t io_index, std::vector<http::exchange>&& batch) {
+    // A dead or missing front drops the message; the reply handles then answer 503.
+    if (auto front = slots_.for_io(io_index)) caf::anon_send(front, http_batch{std::move(batch)});
+  };
+  hooks.body_limit = [routes = routes_, fallback = cfg_.http.unmatched_body_limit](
+                         protocols::listener where, std::string_view method, std::string_view path) {
+    return routes->body_limit(method, path, where, fallback);
+  };
+  hooks.completed = [this](const http::completion& c) {
+    metrics_.record(c.resp.route, c.method, c.resp.status, c.latency);
+    if (!log_.enabled(c.resp.status >= 500 ? log_level::error : log_level::info)) return;
+    protocols::access_record rec;
+    rec.ts = std::chrono::system_clock::now();
+    rec.trace_id = c.trace_id;
+    rec.request_id = c.request_id;
+    rec.client = c.client;
+    rec.route = c.resp.route;
+    rec.method = c.method;
+    rec.status = c.resp.status;
+    rec.dur_ms = std::chrono::duration<double, std::milli>(c.latency).count();
+    rec.tenant_id = c.resp.tenant_id;
+    rec.user_id = c.resp.user_id;
+    thread_local std::string line;  // reused: no allocation per request
+    line.clear();
+    protocols::append_access_log_line(line, rec);
+    log_.write(line);
+  };
+  server_ = std::make_unique<http::server>(cfg_.http, std::move(hooks), metrics_);
+}
+
+node::~node() { stop(); }
+
+bool node::start(std::string& error) {
+  std::error_code ec;
+  port_ = server_->listen(cfg_.listen.host, cfg_.listen.port, protocols::listener::public_api, ec);
+  if (ec) {
+    error = "cannot listen on " + cfg_.listen.host + ":" + std::to_string(cfg_.listen.port) + ": " +
+            ec.message();
+    return false;
+  }
+  admin_port_ = server_->listen(cfg_.admin_listen.host, cfg_.admin_listen.port,
+                                protocols::listener::admin, ec);
+  if (ec) {
+    error = "cannot listen on " + cfg_.admin_listen.host + ":" +
+            std::to_string(cfg_.admin_listen.port) + ": " + ec.message();
+    return false;
+  }
+  storage_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "nx-storage");  // per-thread CPU figures (test/bench)
+    storage_io_.run();
+  });
+  pg_->start();
+  redis_->start();
+
+  supervisor_deps deps;
+  auto now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  auto keys = std::make_shared<protocols::jwt_keyring>();
+  if (cfg_.jwt_keys.empty()) {  // dev convenience: tokens die with the process
+    keys->keys.push_back({"ephemeral", random_bytes(32)});
+    log_.event(log_level::warn, "NEXTCRM_JWT_KEYS is not set: a random key signs tokens until restart");
+  } else {
+    *keys = *protocols::parse_jwt_keys(cfg_.jwt_keys);  // validated by load_config
+  }
+  if (cfg_.platform_token.empty())
+    log_.event(log_level::warn, "NEXTCRM_PLATFORM_TOKEN is not set: POST /api/v1/tenants is disabled");
+  api_deps api;
+  api.registry = &registry_slot_;
+  api.storage = &storage_slot_;
+  api.keys = keys;
+  api.platform_token = cfg_.platform_token;
+  api.timeout = cfg_.actor_timeout;
+  api.now = now;
+  api.query_caps = cfg_.query_caps;
+  api.query_timeout = cfg_.query_timeout;
+  // Cursors are signed with a key derived from the newest JWT key: they
+  // stay valid across restarts and die with a key rotation, like tokens.
+  api.cursor_key = protocols::derive_key(keys->keys.front().secret, "nextcrm query cursors");
+  deps.front = {routes_, &metrics_, std::move(api)};
+  deps.pool = pg_.get();
+  deps.hasher_threads = cfg_.hasher_threads;
+  deps.registry_slot = &registry_slot_;
+  deps.storage_slot = &storage_slot_;
+  deps.identity.keys = keys;
+  deps.identity.token_ttl = std::chrono::seconds(cfg_.jwt_ttl_s);
+  deps.identity.timeout = cfg_.actor_timeout;
+  deps.identity.now = now;
+  // Verified against when a login names no existing user: same cost, same answer.
+  deps.identity.dummy_hash = protocols::hash_password(random_bytes(16), random_bytes(16));
+  deps.slot = &slots_;
+  deps.health.slot = &slots_;
+  deps.health.interval = cfg_.health_interval;
+  deps.health.probe_postgres = [pg = pg_.get()](std::function<void(bool)> done) {
+    pg->ping(std::move(done));
+  };
+  deps.health.probe_redis = [redis = redis_.get()](std::function<void(bool)> done) {
+    redis->ping(std::move(done));
+  };
+  supervisor_ = sys_.spawn(crm::actors::supervisor, std::move(deps));
+  running_ = true;
+  server_->start();
+  for (auto [name, port] : {std::pair{"http", port_}, std::pair{"admin", admin_port_}}) {
+    auto& hp = std::string_view{name} == "http" ? cfg_.listen : cfg_.admin_listen;
+    log_.event(log_level::info, "listening",
+               field("listener", name) + "," + field("addr", hp.host + ":" + std::to_string(port)));
+  }
+  return true;
+}
+
+void node::stop() {
+  if (!running_) return;
+  running_ = false;
+  std::promise<void> drained;
+  server_->shutdown([&drained] { drained.set_value(); });
+  drained.get_future().wait();
+  server_->stop();
+  {  // wait until no actor can touch the storage clients any more
+    caf::scoped_actor self{sys_};
+    self->monitor(supervisor_);
+    self->send_exit(supervisor_, caf::exit_reason::user_shutdown);
+    self->receive([](const caf::down_msg&) {},
+                  caf::after(std::chrono::seconds(5)) >> [this] {
+                    log_.event(log_level::warn, "supervisor did not stop within 5 s");
+                  });
+  }
+  supervisor_ = nullptr;
+  pg_->stop();
+  redis_->stop();
+  storage_guard_.reset();
+  // Give stop() handlers a moment to run, then end the storage thread.
+  asio::post(storage_io_, [this] { storage_io_.stop(); });
+  if (storage_thread_.joinable()) storage_thread_.join();
+}
+
+} // namespace crm::actors

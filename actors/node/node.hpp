@@ -1,0 +1,62 @@
+// actors/node/node.hpp
+// A running `nextcrm serve` node: the actor system, the storage thread with
+// the PostgreSQL pool and the Redis client, the supervisor and the HTTP
+// server, wired together. main.cpp builds one; tests build one on port 0.
+#pragma once
+#include "actors/node/config.hpp"
+#include "actors/core/front_slot.hpp"
+#include "actors/node/log_sink.hpp"
+#include "http/metrics.hpp"
+#include "http/server.hpp"
+#include "storage/pg_pool.hpp"
+#include "storage/redis_client.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include <memory>
+#include <thread>
+
+namespace crm::actors {
+
+class node {
+public:
+  // Requires: `sys` and `log` outlive the node.
+  node(caf::actor_system& sys, const config& cfg, log_sink& log);
+  ~node();  // stop() if still running
+
+  // Binds the listeners, starts storage, actors and I/O threads. Returns
+  // false (with `error`) when a listener cannot be bound.
+  bool start(std::string& error);
+
+  // Graceful: stop accepting, finish in-flight requests, then stop the
+  // actors and the storage thread. Blocks; not on an I/O thread.
+  void stop();
+
+  uint16_t port() const { return port_; }
+  uint16_t admin_port() const { return admin_port_; }
+  http::server& server() { return *server_; }
+  front_slots& slots() { return slots_; }
+  caf::actor supervisor() const { return supervisor_; }
+
+private:
+  caf::actor_system& sys_;
+  config cfg_;
+  log_sink& log_;
+  http::metrics metrics_;
+  front_slots slots_;
+  front_slot registry_slot_;
+  front_slot storage_slot_;
+  asio::io_context storage_io_;
+  asio::executor_work_guard<asio::io_context::executor_type> storage_guard_;
+  std::thread storage_thread_;
+  std::unique_ptr<storage::pg_pool> pg_;
+  std::unique_ptr<storage::redis_client> redis_;
+  std::shared_ptr<const protocols::router> routes_;
+  std::unique_ptr<http::server> server_;
+  caf::actor supervisor_;
+  uint16_t port_ = 0, admin_port_ = 0;
+  bool running_ = false;
+};
+
+} // namespace crm::actors

@@ -1,0 +1,47 @@
+// actors/node/supervisor.hpp
+// The root supervisor: spawns the health actor and one front actor per
+// front slot, monitors them and restarts whichever dies abnormally. A
+// restarted front is published in its slot at once and gets the current
+// health pushed, so routing comes back without a process restart. On exit it takes its children down
+// and quits only once both are gone, so whoever monitors the supervisor
+// knows that no actor uses the storage clients any more.
+#pragma once
+#include "actors/front/front.hpp"
+#include "actors/node/health.hpp"
+#include "actors/identity/identity.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+namespace crm::actors {
+
+struct supervisor_deps {
+  front_deps front;
+  health_deps health;
+  front_slots* slot = nullptr;  // its size is the number of fronts
+  // Identity (Block 2): the storage actor and the hasher are spawned here,
+  // `identity.storage`/`identity.hasher` are filled in by the supervisor.
+  storage::pg_pool* pool = nullptr;
+  size_t hasher_threads = 1;
+  identity_deps identity;
+  front_slot* registry_slot = nullptr;  // where the front finds the registry
+  front_slot* storage_slot = nullptr;   // where the front finds the storage actor
+};
+
+struct supervisor_state {
+  static inline const char* name = "supervisor";
+  supervisor_deps deps;
+  std::vector<caf::actor> fronts;  // fronts[i] is published in slot i
+  caf::actor health;
+  caf::actor storage;
+  caf::actor hasher;
+  caf::actor registry;
+  uint64_t restarts = 0;
+  bool stopping = false;         // exit received: children are going down
+  caf::error stop_reason;
+};
+
+// Answers (front_atom) with the current handle of front 0.
+caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor_deps deps);
+
+} // namespace crm::actors
