@@ -7,6 +7,7 @@
 #include "actors/identity/tenant_profiles.hpp"
 #include "actors/identity/tenant_users.hpp"
 #include "storage/entity_sql.hpp"
+#include "storage/identity_sql.hpp"
 
 #include <caf/all.hpp>
 
@@ -17,30 +18,6 @@ using protocols::error_of;
 using storage::pg_query;
 
 namespace {
-
-// $1 is always the tenant; the pool also sets app.tenant_id for RLS.
-constexpr const char* select_tenant = "SELECT slug FROM tenants WHERE id = $1";
-constexpr const char* select_roles = "SELECT name, permissions FROM roles WHERE tenant_id = $1";
-constexpr const char* select_user_by_email =
-    "SELECT id, email, password_hash, role, access_profile, locked, session_epoch FROM users"
-    " WHERE tenant_id = $1 AND lower(email) = lower($2)";
-// Opened only if nothing that ends sessions (lock, new password) committed
-// since the user row was read: $5 is the session_epoch read with the hash.
-// Answers (locked now, opened).
-constexpr const char* insert_session =
-    "WITH u AS (SELECT session_epoch, locked FROM users WHERE tenant_id = $2 AND id = $3),"
-    " opened AS (INSERT INTO sessions (id, tenant_id, user_id, expires_at, user_epoch)"
-    " SELECT $1, $2, $3, to_timestamp($4), session_epoch FROM u WHERE session_epoch = $5 AND NOT locked"
-    " RETURNING 1)"
-    " SELECT COALESCE((SELECT locked FROM u), false), EXISTS (SELECT 1 FROM opened)";
-constexpr const char* select_session =
-    "SELECT s.user_id, extract(epoch FROM s.expires_at)::bigint, s.revoked_at IS NOT NULL,"
-    " u.email, u.role, u.access_profile, u.locked, s.user_epoch = u.session_epoch"
-    " FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
-    " WHERE s.tenant_id = $1 AND s.id = $2";
-constexpr const char* revoke_session =
-    "UPDATE sessions SET revoked_at = now(), revoked_reason = $3"
-    " WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL";
 
 // The per-account throttle counts an account at one client address: failures
 // from elsewhere never make this address wait (OWASP: not per account alone).
@@ -102,7 +79,7 @@ void login_verify(caf::stateful_actor<tenant_state>* self, attempt a, std::strin
 // verification too: same time, same answer.
 void login(caf::stateful_actor<tenant_state>* self, attempt a) {
   auto& st = self->state;
-  db_request lookup{st.id, {pg_query{select_user_by_email, {st.id, a->rq.email}, false, true}}};
+  db_request lookup{st.id, {pg_query{storage::stmt_user_by_email, {st.id, a->rq.email}, true}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(lookup))
       .then(
           [=](db_result& res) {
@@ -131,10 +108,10 @@ void login_open_session(caf::stateful_actor<tenant_state>* self, attempt a) {
   a->who.session_id = new_uuid();
   a->who.expires_at = st.deps.now() + st.deps.token_ttl.count();
   db_request insert{st.id,
-                    {pg_query{insert_session,
+                    {pg_query{storage::stmt_session_open,
                               {a->who.session_id, st.id, a->who.user_id, std::to_string(a->who.expires_at),
                                a->epoch},
-                              false}}};
+                              true}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(insert))
       .then(
           [=](db_result& res) {
@@ -188,7 +165,7 @@ void recover(caf::stateful_actor<tenant_state>* self, std::string sid, std::stri
              std::string permission, caf::typed_response_promise<principal> rp, int reads = 1) {
   auto& st = self->state;
   auto epoch = st.epoch_of(user_id);
-  db_request q{st.id, {pg_query{select_session, {st.id, sid}, false, true}}};
+  db_request q{st.id, {pg_query{storage::stmt_session_load, {st.id, sid}, true}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(q))
       .then(
           [=](db_result& res) mutable {
@@ -272,7 +249,7 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
   // Load the tenant before serving anything (await holds other messages back).
   // Tenants created before access profiles existed get the baseline ones here.
   db_request load{st.id,
-                  {pg_query{select_tenant, {st.id}, false}, pg_query{select_roles, {st.id}, false},
+                  {pg_query{storage::stmt_tenant_slug, {st.id}, true}, pg_query{storage::stmt_tenant_roles, {st.id}, true},
                    storage::ensure_profiles_query(st.id), pg_query{storage::stmt_profiles_load, {st.id}, true}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(load))
       .await(
@@ -331,7 +308,7 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
         auto rp = self->make_response_promise<caf::ok_atom>();
         // the live actor ends once the row is revoked (ADR-0037)
         auto after = [=] { invalidate_sessions(self, user_id, sid); };
-        db_request q{st.id, {pg_query{revoke_session, {st.id, sid, std::string{"logout"}}, false}}};
+        db_request q{st.id, {pg_query{storage::stmt_session_revoke, {st.id, sid, std::string{"logout"}}, true}}};
         self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(q))
             .then(
                 [=](db_result&) mutable {

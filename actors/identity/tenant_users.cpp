@@ -8,6 +8,7 @@
 #include "actors/identity/random.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/json_body.hpp"
+#include "storage/identity_sql.hpp"
 
 #include <caf/all.hpp>
 
@@ -18,15 +19,6 @@ using protocols::error_of;
 using storage::pg_query;
 
 namespace {
-
-constexpr const char* user_columns =
-    "id, email, role, access_profile, locked,"
-    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), version";
-
-std::string with_columns(const std::string& head, const std::string& tail = {}) {
-  return head + " " + user_columns + tail;
-}
 
 user_view view_of(const storage::pg_rows& rows, size_t i) {
   auto cell = [&](size_t c) { return rows.cell(i, c); };
@@ -103,10 +95,8 @@ caf::result<user_view> create_user(caf::stateful_actor<tenant_state>* self, user
             auto& st = self->state;
             db_request rq{
                 st.id,
-                {pg_query{with_columns("INSERT INTO users (id, tenant_id, email, password_hash, role,"
-                                       " access_profile) VALUES ($1, $2, $3, $4, $5, $6) RETURNING"),
-                          {new_uuid(), st.id, d.email, hash, d.role, d.access_profile},
-                          false}}};
+                {pg_query{storage::stmt_user_insert, {new_uuid(), st.id, d.email, hash, d.role, d.access_profile},
+                          true}}};
             answer_user(self, std::move(rq), 0, rp);
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -117,11 +107,7 @@ caf::result<user_list> list_users(caf::stateful_actor<tenant_state>* self) {
   auto& st = self->state;
   auto rp = self->make_response_promise<user_list>();
   db_request rq{st.id,
-                {pg_query{with_columns("SELECT",
-                                       " FROM users WHERE tenant_id = $1"
-                                       " ORDER BY lower(email) LIMIT 500"),
-                          {st.id},
-                          false}}};
+                {pg_query{storage::stmt_user_list, {st.id}, true}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(rq))
       .then(
           [=](db_result& res) mutable {
@@ -140,8 +126,7 @@ caf::result<user_view> get_user(caf::stateful_actor<tenant_state>* self, const s
   answer_user(
       self,
       {st.id,
-       {pg_query{
-           with_columns("SELECT", " FROM users WHERE tenant_id = $1 AND id = $2"), {st.id, id}, false}}},
+       {pg_query{storage::stmt_user_get, {st.id, id}, true}}},
       0, rp);
   return rp;
 }
@@ -160,25 +145,13 @@ caf::result<user_view> patch_user(caf::stateful_actor<tenant_state>* self, const
     auto keep = opt(!d.keep_session.empty(), d.keep_session);
     db_request rq{
         st.id,
-        {pg_query{with_columns("UPDATE users SET email = COALESCE($3, email), role = COALESCE($4, role),"
-                               " access_profile = COALESCE($5, access_profile),"
-                               " password_hash = COALESCE($6, password_hash),"
-                               " session_epoch = session_epoch + CASE WHEN $6 IS NULL THEN 0 ELSE 1 END"
-                               " WHERE tenant_id = $1 AND id = $2 RETURNING"),
+        {pg_query{storage::stmt_user_patch,
                   {st.id, id, opt(d.has_email, d.email), opt(d.has_role, d.role),
                    opt(d.has_profile, d.access_profile), hash},
-                  false}}};
+                  true}}};
     if (ends_sessions) {
-      rq.queries.push_back({"UPDATE sessions SET revoked_at = now(), revoked_reason = 'password'"
-                            " WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL"
-                            " AND id IS DISTINCT FROM $3::uuid",
-                            {st.id, id, keep},
-                            false});
-      rq.queries.push_back({"UPDATE sessions s SET user_epoch = u.session_epoch FROM users u"
-                            " WHERE s.tenant_id = $1 AND s.id = $3::uuid AND s.user_id = $2"
-                            " AND u.tenant_id = $1 AND u.id = $2",
-                            {st.id, id, keep},
-                            false});
+      rq.queries.push_back({storage::stmt_sessions_end_password, {st.id, id, keep}, true});
+      rq.queries.push_back({storage::stmt_session_keep, {st.id, id, keep}, true});
     }
     // Live sessions carry the old role, profile or password epoch: once the
     // change has committed they are all dropped (the kept one too: it may
@@ -201,23 +174,12 @@ caf::result<user_view> set_locked(caf::stateful_actor<tenant_state>* self, const
   auto rp = self->make_response_promise<user_view>();
   db_request rq{st.id, {}};
   if (locked) {
-    rq.queries.push_back({with_columns("UPDATE users SET locked = true, locked_at = now(),"
-                                       " session_epoch = session_epoch + 1"
-                                       " WHERE tenant_id = $1 AND id = $2 RETURNING"),
-                          {st.id, id},
-                          false});
-    rq.queries.push_back(
-        {"UPDATE sessions SET revoked_at = now(), revoked_reason = 'lock'"
-         " WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
-         {st.id, id},
-         false});
+    rq.queries.push_back({storage::stmt_user_lock, {st.id, id}, true});
+    rq.queries.push_back({storage::stmt_sessions_end_lock, {st.id, id}, true});
     // the live actors end once the rows have committed
     answer_user(self, std::move(rq), 0, rp, [=] { invalidate_sessions(self, id); });
   } else {
-    rq.queries.push_back({with_columns("UPDATE users SET locked = false, locked_at = NULL"
-                                       " WHERE tenant_id = $1 AND id = $2 RETURNING"),
-                          {st.id, id},
-                          false});
+    rq.queries.push_back({storage::stmt_user_unlock, {st.id, id}, true});
     answer_user(self, std::move(rq), 0, rp);
   }
   return rp;

@@ -4,6 +4,7 @@
 #include "protocols/errc.hpp"
 #include "protocols/permissions.hpp"
 #include "storage/entity_sql.hpp"
+#include "storage/identity_sql.hpp"
 
 #include <caf/all.hpp>
 
@@ -19,22 +20,13 @@ namespace {
 db_request bootstrap_plan(const std::string& tenant_id, const std::string& admin_id, const tenant_draft& d,
                           const std::string& hash) {
   db_request rq{tenant_id, {}};
-  rq.queries.push_back(
-      {"INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)", {tenant_id, d.slug, d.name}, false});
+  rq.queries.push_back({storage::stmt_tenant_insert, {tenant_id, d.slug, d.name}, true});
   for (const auto& role : protocols::baseline_roles()) {
     std::string perms;
     for (const auto& p : role.permissions) perms += (perms.empty() ? "" : ",") + p;
-    rq.queries.push_back(
-        {"INSERT INTO roles (tenant_id, name, permissions, builtin)"
-         " VALUES ($1, $2, string_to_array($3, ','), true)",
-         {tenant_id, role.name, perms},
-         false});
+    rq.queries.push_back({storage::stmt_role_insert, {tenant_id, role.name, perms}, true});
   }
-  rq.queries.push_back(
-      {"INSERT INTO users (id, tenant_id, email, password_hash, role, access_profile)"
-       " VALUES ($1, $2, $3, $4, 'admin', 'admin')",
-       {admin_id, tenant_id, d.admin_email, hash},
-       false});
+  rq.queries.push_back({storage::stmt_admin_insert, {admin_id, tenant_id, d.admin_email, hash}, true});
   rq.queries.push_back(storage::ensure_profiles_query(tenant_id));
   return rq;
 }
@@ -43,8 +35,7 @@ db_request bootstrap_plan(const std::string& tenant_id, const std::string& admin
 // transaction that set app.tenant_slug see that one row.
 db_request resolve_plan(const std::string& slug) {
   return {{},
-          {pg_query{"SELECT set_config('app.tenant_slug', $1, true)", {slug}, false},
-           pg_query{"SELECT id FROM tenants WHERE slug = $1", {slug}, false}}};
+          {pg_query{storage::stmt_slug_context, {slug}, true}, pg_query{storage::stmt_tenant_by_slug, {slug}, true}}};
 }
 
 }  // namespace

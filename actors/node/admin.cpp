@@ -7,6 +7,7 @@
 #include "actors/data/storage_actor.hpp"
 #include "protocols/json_writer.hpp"
 #include "protocols/problem.hpp"
+#include "storage/identity_sql.hpp"
 
 #include <caf/all.hpp>
 
@@ -64,7 +65,7 @@ int run_admin(const config& cfg, log_sink& log) {
   caf::actor_system sys{caf_cfg};
   asio::io_context io;
   auto guard = asio::make_work_guard(io);
-  storage::pg_pool pool{io, cfg.pg, {}, [&](std::string_view event, std::string_view) {
+  storage::pg_pool pool{io, cfg.pg, storage::all_statements(), [&](std::string_view event, std::string_view) {
                           if (event.find("failed") != std::string_view::npos)
                             log.event(log_level::warn, event);
                         }};

@@ -1,6 +1,6 @@
 #include "actors/node/node.hpp"
 
-#include "storage/entity_sql.hpp"
+#include "storage/identity_sql.hpp"
 
 #include "actors/identity/random.hpp"
 #include "actors/node/supervisor.hpp"
@@ -41,7 +41,7 @@ node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
                                  event.find("timeout") != std::string_view::npos);
     log_.event(bad ? log_level::warn : log_level::info, event, field("detail", detail));
   };
-  pg_ = std::make_unique<storage::pg_pool>(storage_io_, cfg_.pg, storage::entity_statements(),
+  pg_ = std::make_unique<storage::pg_pool>(storage_io_, cfg_.pg, storage::all_statements(),
                                            storage_event);
   redis_ = std::make_unique<storage::redis_client>(storage_io_, cfg_.redis, storage_event);
   routes_ = std::make_shared<const protocols::router>(build_router(cfg_.node_role));

@@ -7,6 +7,7 @@
 #include "actors/identity/identity.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/problem.hpp"
+#include "storage/identity_sql.hpp"
 
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
@@ -43,7 +44,7 @@ struct fake_db_state {
   std::vector<std::pair<caf::response_promise, db_result>> held;
 };
 
-// Answers the identity statements from memory, by their SQL text.
+// Answers the identity statements from memory, by their names (storage/identity_sql.hpp).
 caf::behavior fake_storage(caf::stateful_actor<fake_db_state>* self) {
   return {
     [=](caf::put_atom, bool hold) { self->state.hold = hold; },
@@ -57,18 +58,18 @@ caf::behavior fake_storage(caf::stateful_actor<fake_db_state>* self) {
       for (auto& q : rq.queries) {
         const auto& sql = q.text;
         auto& st = self->state;
-        if (sql.rfind("SELECT slug FROM tenants", 0) == 0) out.sets.push_back(rows({{"acme"}}));
-        else if (sql.rfind("SELECT name, permissions FROM roles", 0) == 0)
+        if (sql == storage::stmt_tenant_slug) out.sets.push_back(rows({{"acme"}}));
+        else if (sql == storage::stmt_tenant_roles)
           out.sets.push_back(rows({{"admin", "{customers:read,users:manage}"}}));
-        else if (sql.find("FROM sessions s JOIN users u") != std::string::npos) {
+        else if (sql == storage::stmt_session_load) {
           ++st.session_loads;
           session_read = true;
           out.sets.push_back(rows({{user_id, "4102444800", st.revoked ? "t" : "f", "a@acme.test", "admin",
                                     "admin", st.locked ? "t" : "f", "t"}}));
-        } else if (sql.rfind("UPDATE users SET locked = true", 0) == 0) {
+        } else if (sql == storage::stmt_user_lock) {
           st.locked = true;
           out.sets.push_back(rows({{user_id, "a@acme.test", "admin", "admin", "t", "now", "now", "2"}}));
-        } else if (sql.rfind("UPDATE sessions SET revoked_at", 0) == 0) {
+        } else if (sql == storage::stmt_session_revoke || sql == storage::stmt_sessions_end_lock) {
           st.revoked = true;
           out.sets.push_back(rows({}));
         } else {
