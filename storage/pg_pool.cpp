@@ -64,6 +64,11 @@ constexpr const char* tenant_sql = "SELECT set_config('app.tenant_id', $1, true)
 // it again is safe, a few times.
 constexpr int max_attempts = 3;
 bool is_retryable(std::string_view sqlstate) { return sqlstate == "40001" || sqlstate == "40P01"; }
+// The client's doing (a constraint, a value the database cannot store): a
+// 409 or 422 answer, not a server problem.
+bool is_refusal(std::string_view sqlstate) {
+  return sqlstate.substr(0, 2) == "23" || sqlstate == "22021" || sqlstate == "22P05";
+}
 } // namespace
 
 struct pg_pool::slot {
@@ -316,7 +321,9 @@ void pg_pool::send(slot& s, std::shared_ptr<request> r) {
       r->results.clear();
       dispatch(r);
     } else if (!r->first_sqlstate.empty()) {
-      if (on_event_) on_event_("pg.statement_failed", r->first_sqlstate + " " + r->first_message);
+      if (on_event_)
+        on_event_(is_refusal(r->first_sqlstate) ? "pg.statement_refused" : "pg.statement_failed",
+                  r->first_sqlstate + " " + r->first_message);
       finish(*r, error_of_sqlstate(r->first_sqlstate, r->first_constraint));
     } else {
       finish(*r, std::move(r->results));

@@ -64,6 +64,10 @@ struct pg_rows {
 };
 
 using pg_callback = std::function<void(caf::expected<std::vector<pg_rows>>)>;
+// Events: pg.connected, pg.connect_failed, pg.prepare_failed,
+// pg.connection_lost, pg.statement_failed (a server-side problem) and
+// pg.statement_refused (the client's data: a constraint, an unstorable
+// character); detail starts with the SQLSTATE for the last two.
 using pg_event_fn = std::function<void(std::string_view event, std::string_view detail)>;
 
 class pg_pool {

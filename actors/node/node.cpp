@@ -33,12 +33,9 @@ node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
       slots_(cfg.fronts),
       storage_guard_(asio::make_work_guard(storage_io_)) {
   auto storage_event = [this](std::string_view event, std::string_view detail) {
-    // A constraint violation (SQLSTATE class 23) is the client's doing: a 409
-    // or 422 answer, not a server problem.
-    bool client_error = event == "pg.statement_failed" && detail.substr(0, 2) == "23";
-    bool bad = !client_error && (event.find("failed") != std::string_view::npos ||
-                                 event.find("lost") != std::string_view::npos ||
-                                 event.find("timeout") != std::string_view::npos);
+    // pg.statement_refused (the client's data) is no server problem: info
+    bool bad = event.find("failed") != std::string_view::npos || event.find("lost") != std::string_view::npos ||
+               event.find("timeout") != std::string_view::npos;
     log_.event(bad ? log_level::warn : log_level::info, event, field("detail", detail));
   };
   pg_ = std::make_unique<storage::pg_pool>(storage_io_, cfg_.pg, storage::all_statements(),
