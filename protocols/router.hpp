@@ -16,12 +16,16 @@ namespace crm::protocols {
 
 enum class listener : uint8_t { public_api, admin };
 
+struct entity_def;  // protocols/entity.hpp
+
 struct route {
   std::string method;       // "GET", "POST", ...
   std::string pattern;      // "/api/v1/{entity}/{id}"; also the metrics/log label
   int id = 0;               // handler id, chosen by the caller
   size_t body_limit = 0;    // largest request body accepted, in bytes
   listener where = listener::public_api;
+  std::string permission{};  // what the caller's role needs ("customers:read"); "" = no RBAC check
+  const entity_def* entity = nullptr;  // the entity the route serves, if any
 };
 
 struct route_match {

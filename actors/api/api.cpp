@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <array>
 #include <regex>
 
 namespace crm::actors {
@@ -74,7 +75,8 @@ std::optional<tenant_draft> read_tenant_draft(protocols::json_body& body) {
 
 namespace {
 
-void create_tenant(caf::event_based_actor* self, const api_deps& deps, http::exchange&& x) {
+void create_tenant(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match&,
+                   http::exchange&& x) {
   static constexpr std::string_view route = "/api/v1/tenants";
   auto token = bearer_token(x.req.header_value("authorization"));
   if (token.empty()) return fail(x, error_of(errc::auth_missing_token, "send the platform token"), route);
@@ -103,7 +105,8 @@ void create_tenant(caf::event_based_actor* self, const api_deps& deps, http::exc
 
 // -- POST /api/v1/auth/login ----------------------------------------------------
 
-void login(caf::event_based_actor* self, const api_deps& deps, http::exchange&& x) {
+void login(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match&,
+           http::exchange&& x) {
   static constexpr std::string_view route = "/api/v1/auth/login";
   auto body = read_body(x, route);
   if (!body) return;
@@ -136,7 +139,8 @@ void login(caf::event_based_actor* self, const api_deps& deps, http::exchange&& 
 
 // -- authenticated routes --------------------------------------------------------
 
-void me(caf::event_based_actor* self, const api_deps& deps, http::exchange&& x) {
+void me(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match&,
+        http::exchange&& x) {
   static constexpr std::string_view route = "/api/v1/auth/me";
   auto ex = std::make_shared<http::exchange>(std::move(x));
   authenticate(self, deps, ex, route, {}, [ex](const principal& who) {
@@ -159,7 +163,8 @@ void me(caf::event_based_actor* self, const api_deps& deps, http::exchange&& x) 
   });
 }
 
-void logout(caf::event_based_actor* self, const api_deps& deps, http::exchange&& x) {
+void logout(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match&,
+            http::exchange&& x) {
   static constexpr std::string_view route = "/api/v1/auth/logout";
   auto ex = std::make_shared<http::exchange>(std::move(x));
   auto registry = registry_of(deps);
@@ -227,7 +232,7 @@ void users_api(caf::event_based_actor* self, const api_deps& deps, const protoco
   auto ex = std::make_shared<http::exchange>(std::move(x));
   // Another tenant's id or no id at all: not found, never forbidden.
   bool needs_id = id != route_users_create && id != route_users_list && id != route_roles_list;
-  std::string permission = id == route_roles_list ? "" : "users:manage";
+  std::string permission = m.matched->permission;  // users:manage, none for the roles list
   auto registry = registry_of(deps);
   auto timeout = deps.timeout;
   // Token and permission first: a caller who may not do this learns nothing
@@ -321,43 +326,30 @@ std::string_view bearer_token(std::string_view h) {
 
 void handle_api(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match& m,
                 http::exchange&& x) {
-  switch (m.matched->id) {
-    case route_tenants_create:
-      return create_tenant(self, deps, std::move(x));
-    case route_login:
-      return login(self, deps, std::move(x));
-    case route_me:
-      return me(self, deps, std::move(x));
-    case route_logout:
-      return logout(self, deps, std::move(x));
-    case route_users_create:
-    case route_users_list:
-    case route_user_get:
-    case route_user_patch:
-    case route_user_lock:
-    case route_user_unlock:
-    case route_roles_list:
-      return users_api(self, deps, m, std::move(x));
-    case route_profiles_list:
-    case route_profile_get:
-    case route_profile_put:
-      return handle_profiles_api(self, deps, m, std::move(x));
-    case route_audit_list:
-      return handle_audit_api(self, deps, m, std::move(x));
-    case route_entity_create:
-    case route_entity_get:
-    case route_entity_patch:
-    case route_entity_delete:
-    case route_attachments_create:
-    case route_attachments_list:
-      return handle_entity_api(self, deps, m, std::move(x));
-    case route_entity_query:
-    case route_entity_list:
-    case route_audit_query:
-      return handle_query_api(self, deps, m, std::move(x));
-    default:
-      fail(x, error_of(errc::internal, "the route has no handler"), "");
-  }
+  // route id -> handler. The route table (route_table.cpp) carries each
+  // route's entity and permission; a new endpoint is a row there, a function
+  // and a line here.
+  using handler = void (*)(caf::event_based_actor*, const api_deps&, const protocols::route_match&, http::exchange&&);
+  static const auto handlers = [] {
+    std::array<handler, route_audit_query + 1> h{};
+    h[route_tenants_create] = create_tenant;
+    h[route_login] = login;
+    h[route_me] = me;
+    h[route_logout] = logout;
+    for (int id : {route_users_create, route_users_list, route_user_get, route_user_patch, route_user_lock,
+                   route_user_unlock, route_roles_list})
+      h[id] = users_api;
+    for (int id : {route_profiles_list, route_profile_get, route_profile_put}) h[id] = handle_profiles_api;
+    h[route_audit_list] = handle_audit_api;
+    for (int id : {route_entity_create, route_entity_get, route_entity_patch, route_entity_delete,
+                   route_attachments_create, route_attachments_list})
+      h[id] = handle_entity_api;
+    for (int id : {route_entity_query, route_entity_list, route_audit_query}) h[id] = handle_query_api;
+    return h;
+  }();
+  auto id = static_cast<size_t>(m.matched->id);
+  if (id >= handlers.size() || !handlers[id]) return fail(x, error_of(errc::internal, "the route has no handler"), "");
+  handlers[id](self, deps, m, std::move(x));
 }
 
 }  // namespace crm::actors

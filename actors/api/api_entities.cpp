@@ -48,14 +48,6 @@ uint64_t readable_of(const principal& who, const entity_def& e) {
   return profile_of(who).entities[e.index].read | id_bit;
 }
 
-// "/api/v1/price-lists/{id}/attachments" -> price-lists
-const entity_def* entity_of(std::string_view pattern) {
-  constexpr std::string_view prefix = "/api/v1/";
-  if (pattern.substr(0, prefix.size()) != prefix) return nullptr;
-  pattern.remove_prefix(prefix.size());
-  return protocols::entity_by_path(pattern.substr(0, pattern.find('/')));
-}
-
 caf::error not_found(const entity_def& e) { return error_of(errc::resource_not_found, "no such record in " + e.path); }
 
 // -- shaping ------------------------------------------------------------------
@@ -391,14 +383,11 @@ void handle_entity_api(caf::event_based_actor* self, const api_deps& deps, const
                        http::exchange&& x) {
   auto route = std::string_view{m.matched->pattern};
   int id = m.matched->id;
-  const auto* e = entity_of(route);
+  const auto* e = m.matched->entity;  // the route table names the entity and the permission
   auto ex = std::make_shared<http::exchange>(std::move(x));
   if (!e) return fail(*ex, error_of(errc::internal, "the route names no entity"), route);
-  auto action = id == route_entity_get || id == route_attachments_list ? ":read"
-                : id == route_entity_delete                            ? ":delete"
-                                                                       : ":write";
   entity_call c{self, storage_of(deps), deps.timeout, ex, route, e, {}, std::string{m.param("id")}};
-  authenticate(self, deps, ex, route, e->path + action, [c, id](principal& who) mutable {
+  authenticate(self, deps, ex, route, m.matched->permission, [c, id](principal& who) mutable {
     c.who = std::move(who);
     // A malformed id names no record: 404 like another tenant's id.
     if (id != route_entity_create && !protocols::is_uuid(c.id)) return fail(*c.ex, not_found(*c.e), c.route, c.who);
@@ -425,7 +414,7 @@ void handle_profiles_api(caf::event_based_actor* self, const api_deps& deps, con
   auto ex = std::make_shared<http::exchange>(std::move(x));
   auto registry = registry_of(deps);
   auto timeout = deps.timeout;
-  authenticate(self, deps, ex, route, "profiles:manage", [=](const principal& who) {
+  authenticate(self, deps, ex, route, m.matched->permission, [=](const principal& who) {
     auto failed = [ex, route, who](caf::error& e) { fail(*ex, e, route, who); };
     auto one = [ex, route, who](int status) {
       return [ex, route, who, status](const access_profile& p) {
@@ -514,7 +503,7 @@ void handle_audit_api(caf::event_based_actor* self, const api_deps& deps, const 
   auto ex = std::make_shared<http::exchange>(std::move(x));
   auto storage = storage_of(deps);
   auto timeout = deps.timeout;
-  authenticate(self, deps, ex, route, "audit:read", [=](const principal& who) {
+  authenticate(self, deps, ex, route, m.matched->permission, [=](const principal& who) {
     protocols::json_body errors{"{}"};
     std::optional<std::string> entity, entity_id;
     std::string limit = "50";
@@ -574,7 +563,7 @@ void handle_query_api(caf::event_based_actor* self, const api_deps& deps, const 
   auto route = std::string_view{m.matched->pattern};
   int id = m.matched->id;
   bool audit = id == route_audit_query;
-  const auto* e = audit ? &protocols::audit_log_def() : entity_of(route);
+  const auto* e = m.matched->entity;  // the audit log's definition for the audit query
   auto ex = std::make_shared<http::exchange>(std::move(x));
   if (!e) return fail(*ex, error_of(errc::internal, "the route names no entity"), route);
   auto storage = storage_of(deps);
@@ -582,7 +571,7 @@ void handle_query_api(caf::event_based_actor* self, const api_deps& deps, const 
   auto caps = deps.query_caps;
   auto statement_timeout = std::to_string(deps.query_timeout.count());
   auto cursor_key = deps.cursor_key;
-  authenticate(self, deps, ex, route, audit ? std::string{"audit:read"} : e->path + ":read", [=](const principal& who) {
+  authenticate(self, deps, ex, route, m.matched->permission, [=](const principal& who) {
     std::string body = "{}";
     if (id != route_entity_list) {
       if (!is_json(ex->req.header_value("content-type")))

@@ -35,33 +35,38 @@ protocols::router build_router(role r) {
   rt.add({"GET", "/health", route_health, no_body, listener::admin});
   rt.add({"GET", "/metrics", route_metrics, no_body, listener::admin});
   if (r == role::all || r == role::core) {
-    rt.add({"GET", "/api/version", route_api_version, no_body, listener::public_api});
-    rt.add({"POST", "/api/v1/tenants", route_tenants_create, small_json, listener::public_api});
-    rt.add({"POST", "/api/v1/auth/login", route_login, small_json, listener::public_api});
-    rt.add({"POST", "/api/v1/auth/logout", route_logout, ignored_body, listener::public_api});
-    rt.add({"GET", "/api/v1/auth/me", route_me, no_body, listener::public_api});
-    rt.add({"POST", "/api/v1/users", route_users_create, small_json, listener::public_api});
-    rt.add({"GET", "/api/v1/users", route_users_list, no_body, listener::public_api});
-    rt.add({"GET", "/api/v1/users/{id}", route_user_get, no_body, listener::public_api});
-    rt.add({"PATCH", "/api/v1/users/{id}", route_user_patch, small_json, listener::public_api});
-    rt.add({"POST", "/api/v1/users/{id}/lock", route_user_lock, ignored_body, listener::public_api});
-    rt.add({"POST", "/api/v1/users/{id}/unlock", route_user_unlock, ignored_body, listener::public_api});
-    rt.add({"GET", "/api/v1/roles", route_roles_list, no_body, listener::public_api});
-    rt.add({"GET", "/api/v1/access-profiles", route_profiles_list, no_body, listener::public_api});
-    rt.add({"GET", "/api/v1/access-profiles/{name}", route_profile_get, no_body, listener::public_api});
-    rt.add({"PUT", "/api/v1/access-profiles/{name}", route_profile_put, small_json, listener::public_api});
-    rt.add({"GET", "/api/v1/audit-logs", route_audit_list, no_body, listener::public_api});
-    rt.add({"POST", "/api/v1/audit-logs/query", route_audit_query, small_json, listener::public_api});
+    auto api = [&](const char* method, std::string pattern, int id, size_t limit, std::string permission = {},
+                   const protocols::entity_def* e = nullptr) {
+      rt.add({method, std::move(pattern), id, limit, listener::public_api, std::move(permission), e});
+    };
+    api("GET", "/api/version", route_api_version, no_body);
+    api("POST", "/api/v1/tenants", route_tenants_create, small_json);  // the platform token, not a session
+    api("POST", "/api/v1/auth/login", route_login, small_json);
+    api("POST", "/api/v1/auth/logout", route_logout, ignored_body);    // any session
+    api("GET", "/api/v1/auth/me", route_me, no_body);
+    api("POST", "/api/v1/users", route_users_create, small_json, "users:manage");
+    api("GET", "/api/v1/users", route_users_list, no_body, "users:manage");
+    api("GET", "/api/v1/users/{id}", route_user_get, no_body, "users:manage");
+    api("PATCH", "/api/v1/users/{id}", route_user_patch, small_json, "users:manage");
+    api("POST", "/api/v1/users/{id}/lock", route_user_lock, ignored_body, "users:manage");
+    api("POST", "/api/v1/users/{id}/unlock", route_user_unlock, ignored_body, "users:manage");
+    api("GET", "/api/v1/roles", route_roles_list, no_body);
+    api("GET", "/api/v1/access-profiles", route_profiles_list, no_body, "profiles:manage");
+    api("GET", "/api/v1/access-profiles/{name}", route_profile_get, no_body, "profiles:manage");
+    api("PUT", "/api/v1/access-profiles/{name}", route_profile_put, small_json, "profiles:manage");
+    api("GET", "/api/v1/audit-logs", route_audit_list, no_body, "audit:read");
+    api("POST", "/api/v1/audit-logs/query", route_audit_query, small_json, "audit:read", &protocols::audit_log_def());
     for (const auto& e : protocols::entity_registry()) {
       auto base = "/api/v1/" + e.path;
-      rt.add({"POST", base, route_entity_create, record_json, listener::public_api});
-      rt.add({"GET", base + "/{id}", route_entity_get, no_body, listener::public_api});
-      rt.add({"PATCH", base + "/{id}", route_entity_patch, record_json, listener::public_api});
-      rt.add({"DELETE", base + "/{id}", route_entity_delete, no_body, listener::public_api});
-      rt.add({"POST", base + "/{id}/attachments", route_attachments_create, small_json, listener::public_api});
-      rt.add({"GET", base + "/{id}/attachments", route_attachments_list, no_body, listener::public_api});
-      rt.add({"POST", base + "/query", route_entity_query, small_json, listener::public_api});
-      rt.add({"GET", base, route_entity_list, no_body, listener::public_api});
+      auto read = e.path + ":read", write = e.path + ":write";
+      api("POST", base, route_entity_create, record_json, write, &e);
+      api("GET", base + "/{id}", route_entity_get, no_body, read, &e);
+      api("PATCH", base + "/{id}", route_entity_patch, record_json, write, &e);
+      api("DELETE", base + "/{id}", route_entity_delete, no_body, e.path + ":delete", &e);
+      api("POST", base + "/{id}/attachments", route_attachments_create, small_json, write, &e);
+      api("GET", base + "/{id}/attachments", route_attachments_list, no_body, read, &e);
+      api("POST", base + "/query", route_entity_query, small_json, read, &e);
+      api("GET", base, route_entity_list, no_body, read, &e);
     }
   }
   if (r == role::all || r == role::content)
