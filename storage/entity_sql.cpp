@@ -2,6 +2,7 @@
 
 #include "protocols/access_profile.hpp"
 #include "protocols/query.hpp"
+#include "protocols/values.hpp"
 
 namespace crm::storage {
 
@@ -124,6 +125,22 @@ std::string audit_columns(size_t paths) {
 
 std::string entity_statement(entity_op op, const entity_def& e) {
   return std::string{"ent_"} + op_name(op) + "_" + e.table;
+}
+
+std::vector<pg_query> query_statements(const protocols::entity_def& e, protocols::query_plan& plan,
+                                       const std::string& statement_timeout_ms,
+                                       std::optional<std::vector<std::string>> audit_readable) {
+  pg_query select{"SELECT ", std::move(plan.params), false};  // the rows' cursors need no parameters
+  select.cache = true;
+  if (audit_readable) {
+    select.text += audit_columns(select.params.size() + 1);
+    select.params.emplace_back(protocols::pg_array_literal(*audit_readable));
+  } else {
+    select.text += entity_columns(e);
+  }
+  select.text += " FROM " + e.table + " WHERE " + plan.where + " ORDER BY " + plan.order_by + " LIMIT " +
+                 std::to_string(plan.limit);
+  return {pg_query{stmt_statement_timeout, {statement_timeout_ms}, true}, std::move(select)};
 }
 
 std::vector<pg_statement> entity_statements() {

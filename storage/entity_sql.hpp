@@ -6,6 +6,7 @@
 // under row-level security. Pure.
 #pragma once
 #include "protocols/entity.hpp"
+#include "protocols/query.hpp"
 #include "storage/pg_pool.hpp"
 
 #include <optional>
@@ -59,6 +60,15 @@ const std::string& entity_columns(const protocols::entity_def& e);
 // The same for the audit log (protocols::audit_log_def()); `changes` keeps
 // only the keys whose "entity.field" is in the text[] parameter $`paths`.
 std::string audit_columns(size_t paths);
+
+// A planned DSL query as one transaction: its statement timeout (and custom
+// plans), then the SELECT of `e` (the audit log when `audit_readable` is
+// given: the "entity.field" paths its `changes` may show). The SELECT is a
+// cached shape (pg_query::cache, ADR-0042); its parameters are the plan's.
+// The plan's parameters are moved out.
+std::vector<pg_query> query_statements(const protocols::entity_def& e, protocols::query_plan& plan,
+                                       const std::string& statement_timeout_ms,
+                                       std::optional<std::vector<std::string>> audit_readable);
 
 // The INSERT of the baseline profiles (ON CONFLICT DO NOTHING) for tenant $1.
 pg_query ensure_profiles_query(const std::string& tenant);

@@ -581,18 +581,11 @@ void handle_query_api(caf::event_based_actor* self, const api_deps& deps, const 
     protocols::query_scope scope{e, audit ? ~uint64_t{0} : readable_of(who, *e), who.tenant_id, cursor_key};
     auto plan = protocols::plan_query(body, scope, caps);
     if (!plan) return fail(*ex, plan.error(), route, who);
-    pg_query select{"SELECT ", std::move(plan->params), false};  // the rows' cursors need no parameters
-    select.cache = true;  // one DSL shape, one prepared statement per connection (ADR-0042)
-    if (audit) {
-      select.text += storage::audit_columns(select.params.size() + 1);
-      select.params.emplace_back(protocols::pg_array_literal(profile_of(who).readable_paths()));
-    } else {
-      select.text += storage::entity_columns(*e);
-    }
-    select.text += " FROM " + e->table + " WHERE " + plan->where + " ORDER BY " + plan->order_by + " LIMIT " +
-                   std::to_string(plan->limit);
-    db_request rq{who.tenant_id,
-                  {pg_query{storage::stmt_statement_timeout, {statement_timeout}, true}, std::move(select)}};
+    // the audit log's `changes` keep only what the reader may read
+    std::optional<std::vector<std::string>> readable_paths;
+    if (audit) readable_paths = profile_of(who).readable_paths();
+    auto queries = storage::query_statements(*e, *plan, statement_timeout, std::move(readable_paths));
+    db_request rq{who.tenant_id, std::move(queries)};
     auto shared_plan = std::make_shared<protocols::query_plan>(std::move(*plan));
     self->request(storage, timeout, db_atom::value, std::move(rq))
         .then(

@@ -74,3 +74,34 @@ TEST_CASE("text array literals and the baseline profiles query", "[storage][enti
   CHECK(q.text.find("ON CONFLICT (tenant_id, name) DO NOTHING") != std::string::npos);
   CHECK(q.text.find("WHERE EXISTS (SELECT 1 FROM tenants") != std::string::npos);
 }
+
+TEST_CASE("a planned query becomes its timeout statement and one cached SELECT", "[storage][entity_sql]") {
+  const auto& customers = *protocols::entity_by_path("customers");
+  protocols::query_scope scope{&customers, ~uint64_t{0}, "7d3c9a4e-0000-4000-8000-00000000aaaa",
+                               "key-0123456789abcdef0123456789abcdef"};
+  auto plan = protocols::plan_query(R"({"filter":{"field":"status","op":"eq","value":"active"},"page":{"size":5}})",
+                                    scope, protocols::query_caps{});
+  REQUIRE(plan);
+  auto params = plan->params;
+  auto q = storage::query_statements(customers, *plan, "2000", std::nullopt);
+  REQUIRE(q.size() == 2);
+  CHECK(q[0].prepared);
+  CHECK(q[0].text == storage::stmt_statement_timeout);
+  CHECK(q[0].params.at(0) == "2000");
+  CHECK(q[1].cache);
+  CHECK_FALSE(q[1].prepared);
+  CHECK(q[1].params == params);
+  CHECK(q[1].text.rfind("SELECT ", 0) == 0);
+  CHECK(q[1].text.find(" FROM customers WHERE ") != std::string::npos);
+  CHECK(q[1].text.find(" LIMIT 6") != std::string::npos);  // one more than the page: is there a next one?
+  // the audit log: the readable paths are the last parameter
+  const auto& audit = protocols::audit_log_def();
+  protocols::query_scope ascope{&audit, ~uint64_t{0}, scope.tenant_id, scope.cursor_key};
+  auto aplan = protocols::plan_query("{}", ascope, protocols::query_caps{});
+  REQUIRE(aplan);
+  auto n = aplan->params.size();
+  auto aq = storage::query_statements(audit, *aplan, "2000", std::vector<std::string>{"customers.name"});
+  REQUIRE(aq[1].params.size() == n + 1);
+  CHECK(aq[1].params.back() == R"({"customers.name"})");
+  CHECK(aq[1].text.find(" FROM audit_logs WHERE ") != std::string::npos);
+}
