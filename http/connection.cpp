@@ -76,9 +76,9 @@ connection::connection(asio::ip::tcp::socket socket, std::shared_ptr<server_core
       where_(where),
       batcher_(batcher),
       parser_(core_->options.max_header_bytes,
-              [this](std::string_view method, std::string_view path) {
-                return core_->hooks.body_limit ? core_->hooks.body_limit(where_, method, path)
-                                               : core_->options.unmatched_body_limit;
+              [this](request& req) {
+                req.where = where_;
+                return core_->hooks.body_limit ? core_->hooks.body_limit(req) : core_->options.unmatched_body_limit;
               }),
       watchdog_(socket_.get_executor()),
       linger_timer_(socket_.get_executor()) {

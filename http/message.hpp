@@ -32,6 +32,10 @@ struct request {
   std::string remote_addr;  // the client: the peer, or what a trusted gateway reported
   std::string peer_addr;    // the TCP peer
   std::chrono::steady_clock::time_point received;
+  // The route, matched once at the edge when the head was complete (for the
+  // body limit) and handed on: `routed` says the match is here.
+  protocols::route_match route;
+  bool routed = false;
 
   // The first value of header `name` (lower-case), or "".
   std::string_view header_value(std::string_view name) const;

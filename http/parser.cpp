@@ -159,7 +159,7 @@ int request_parser::on_headers_complete(llhttp_t* p) {
   auto q = req.target.find('?');
   req.path = req.target.substr(0, q);
   if (q != std::string::npos) req.query = req.target.substr(q + 1);
-  self.body_limit_ = self.limit_ ? self.limit_(req.method, req.path) : 0;
+  self.body_limit_ = self.limit_ ? self.limit_(req) : 0;
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > self.body_limit_) {
     self.pending_error_ = parse_error::body_too_large;
     return -1;

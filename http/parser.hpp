@@ -33,7 +33,9 @@ struct parsed_request {
 class request_parser {
 public:
   // Returns the body limit for a request line; called once headers are complete.
-  using body_limit_fn = std::function<size_t(std::string_view method, std::string_view path)>;
+  // Called once the head is complete (method, path, headers set); may note
+  // what it learned in the request (the route).
+  using body_limit_fn = std::function<size_t(request& req)>;
 
   request_parser(size_t max_header_bytes, body_limit_fn limit);
   request_parser(const request_parser&) = delete;

@@ -39,9 +39,10 @@ struct server_hooks {
   // block: hand the batch to an actor.
   // `io_index` is the I/O thread's (0 .. io_threads-1).
   std::function<void(size_t io_index, std::vector<exchange>&&)> dispatch;
-  // Body limit for a request line; runs on an I/O thread.
-  std::function<size_t(protocols::listener, std::string_view method, std::string_view path)>
-      body_limit;
+  // Routes a request whose head is complete (method, path, listener set;
+  // it may store the match in req.route / req.routed) and returns its body
+  // limit; runs on an I/O thread.
+  std::function<size_t(request& req)> body_limit;
   // Runs on an I/O thread after a response was queued for writing.
   std::function<void(const completion&)> completed;
 };

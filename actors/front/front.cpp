@@ -16,7 +16,9 @@ caf::behavior front(caf::stateful_actor<front_state>* self, front_deps deps) {
       std::vector<http::exchange> sync;  // answered right here, handed back together
       std::vector<http::response> answers;
       for (auto& x : batch.items) {
-        auto m = st.deps.routes->match(x.req.method, x.req.path, x.req.where);
+        // matched at the edge already (node.cpp's body-limit hook); taken
+        // out of the request before the exchange moves on
+        auto m = x.req.routed ? std::move(x.req.route) : st.deps.routes->match(x.req.method, x.req.path, x.req.where);
         if (m.result == protocols::route_match::outcome::found && is_api_route(m.matched->id)) {
           handle_api(self, st.deps.api, m, std::move(x));
           continue;

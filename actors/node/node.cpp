@@ -48,9 +48,11 @@ node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
     // A dead or missing front drops the message; the reply handles then answer 503.
     if (auto front = slots_.for_io(io_index)) caf::anon_send(front, http_batch{std::move(batch)});
   };
-  hooks.body_limit = [routes = routes_, fallback = cfg_.http.unmatched_body_limit](
-                         protocols::listener where, std::string_view method, std::string_view path) {
-    return routes->body_limit(method, path, where, fallback);
+  // The one match of a request: here, for the body limit; the front reuses it.
+  hooks.body_limit = [routes = routes_, fallback = cfg_.http.unmatched_body_limit](http::request& req) {
+    req.route = routes->match(req.method, req.path, req.where);
+    req.routed = true;
+    return req.route.result == protocols::route_match::outcome::found ? req.route.matched->body_limit : fallback;
   };
   hooks.completed = [this](const http::completion& c) {
     metrics_.record(c.resp.route, c.method, c.resp.status, c.latency);

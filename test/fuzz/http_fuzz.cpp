@@ -34,9 +34,7 @@ struct outcome {
 };
 
 outcome run(std::string_view data, const std::vector<size_t>& cuts) {
-  request_parser p{header_limit, [](std::string_view, std::string_view path) {
-                     return path.size() % 2 ? body_limit : size_t{16};
-                   }};
+  request_parser p{header_limit, [](request& req) { return req.path.size() % 2 ? body_limit : size_t{16}; }};
   outcome out;
   size_t at = 0;
   for (size_t cut : cuts) {

@@ -10,7 +10,7 @@ namespace {
 
 request_parser make_parser(size_t body_limit = 1024, size_t header_limit = 16 * 1024) {
   return request_parser{header_limit,
-                        [body_limit](std::string_view, std::string_view) { return body_limit; }};
+                        [body_limit](request&) { return body_limit; }};
 }
 
 struct fed {

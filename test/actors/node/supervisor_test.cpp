@@ -45,7 +45,7 @@ struct fixture {
       if (auto front = slots.for_io(io)) caf::anon_send(front, http_batch{std::move(batch)});
       dispatched += n;
     };
-    hooks.body_limit = [](protocols::listener, std::string_view, std::string_view) { return 0; };
+    hooks.body_limit = [](http::request&) { return size_t{0}; };
     server = std::make_unique<http::server>(http::http_options{}, std::move(hooks), metrics);
     std::error_code ec;
     port = server->listen("127.0.0.1", 0, protocols::listener::public_api, ec);
