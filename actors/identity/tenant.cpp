@@ -23,6 +23,8 @@ namespace {
 // from elsewhere never make this address wait (OWASP: not per account alone).
 std::string account_key(const login_request& rq) { return rq.client + ' ' + protocols::ascii_lower(rq.email); }
 
+caf::error user_locked() { return error_of(errc::auth_user_locked, "the user is locked"); }
+
 caf::error revoked() { return error_of(errc::auth_session_revoked, "the session is no longer valid"); }
 
 // How often a session is read again when a change to its user committed
@@ -69,7 +71,7 @@ void login_verify(caf::stateful_actor<tenant_state>* self, attempt a, std::strin
               return a->fail(wrong_credentials());
             }
             st.accounts.succeeded(account_key(a->rq));
-            if (a->locked) return a->fail(error_of(errc::auth_user_locked, "the user is locked"));
+            if (a->locked) return a->fail(user_locked());
             login_open_session(self, a);
           },
           [=](caf::error& e) { a->fail(std::move(e)); });
@@ -120,8 +122,7 @@ void login_open_session(caf::stateful_actor<tenant_state>* self, attempt a) {
             // the user was locked or given a new password since the hash was read
             const auto& row = res.sets.at(0);
             if (row.cell(0, 1) != "t")
-              return a->fail(row.cell(0, 0) == "t" ? error_of(errc::auth_user_locked, "the user is locked")
-                                                   : wrong_credentials());
+              return a->fail(row.cell(0, 0) == "t" ? user_locked() : wrong_credentials());
             auto now = st.deps.now();
             protocols::jwt_claims c{who.user_id, st.id, who.session_id, now, now, who.expires_at};
             a->rp.deliver(login_result{protocols::sign_jwt(c, st.deps.keys->keys.front()), who.session_id,

@@ -1,6 +1,6 @@
 // test/fuzz/query_fuzz.cpp
 // libFuzzer target for protocols/query.cpp (built and run by
-// test/fuzz/run_query_fuzz.sh). Each input is used
+// test/fuzz/run_fuzz.sh query). Each input is used
 //  1. as a query body for every entity (and the audit log), with three
 //     access profiles and two sets of caps;
 //  2. as a cursor (page.after);
