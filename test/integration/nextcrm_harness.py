@@ -536,6 +536,24 @@ def psql_tenant(conninfo, tenant_id, sql):
     return [line.split("|") for line in r.stdout.splitlines() if line]
 
 
+# ----------------------------------------------------------------- shared names
+# Paths and problem codes of the pinned API that several suites use
+# (`from nextcrm_harness import API, USERS, ...`).
+API = "/api/v1"
+USERS = "/api/v1/users"
+ME = "/api/v1/auth/me"
+LOGIN = "/api/v1/auth/login"
+LOGOUT = "/api/v1/auth/logout"
+PROFILES = "/api/v1/access-profiles"
+AUDIT = "/api/v1/audit-logs"
+ENTITIES = ("customers", "deals", "products", "warehouses", "price-lists")
+COMMON = ("id", "created_at", "updated_at", "version")
+VALIDATION = "request.validation"
+FORBIDDEN = "auth.forbidden"
+REVOKED = "auth.session_revoked"
+NOT_FOUND = "resource.not_found"
+
+
 # ----------------------------------------------------------------- JWT
 #
 # NEXTCRM_JWT_KEYS is "kid:base64secret[,kid:base64secret...]" (standard

@@ -27,18 +27,10 @@ from urllib.parse import quote
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nextcrm_harness as h  # noqa: E402
+from nextcrm_harness import API, USERS, PROFILES, AUDIT, ENTITIES, COMMON, VALIDATION, FORBIDDEN, NOT_FOUND  # noqa: E402
 
-API = "/api/v1"
-PROFILES = "/api/v1/access-profiles"
-USERS = "/api/v1/users"
-AUDIT = "/api/v1/audit-logs"
 
-VALIDATION = "request.validation"
-NOT_FOUND = "resource.not_found"
-FORBIDDEN = "auth.forbidden"
 
-ENTITIES = ("customers", "deals", "products", "warehouses", "price-lists")
-COMMON = ("id", "created_at", "updated_at", "version")
 FIELDS = {
     "customers": ("name", "email", "phone", "status", "owner_id", "annual_revenue", "tax_id", "notes"),
     "deals": ("customer_id", "title", "stage", "amount", "currency", "close_date", "owner_id"),

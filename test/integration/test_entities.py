@@ -29,22 +29,15 @@ from urllib.parse import quote
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nextcrm_harness as h  # noqa: E402
+from nextcrm_harness import API, USERS, AUDIT, ENTITIES, COMMON, VALIDATION, FORBIDDEN, NOT_FOUND  # noqa: E402
 
-API = "/api/v1"
-USERS = "/api/v1/users"
-AUDIT = "/api/v1/audit-logs"
 
-VALIDATION = "request.validation"
-NOT_FOUND = "resource.not_found"
 CONFLICT = "resource.conflict"
 PRECONDITION = "resource.precondition_failed"
-FORBIDDEN = "auth.forbidden"
 MISSING_TOKEN = "auth.missing_token"
 
-ENTITIES = ("customers", "deals", "products", "warehouses", "price-lists")
 TABLES = {"customers": "customers", "deals": "deals", "products": "products",
           "warehouses": "warehouses", "price-lists": "price_lists"}
-COMMON = ("id", "created_at", "updated_at", "version")
 # The writable fields of every entity (issue4-spec "Records").
 FIELDS = {
     "customers": ("name", "email", "phone", "status", "owner_id", "annual_revenue", "tax_id", "notes"),

@@ -14,11 +14,9 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nextcrm_harness as h  # noqa: E402
+from nextcrm_harness import ME, LOGIN, LOGOUT  # noqa: E402
 
 TENANTS = "/api/v1/tenants"
-LOGIN = "/api/v1/auth/login"
-LOGOUT = "/api/v1/auth/logout"
-ME = "/api/v1/auth/me"
 RFC3339_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
 
 

@@ -15,9 +15,9 @@ import uuid
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nextcrm_harness as h  # noqa: E402
+from nextcrm_harness import REVOKED  # noqa: E402
 
 INVALID = "auth.invalid_token"
-REVOKED = "auth.session_revoked"
 HOUR = 3600
 
 

@@ -20,15 +20,10 @@ import uuid
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nextcrm_harness as h  # noqa: E402
+from nextcrm_harness import USERS, ME, LOGOUT, ENTITIES, FORBIDDEN, REVOKED, NOT_FOUND  # noqa: E402
 
-USERS = "/api/v1/users"
 ROLES = "/api/v1/roles"
-ME = "/api/v1/auth/me"
-LOGOUT = "/api/v1/auth/logout"
 
-FORBIDDEN = "auth.forbidden"
-REVOKED = "auth.session_revoked"
-NOT_FOUND = "resource.not_found"
 
 ROLE_NAMES = ("admin", "manager", "sales", "viewer")
 NON_ADMIN = ("manager", "sales", "viewer")
@@ -36,7 +31,6 @@ USER_KEYS = {"id", "email", "role", "access_profile", "locked", "created_at", "u
 RFC3339_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")
 PERMISSION_RE = re.compile(r"^[a-z][a-z-]*:[a-z]+$")
 
-ENTITIES = ("customers", "deals", "products", "warehouses", "price-lists")
 
 
 def _perms(entities, actions):

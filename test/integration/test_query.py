@@ -39,8 +39,8 @@ from decimal import Decimal
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nextcrm_harness as h  # noqa: E402
+from nextcrm_harness import API, ENTITIES, FORBIDDEN  # noqa: E402
 
-API = "/api/v1"
 USERS = API + "/users"
 PROFILES = API + "/access-profiles"
 AUDIT = API + "/audit-logs"
@@ -55,9 +55,7 @@ BAD_CURSOR = "query.bad_cursor"
 MALFORMED = "request.malformed_json"
 MEDIA_TYPE = "request.unsupported_media_type"
 TOO_LARGE = "request.too_large"
-FORBIDDEN = "auth.forbidden"
 
-ENTITIES = ("customers", "deals", "products", "warehouses", "price-lists")
 COMMON_TYPES = {"id": "uuid", "created_at": "timestamp", "updated_at": "timestamp", "version": "integer"}
 # The query type of every field (issue5-spec "Field types"); "array" cannot
 # be filtered or sorted, only projected.

@@ -32,17 +32,9 @@ import uuid
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nextcrm_harness as h  # noqa: E402
+from nextcrm_harness import API, USERS, ME, LOGIN, LOGOUT, PROFILES, AUDIT, VALIDATION, REVOKED  # noqa: E402
 
-API = "/api/v1"
-USERS = "/api/v1/users"
-ME = "/api/v1/auth/me"
-LOGIN = "/api/v1/auth/login"
-LOGOUT = "/api/v1/auth/logout"
-PROFILES = "/api/v1/access-profiles"
-AUDIT = "/api/v1/audit-logs"
 
-REVOKED = "auth.session_revoked"
-VALIDATION = "request.validation"
 INVALID = "auth.invalid_credentials"
 
 TRIALS = int(os.environ.get("NEXTCRM_RACE_TRIALS", "200"))
