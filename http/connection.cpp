@@ -203,6 +203,7 @@ void connection::push_problem(protocols::errc code, std::string detail, bool clo
   s.trace_id = trace.trace_id;
   s.traceparent = protocols::format_traceparent(trace);
   s.request_id = request_id_for({});
+  s.client = remote_;  // no request to read a forwarded address from: the peer
   s.received = clock::now();
   s.keep_alive = !close_after;
   s.resp = problem_response(s, code, std::move(detail));

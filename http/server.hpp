@@ -28,7 +28,7 @@ struct completion {
   std::string_view method;
   std::string_view trace_id;
   std::string_view request_id;
-  std::string_view client;  // empty for problems the connection answered itself
+  std::string_view client;  // the peer for problems the connection answered itself
   std::chrono::steady_clock::duration latency;
   const response& resp;
 };
