@@ -12,7 +12,7 @@
 #include "actors/api/route_table.hpp"
 #include "protocols/json_writer.hpp"
 #include "protocols/values.hpp"
-#include "storage/entity_sql.hpp"
+#include "storage/sql/entity_sql.hpp"
 
 #include <caf/all.hpp>
 

@@ -2,7 +2,7 @@
 // What the storage actor (actors/data/storage_actor.hpp) takes and answers:
 // one transaction per message. Local-only (rows are not serialized).
 #pragma once
-#include "storage/pg_pool.hpp"
+#include "storage/pg/pg_pool.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>

@@ -6,8 +6,8 @@
 #include "protocols/permissions.hpp"
 #include "actors/identity/tenant_profiles.hpp"
 #include "actors/identity/tenant_users.hpp"
-#include "storage/entity_sql.hpp"
-#include "storage/identity_sql.hpp"
+#include "storage/sql/entity_sql.hpp"
+#include "storage/sql/identity_sql.hpp"
 
 #include <caf/all.hpp>
 

@@ -1,7 +1,7 @@
 #include "actors/identity/tenant_profiles.hpp"
 
 #include "protocols/errc.hpp"
-#include "storage/entity_sql.hpp"
+#include "storage/sql/entity_sql.hpp"
 
 #include <caf/all.hpp>
 

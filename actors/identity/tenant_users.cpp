@@ -8,7 +8,7 @@
 #include "actors/identity/random.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/json_body.hpp"
-#include "storage/identity_sql.hpp"
+#include "storage/sql/identity_sql.hpp"
 
 #include <caf/all.hpp>
 

@@ -3,8 +3,8 @@
 #include "actors/identity/random.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/permissions.hpp"
-#include "storage/entity_sql.hpp"
-#include "storage/identity_sql.hpp"
+#include "storage/sql/entity_sql.hpp"
+#include "storage/sql/identity_sql.hpp"
 
 #include <caf/all.hpp>
 

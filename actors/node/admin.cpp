@@ -7,7 +7,7 @@
 #include "actors/data/storage_actor.hpp"
 #include "protocols/json_writer.hpp"
 #include "protocols/problem.hpp"
-#include "storage/identity_sql.hpp"
+#include "storage/sql/identity_sql.hpp"
 
 #include <caf/all.hpp>
 

@@ -8,8 +8,8 @@
 #include "actors/api/route_table.hpp"
 #include "http/options.hpp"
 #include "protocols/query.hpp"
-#include "storage/pg_pool.hpp"
-#include "storage/redis_client.hpp"
+#include "storage/pg/pg_pool.hpp"
+#include "storage/redis/redis_client.hpp"
 
 #include <chrono>
 #include <functional>

@@ -6,7 +6,7 @@
 #include "actors/node/node.hpp"
 #include "protocols/json_writer.hpp"
 #include "protocols/problem.hpp"
-#include "storage/migrations.hpp"
+#include "storage/pg/migrations.hpp"
 
 #include <caf/all.hpp>
 

@@ -1,6 +1,6 @@
 #include "actors/node/node.hpp"
 
-#include "storage/identity_sql.hpp"
+#include "storage/sql/identity_sql.hpp"
 
 #include "actors/identity/random.hpp"
 #include "actors/node/supervisor.hpp"

@@ -8,8 +8,8 @@
 #include "actors/node/log_sink.hpp"
 #include "http/metrics.hpp"
 #include "http/server.hpp"
-#include "storage/pg_pool.hpp"
-#include "storage/redis_client.hpp"
+#include "storage/pg/pg_pool.hpp"
+#include "storage/redis/redis_client.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>

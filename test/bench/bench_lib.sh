@@ -325,7 +325,7 @@ create_tenant() {
 # ---------------------------------------------------------------- sql
 
 # customer_columns [server]: the columns the server returns for a customer
-# (storage/entity_sql.cpp, registry order). pgbench replaces every ":name"
+# (storage/sql/entity_sql.cpp, registry order). pgbench replaces every ":name"
 # of a statement, even inside a string literal, so the colons of the
 # timestamp format are written as \x3A (E'...'): the same value. `server`:
 # the server's own spelling ('...HH24:MI:SS...'), to compare with its log.

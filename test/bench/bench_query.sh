@@ -156,7 +156,7 @@ SQL
 query_sql() {
   local ts="E'YYYY-MM-DD\"T\"HH24\\x3AMI\\x3ASS.US\"Z\"'" cols="" i=0 c
   [[ "${5:-}" == server ]] && ts="'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
-  # the query select list is aliased (c0, c1, ...: storage/entity_sql.cpp entity_columns)
+  # the query select list is aliased (c0, c1, ...: storage/sql/entity_sql.cpp entity_columns)
   for c in "id::text" "to_char(created_at AT TIME ZONE 'UTC', ${ts})" "to_char(updated_at AT TIME ZONE 'UTC', ${ts})" \
     "version::text" name email phone status "owner_id::text" "annual_revenue::text" tax_id notes; do
     cols+="${cols:+, }${c} AS c${i}"

@@ -1847,7 +1847,7 @@ class ExplainPlans(QueryCase):
 
     TENANTS = 10
     PER_TENANT = 2000
-    # the select list the server writes (storage/entity_sql.cpp entity_columns)
+    # the select list the server writes (storage/sql/entity_sql.cpp entity_columns)
     TS = "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
     # (aliased c0.., so that ORDER BY names the table's columns, not the text casts)
     COLUMNS = ", ".join("%s AS c%d" % (col, i) for i, col in enumerate(

@@ -7,7 +7,7 @@
 #include "actors/identity/identity.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/problem.hpp"
-#include "storage/identity_sql.hpp"
+#include "storage/sql/identity_sql.hpp"
 
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
@@ -44,7 +44,7 @@ struct fake_db_state {
   std::vector<std::pair<caf::response_promise, db_result>> held;
 };
 
-// Answers the identity statements from memory, by their names (storage/identity_sql.hpp).
+// Answers the identity statements from memory, by their names (storage/sql/identity_sql.hpp).
 caf::behavior fake_storage(caf::stateful_actor<fake_db_state>* self) {
   return {
     [=](caf::put_atom, bool hold) { self->state.hold = hold; },

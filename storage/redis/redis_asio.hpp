@@ -1,4 +1,4 @@
-// storage/redis_asio.hpp
+// storage/redis/redis_asio.hpp
 // hiredis 0.14 ships no Asio adapter; this is the minimal one of IO-NOTES.md
 // 3.1. The descriptor is only a readiness notifier: hiredis owns and closes
 // the fd, the adapter releases it in cleanup(). Attach before setting the

@@ -1,11 +1,11 @@
-// storage/pg_pool.cpp against a real PostgreSQL (label integration; reads
+// storage/pg/pg_pool.cpp against a real PostgreSQL (label integration; reads
 // NEXTCRM_TEST_PG_URL and NEXTCRM_TEST_PG_OWNER_URL from test/run-all.sh).
 // One request is one transaction: a failing statement leaves nothing
 // half-written, errors map to our codes, the tenant setting reaches
 // row-level security, and without a database requests fail fast.
 #include "protocols/errc.hpp"
 #include "protocols/problem.hpp"
-#include "storage/pg_pool.hpp"
+#include "storage/pg/pg_pool.hpp"
 
 #include <catch2/catch.hpp>
 #include <libpq-fe.h>

@@ -1,4 +1,4 @@
-#include "storage/redis_asio.hpp"
+#include "storage/redis/redis_asio.hpp"
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>

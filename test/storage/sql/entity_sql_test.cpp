@@ -1,7 +1,7 @@
-// Tests storage/entity_sql.cpp: the statements generated from the registry
+// Tests storage/sql/entity_sql.cpp: the statements generated from the registry
 // name every writable field once, bind every value, and carry no text that
 // is not the registry's.
-#include "storage/entity_sql.hpp"
+#include "storage/sql/entity_sql.hpp"
 
 #include "protocols/access_profile.hpp"
 #include "protocols/values.hpp"

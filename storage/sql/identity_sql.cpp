@@ -1,6 +1,6 @@
-#include "storage/identity_sql.hpp"
+#include "storage/sql/identity_sql.hpp"
 
-#include "storage/entity_sql.hpp"
+#include "storage/sql/entity_sql.hpp"
 
 #include <string>
 

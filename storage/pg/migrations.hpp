@@ -1,4 +1,4 @@
-// storage/migrations.hpp
+// storage/pg/migrations.hpp
 // `nextcrm migrate`: applies storage/migrations/NNNN_name.sql in numeric
 // order. The whole run holds a session advisory lock (two nodes starting at
 // once apply each file once); each file runs in its own transaction together

@@ -1,7 +1,7 @@
-#include "storage/redis_client.hpp"
+#include "storage/redis/redis_client.hpp"
 
 #include "protocols/errc.hpp"
-#include "storage/redis_asio.hpp"
+#include "storage/redis/redis_asio.hpp"
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>

@@ -1,4 +1,4 @@
-#include "storage/entity_sql.hpp"
+#include "storage/sql/entity_sql.hpp"
 
 #include "protocols/access_profile.hpp"
 #include "protocols/query.hpp"

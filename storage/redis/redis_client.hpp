@@ -1,4 +1,4 @@
-// storage/redis_client.hpp
+// storage/redis/redis_client.hpp
 // An async hiredis 0.14 connection on an Asio io_context: argv commands only
 // (no format strings), reconnect with exponential backoff and jitter, a PING
 // gate after every connect (Redis answers -LOADING while it replays its

@@ -1,4 +1,4 @@
-// storage/pg_conn.hpp
+// storage/pg/pg_conn.hpp
 // One libpq connection driven by Asio: non-blocking connect, pipeline mode,
 // results delivered in send order. libpq owns the socket; the descriptor is
 // only a readiness notifier and is released (never closed) before

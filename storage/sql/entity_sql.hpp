@@ -1,4 +1,4 @@
-// storage/entity_sql.hpp
+// storage/sql/entity_sql.hpp
 // The SQL of the CRM entities, generated once from the entity registry
 // (protocols/entity.hpp) and prepared on every pool connection. Client text
 // never reaches the SQL text: names come from the registry, values are
@@ -7,7 +7,7 @@
 #pragma once
 #include "protocols/entity.hpp"
 #include "protocols/query.hpp"
-#include "storage/pg_pool.hpp"
+#include "storage/pg/pg_pool.hpp"
 
 #include <optional>
 #include <string>

@@ -1,4 +1,4 @@
-// storage/pg_pool.hpp
+// storage/pg/pg_pool.hpp
 // A pool of pipelined libpq connections on one io_context thread. One request
 // = one Sync segment = one implicit transaction; when a tenant is given,
 // set_config('app.tenant_id', $tenant, true) runs first in the same segment,
@@ -8,7 +8,7 @@
 // connection up they fail fast with dependency.unavailable. Knows no actor:
 // callbacks run on the pool's thread.
 #pragma once
-#include "storage/pg_conn.hpp"
+#include "storage/pg/pg_conn.hpp"
 
 #include <caf/expected.hpp>
 

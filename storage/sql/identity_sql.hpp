@@ -1,10 +1,10 @@
-// storage/identity_sql.hpp
+// storage/sql/identity_sql.hpp
 // The identity statements (tenants, roles, users, sessions), named and
 // prepared on every pool session (identity_statements()); the identity
 // actors send these names with their parameters, never SQL text. Every
 // statement carries the tenant predicate; the pool also sets app.tenant_id.
 #pragma once
-#include "storage/pg_pool.hpp"
+#include "storage/pg/pg_pool.hpp"
 
 #include <vector>
 

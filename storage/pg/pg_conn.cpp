@@ -1,4 +1,4 @@
-#include "storage/pg_conn.hpp"
+#include "storage/pg/pg_conn.hpp"
 
 namespace crm::storage {
 

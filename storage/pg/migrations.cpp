@@ -1,4 +1,4 @@
-#include "storage/migrations.hpp"
+#include "storage/pg/migrations.hpp"
 
 #include "protocols/errc.hpp"
 #include "protocols/hex.hpp"

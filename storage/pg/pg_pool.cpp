@@ -1,4 +1,4 @@
-#include "storage/pg_pool.hpp"
+#include "storage/pg/pg_pool.hpp"
 
 #include "protocols/errc.hpp"
 #include "protocols/json_body.hpp"
