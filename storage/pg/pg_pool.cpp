@@ -91,6 +91,7 @@ pg_pool::pg_pool(asio::io_context& io, pg_options options, std::vector<pg_statem
       statements_(std::move(statements)),
       on_event_(std::move(on_event)),
       sweeper_(io) {
+  statements_.push_back({tenant_statement, tenant_sql});  // prepared with the caller's on every session
   for (size_t i = 0; i < std::max<size_t>(1, options_.connections); ++i)
     slots_.push_back(std::make_unique<slot>(io_));
 }
@@ -152,11 +153,6 @@ void pg_pool::connect(slot& s) {
     // New session: prepare the named statements, then mark the slot up.
     s.cache.clear();
     auto failed = std::make_shared<std::string>();
-    PQsendPrepare(s.conn.raw(), tenant_statement, tenant_sql, 0, nullptr);
-    s.conn.queued([failed](PGresult* res) {
-      if (PQresultStatus(res) != PGRES_COMMAND_OK && failed->empty())
-        *failed = std::string{tenant_statement} + ": " + PQresultErrorMessage(res);
-    });
     for (const auto& st : statements_) {
       PQsendPrepare(s.conn.raw(), st.name.c_str(), st.sql.c_str(), 0, nullptr);
       s.conn.queued([failed, name = st.name](PGresult* res) {
