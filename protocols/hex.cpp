@@ -20,4 +20,11 @@ std::string sha256_hex(std::string_view data) {
   return to_hex(digest, sizeof digest);
 }
 
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 } // namespace crm::protocols

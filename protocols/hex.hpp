@@ -12,6 +12,9 @@ namespace crm::protocols {
 // Lowercase hex of `n` bytes.
 std::string to_hex(const uint8_t* bytes, size_t n);
 
+// The value of one hex digit (either case), or -1.
+int hex_digit(char c);
+
 // Lowercase hex of the SHA-256 of `data` (64 characters).
 std::string sha256_hex(std::string_view data);
 

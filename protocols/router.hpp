@@ -18,6 +18,15 @@ enum class listener : uint8_t { public_api, admin };
 
 struct entity_def;  // protocols/entity.hpp
 
+// Who may call a route: anyone, the platform operator (NEXTCRM_PLATFORM_TOKEN)
+// or a user with a live session (and the route's permission).
+enum class route_auth : uint8_t { none, platform, session };
+
+// What a route reads from the request body: nothing (any body is ignored),
+// a JSON object, a JSON object or JSON merge patch, or JSON text handed to
+// the handler unparsed (the query planner parses its own).
+enum class body_media : uint8_t { none, json, json_or_merge_patch, json_text };
+
 struct route {
   std::string method;       // "GET", "POST", ...
   std::string pattern;      // "/api/v1/{entity}/{id}"; also the metrics/log label
@@ -26,6 +35,8 @@ struct route {
   listener where = listener::public_api;
   std::string permission{};  // what the caller's role needs ("customers:read"); "" = no RBAC check
   const entity_def* entity = nullptr;  // the entity the route serves, if any
+  route_auth auth = route_auth::none;
+  body_media media = body_media::none;
 };
 
 struct route_match {

@@ -1,14 +1,14 @@
 // actors/api/api.hpp
-// The /api/v1 handlers the front actor runs for identity (Block 2): platform
-// bootstrap, login, logout, me, users, roles; handle_api also dispatches
-// the CRM base routes (actors/api/api_entities.hpp). Each reads and validates its body here,
-// asks the identity actors with a deadline and answers through the reply
-// handle; errors become problems (protocols/problem.cpp).
+// The /api/v1 handlers the front actors run. handle_api does what the
+// route's row (actors/api/route_table.cpp) asks for before any handler runs
+// (the caller's token and session, its permission, the body's media type
+// and JSON) and calls the route's handler (actors/api/handlers.hpp) with one
+// route_context (actors/api/route_context.hpp).
 #pragma once
 #include "actors/core/front_slot.hpp"
 #include "actors/identity/identity_messages.hpp"
-#include "protocols/json_body.hpp"
 #include "http/message.hpp"
+#include "protocols/json_body.hpp"
 #include "protocols/jwt.hpp"
 #include "protocols/query.hpp"
 #include "protocols/router.hpp"
@@ -35,9 +35,12 @@ struct api_deps {
   std::string cursor_key;                         // signs query cursors
 };
 
-// Runs the handler of the matched route (actors/api/route_table.hpp) for `x`.
+// Runs the prologue and the handler of the matched route for `x`.
 void handle_api(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match& m,
                 http::exchange&& x);
+
+// True when route id `id` has a handler (every /api/v1 row must).
+bool has_handler(int id);
 
 // The body of POST /api/v1/tenants (also `nextcrm admin create-tenant`):
 // nullopt with every field error recorded in `body` when it is not valid.

@@ -1,15 +1,19 @@
 // actors/api/route_table.cpp
-// The route table of each role: method, pattern, handler id, body limit and
-// listener of every endpoint (the edge's body-limit check and the front's
-// dispatch read the same table). Kept apart from the handlers so that tools
-// (the router fuzz target) can build it alone.
+// The route table of each role: one row per endpoint with everything the
+// request path needs before the handler runs: method, pattern, handler id,
+// body limit, media type, who may call it, the permission and the entity.
+// The edge's body-limit check, the front's dispatch and the API prologue
+// (actors/api/api.cpp) read the same row. Kept apart from the handlers so
+// that tools (the router fuzz target) can build it alone.
 #include "actors/api/route_table.hpp"
 
 #include "protocols/entity.hpp"
 
 namespace crm::actors {
 
+using protocols::body_media;
 using protocols::listener;
+using protocols::route_auth;
 
 namespace {
 
@@ -35,38 +39,43 @@ protocols::router build_router(role r) {
   rt.add({"GET", "/health", route_health, no_body, listener::admin});
   rt.add({"GET", "/metrics", route_metrics, no_body, listener::admin});
   if (r == role::all || r == role::core) {
-    auto api = [&](const char* method, std::string pattern, int id, size_t limit, std::string permission = {},
-                   const protocols::entity_def* e = nullptr) {
-      rt.add({method, std::move(pattern), id, limit, listener::public_api, std::move(permission), e});
+    constexpr auto none = body_media::none, json = body_media::json, text = body_media::json_text;
+    constexpr auto open = route_auth::none, platform = route_auth::platform, session = route_auth::session;
+    auto api = [&](const char* method, std::string pattern, route_id id, size_t limit, body_media media,
+                   route_auth auth, std::string permission = {}, const protocols::entity_def* e = nullptr) {
+      rt.add({method, std::move(pattern), id, limit, listener::public_api, std::move(permission), e, auth, media});
     };
-    api("GET", "/api/version", route_api_version, no_body);
-    api("POST", "/api/v1/tenants", route_tenants_create, small_json);  // the platform token, not a session
-    api("POST", "/api/v1/auth/login", route_login, small_json);
-    api("POST", "/api/v1/auth/logout", route_logout, ignored_body);    // any session
-    api("GET", "/api/v1/auth/me", route_me, no_body);
-    api("POST", "/api/v1/users", route_users_create, small_json, "users:manage");
-    api("GET", "/api/v1/users", route_users_list, no_body, "users:manage");
-    api("GET", "/api/v1/users/{id}", route_user_get, no_body, "users:manage");
-    api("PATCH", "/api/v1/users/{id}", route_user_patch, small_json, "users:manage");
-    api("POST", "/api/v1/users/{id}/lock", route_user_lock, ignored_body, "users:manage");
-    api("POST", "/api/v1/users/{id}/unlock", route_user_unlock, ignored_body, "users:manage");
-    api("GET", "/api/v1/roles", route_roles_list, no_body);
-    api("GET", "/api/v1/access-profiles", route_profiles_list, no_body, "profiles:manage");
-    api("GET", "/api/v1/access-profiles/{name}", route_profile_get, no_body, "profiles:manage");
-    api("PUT", "/api/v1/access-profiles/{name}", route_profile_put, small_json, "profiles:manage");
-    api("GET", "/api/v1/audit-logs", route_audit_list, no_body, "audit:read");
-    api("POST", "/api/v1/audit-logs/query", route_audit_query, small_json, "audit:read", &protocols::audit_log_def());
+    // method, pattern, handler, body limit, body, caller, permission, entity
+    api("GET", "/api/version", route_api_version, no_body, none, open);
+    api("POST", "/api/v1/tenants", route_tenants_create, small_json, json, platform);
+    api("POST", "/api/v1/auth/login", route_login, small_json, json, open);
+    api("POST", "/api/v1/auth/logout", route_logout, ignored_body, none, session);
+    api("GET", "/api/v1/auth/me", route_me, no_body, none, session);
+    api("POST", "/api/v1/users", route_users_create, small_json, json, session, "users:manage");
+    api("GET", "/api/v1/users", route_users_list, no_body, none, session, "users:manage");
+    api("GET", "/api/v1/users/{id}", route_user_get, no_body, none, session, "users:manage");
+    api("PATCH", "/api/v1/users/{id}", route_user_patch, small_json, json, session, "users:manage");
+    api("POST", "/api/v1/users/{id}/lock", route_user_lock, ignored_body, none, session, "users:manage");
+    api("POST", "/api/v1/users/{id}/unlock", route_user_unlock, ignored_body, none, session, "users:manage");
+    api("GET", "/api/v1/roles", route_roles_list, no_body, none, session);
+    api("GET", "/api/v1/access-profiles", route_profiles_list, no_body, none, session, "profiles:manage");
+    api("GET", "/api/v1/access-profiles/{name}", route_profile_get, no_body, none, session, "profiles:manage");
+    api("PUT", "/api/v1/access-profiles/{name}", route_profile_put, small_json, json, session, "profiles:manage");
+    api("GET", "/api/v1/audit-logs", route_audit_list, no_body, none, session, "audit:read");
+    api("POST", "/api/v1/audit-logs/query", route_audit_query, small_json, text, session, "audit:read",
+        &protocols::audit_log_def());
     for (const auto& e : protocols::entity_registry()) {
       auto base = "/api/v1/" + e.path;
       auto read = e.path + ":read", write = e.path + ":write";
-      api("POST", base, route_entity_create, record_json, write, &e);
-      api("GET", base + "/{id}", route_entity_get, no_body, read, &e);
-      api("PATCH", base + "/{id}", route_entity_patch, record_json, write, &e);
-      api("DELETE", base + "/{id}", route_entity_delete, no_body, e.path + ":delete", &e);
-      api("POST", base + "/{id}/attachments", route_attachments_create, small_json, write, &e);
-      api("GET", base + "/{id}/attachments", route_attachments_list, no_body, read, &e);
-      api("POST", base + "/query", route_entity_query, small_json, read, &e);
-      api("GET", base, route_entity_list, no_body, read, &e);
+      constexpr auto patch = body_media::json_or_merge_patch;
+      api("POST", base, route_entity_create, record_json, json, session, write, &e);
+      api("GET", base + "/{id}", route_entity_get, no_body, none, session, read, &e);
+      api("PATCH", base + "/{id}", route_entity_patch, record_json, patch, session, write, &e);
+      api("DELETE", base + "/{id}", route_entity_delete, no_body, none, session, e.path + ":delete", &e);
+      api("POST", base + "/{id}/attachments", route_attachments_create, small_json, json, session, write, &e);
+      api("GET", base + "/{id}/attachments", route_attachments_list, no_body, none, session, read, &e);
+      api("POST", base + "/query", route_entity_query, small_json, text, session, read, &e);
+      api("GET", base, route_entity_list, no_body, none, session, read, &e);
     }
   }
   if (r == role::all || r == role::content)

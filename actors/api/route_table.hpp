@@ -1,7 +1,8 @@
 // actors/api/route_table.hpp
-// The route table of each role: every endpoint's method, pattern, handler
-// id, body limit and listener (actors/api/route_table.cpp). The edge's
-// body-limit check and the front's dispatch read the same table.
+// The route table of each role: every endpoint's method, pattern, handler,
+// body limit, media type, caller (auth), permission, entity and listener
+// (actors/api/route_table.cpp). The edge's body-limit check, the front's
+// dispatch and the API's prologue (actors/api/api.cpp) read the same row.
 #pragma once
 #include "protocols/router.hpp"
 
@@ -15,12 +16,17 @@ enum class role : uint8_t { all, core, content, runner };
 // "all", "core", "content", "runner"; false for anything else.
 bool parse_role(std::string_view text, role& out);
 
+// The handler of a route. System routes are answered by the front itself
+// (actors/front/system_routes.cpp); from route_tenants_create on, each id is
+// one function of actors/api/handlers.hpp (the array in actors/api/api.cpp
+// maps them). Routes of the five entities share their handler: the row
+// names the entity.
 enum route_id : int {
   route_health = 1,
   route_api_version,
   route_content_version,
   route_metrics,
-  route_tenants_create,  // first /api/v1 route: handled by actors/api/api.cpp
+  route_tenants_create,  // first /api/v1 route: actors/api/*_api.cpp
   route_login,
   route_logout,
   route_me,
@@ -35,15 +41,16 @@ enum route_id : int {
   route_profile_get,
   route_profile_put,
   route_audit_list,
-  route_entity_create,  // one route per entity for each of these: actors/api/api_entities.cpp
+  route_entity_create,  // one route per entity for each of these: actors/api/records_api.cpp
   route_entity_get,
   route_entity_patch,
   route_entity_delete,
   route_attachments_create,
   route_attachments_list,
-  route_entity_query,  // POST /api/v1/{entity}/query: actors/api/api_entities.cpp (issue #5)
+  route_entity_query,  // POST /api/v1/{entity}/query: actors/api/query_api.cpp
   route_entity_list,   // GET /api/v1/{entity}: the first page, default order
   route_audit_query,   // POST /api/v1/audit-logs/query
+  route_count          // one past the last
 };
 
 // True for routes answered asynchronously by actors/api/api.cpp.

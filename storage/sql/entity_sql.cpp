@@ -189,6 +189,24 @@ std::vector<pg_statement> entity_statements() {
   return out;
 }
 
+std::optional<pg_query> reference_check_query(const protocols::field_def& field, const std::string& tenant,
+                                              const std::string& value) {
+  using protocols::field_kind;
+  if (field.kind == field_kind::uuid_ref) {
+    const auto* target = protocols::entity_by_path(field.references);
+    const auto& table = target ? target->table : std::string{"users"};  // owner_id, created_by: users
+    return pg_query{"SELECT EXISTS (SELECT 1 FROM " + table + " WHERE tenant_id = $1 AND id = $2::uuid)",
+                    {tenant, value},
+                    false};
+  }
+  if (field.kind == field_kind::items)
+    return pg_query{"SELECT count(*) = jsonb_array_length($2::jsonb) FROM products WHERE tenant_id = $1"
+                    " AND id IN (SELECT (i ->> 'product_id')::uuid FROM jsonb_array_elements($2::jsonb) i)",
+                    {tenant, value},
+                    false};
+  return std::nullopt;
+}
+
 pg_query ensure_profiles_query(const std::string& tenant) {
   // Only for an existing tenant: a token may name a tenant that is gone.
   pg_query q{"INSERT INTO access_profiles (tenant_id, name, entities, builtin) SELECT $1::uuid, v.name, v.entities, true"

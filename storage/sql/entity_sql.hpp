@@ -70,6 +70,14 @@ std::vector<pg_query> query_statements(const protocols::entity_def& e, protocols
                                        const std::string& statement_timeout_ms,
                                        std::optional<std::vector<std::string>> audit_readable);
 
+// Whether `value`, written to `field` (a uuid_ref or items field) of a
+// record of tenant `tenant`, names records of that tenant: one row, one
+// boolean ("t"/"f"). Asked after a foreign-key violation, so that one 422
+// can name every missing reference (PostgreSQL names only the first).
+// nullopt for fields of other kinds.
+std::optional<pg_query> reference_check_query(const protocols::field_def& field, const std::string& tenant,
+                                              const std::string& value);
+
 // The INSERT of the baseline profiles (ON CONFLICT DO NOTHING) for tenant $1.
 pg_query ensure_profiles_query(const std::string& tenant);
 

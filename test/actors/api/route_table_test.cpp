@@ -3,6 +3,8 @@
 // so handlers neither parse patterns nor assemble permission names.
 #include "actors/api/route_table.hpp"
 
+#include "actors/api/api.hpp"
+
 #include "protocols/entity.hpp"
 
 #include <catch2/catch.hpp>
@@ -57,3 +59,27 @@ TEST_CASE("route table: identity routes carry their RBAC permission", "[actors][
   for (const auto& r : rt.routes())
     if (r.pattern.rfind("/api/v1/", 0) == 0) CHECK(is_api_route(r.id));
 }
+
+TEST_CASE("route table: every API row has a handler, a caller and a body that fit", "[actors][route_table]") {
+  using protocols::body_media;
+  using protocols::route_auth;
+  auto rt = build_router(role::all);
+  size_t api_routes = 0;
+  for (const auto& r : rt.routes()) {
+    if (r.pattern.rfind("/api/v1/", 0) != 0) continue;
+    ++api_routes;
+    INFO(r.method << " " << r.pattern);
+    CHECK(has_handler(r.id));
+    // only the bootstrap and the login are reachable without a session
+    if (r.pattern == "/api/v1/tenants") CHECK(r.auth == route_auth::platform);
+    else if (r.pattern == "/api/v1/auth/login") CHECK(r.auth == route_auth::none);
+    else CHECK(r.auth == route_auth::session);
+    // a route that reads a body accepts one; GET and DELETE read none
+    if (r.media != body_media::none) CHECK(r.body_limit > 0);
+    if (r.method == "GET" || r.method == "DELETE") CHECK((r.media == body_media::none && r.body_limit == 0));
+    // merge patches only where records are patched
+    if (r.media == body_media::json_or_merge_patch) CHECK((r.method == "PATCH" && r.entity != nullptr));
+  }
+  CHECK(api_routes == 16 + 8 * protocols::entity_registry().size());
+}
+

@@ -1,0 +1,64 @@
+// actors/api/attachments_api.cpp: the attachment references of a record
+// (POST and GET /api/v1/{entity}/{id}/attachments). The content itself is
+// the content service's (Block 7).
+#include "actors/api/handlers.hpp"
+#include "actors/api/records.hpp"
+#include "actors/identity/random.hpp"
+#include "protocols/uuid.hpp"
+#include "storage/sql/entity_sql.hpp"
+
+namespace crm::actors {
+
+using storage::entity_op;
+using storage::entity_statement;
+using storage::pg_query;
+
+namespace {
+
+void write_attachment(protocols::json_writer& w, const storage::pg_rows& rows, size_t i) {
+  static constexpr const char* names[] = {"id", "entity", "entity_id", "content_id", "created_by", "created_at"};
+  w.begin_object();
+  for (size_t k = 0; k < std::size(names); ++k) {
+    const auto& v = rows.rows.at(i).at(k);
+    w.key(names[k]);
+    v ? w.string(*v) : w.null();
+  }
+  w.end_object();
+}
+
+} // namespace
+
+void attach(route_context c) {
+  auto& body = *c.body;
+  body.allow_only("", {"content_id"});
+  auto content = body.string("content_id", {true, 1, 36});
+  if (content && !protocols::is_uuid(*content))
+    body.add_error("content_id", "format", "content_id must be the UUID of a content item");
+  if (!body.errors().empty()) return c.fail_validation();
+  pg_query insert{entity_statement(entity_op::attach, c.entity()),
+                  {c.who.tenant_id, new_uuid(), c.param, protocols::ascii_lower(*content), c.who.user_id},
+                  true};
+  run_records(c, {write_context(c), std::move(insert)}, false, [c](std::vector<storage::pg_rows>& sets) {
+    if (sets.at(1).rows.empty()) return c.fail(record_not_found(c.entity()));
+    protocols::json_writer w;
+    w.begin_object().key("data");
+    write_attachment(w, sets[1], 0);
+    w.end_object();
+    c.reply_json(201, std::move(w).str());
+  });
+}
+
+void list_attachments(route_context c) {
+  pg_query probe{entity_statement(entity_op::probe, c.entity()), {c.who.tenant_id, c.param}, true};
+  pg_query list{entity_statement(entity_op::attachments, c.entity()), {c.who.tenant_id, c.param}, true};
+  run_records(c, {std::move(probe), std::move(list)}, false, [c](std::vector<storage::pg_rows>& sets) {
+    if (sets.at(0).rows.empty()) return c.fail(record_not_found(c.entity()));
+    protocols::json_writer w;
+    w.begin_object().key("data").begin_array();
+    for (size_t i = 0; i < sets.at(1).rows.size(); ++i) write_attachment(w, sets[1], i);
+    w.end_array().end_object();
+    c.reply_json(200, std::move(w).str());
+  });
+}
+
+} // namespace crm::actors

@@ -1,0 +1,42 @@
+// actors/api/handlers.hpp
+// Every /api/v1 handler, one per route id (actors/api/route_table.hpp), one
+// file per resource. Each takes the route_context the prologue built
+// (actors/api/api.cpp): the caller is authenticated and permitted, the body
+// is of the route's media type and parsed.
+#pragma once
+#include "actors/api/route_context.hpp"
+
+namespace crm::actors {
+
+// tenants_api.cpp
+void create_tenant(route_context c);
+// auth_api.cpp
+void login(route_context c);
+void logout(route_context c);
+void me(route_context c);
+// users_api.cpp
+void create_user(route_context c);
+void list_users(route_context c);
+void get_user(route_context c);
+void patch_user(route_context c);
+void lock_user(route_context c);
+void unlock_user(route_context c);
+void list_roles(route_context c);
+// profiles_api.cpp
+void list_profiles(route_context c);
+void get_profile(route_context c);
+void put_profile(route_context c);
+// audit_api.cpp
+void list_audit(route_context c);
+// records_api.cpp
+void create_record(route_context c);
+void get_record(route_context c);
+void patch_record(route_context c);
+void delete_record(route_context c);
+// attachments_api.cpp
+void attach(route_context c);
+void list_attachments(route_context c);
+// query_api.cpp: POST /api/v1/{entity}/query, GET /api/v1/{entity}, POST /api/v1/audit-logs/query
+void query_records(route_context c);
+
+} // namespace crm::actors

@@ -1,0 +1,53 @@
+// actors/api/query_api.cpp: the query DSL over HTTP (docs/protocols/QUERY-DSL.md):
+// POST /api/v1/{entity}/query, GET /api/v1/{entity} (the first page in the
+// default order) and POST /api/v1/audit-logs/query. The plan is built here
+// (protocols/query.cpp: only registry names and $n reach the SQL, the
+// caller's readable fields bound what may be filtered, sorted and shown),
+// the storage actor runs it as a cached prepared shape, and the page is
+// written with its signed next cursor.
+#include "actors/api/handlers.hpp"
+#include "actors/api/records.hpp"
+#include "storage/sql/entity_sql.hpp"
+
+namespace crm::actors {
+
+void query_records(route_context c) {
+  const auto& e = c.entity();
+  bool audit = &e == &protocols::audit_log_def();
+  const auto& deps = *c.deps;
+  // GET: no body, the default order
+  std::string_view body = c.row->media == protocols::body_media::json_text ? std::string_view{c.req().body} : "{}";
+  protocols::query_scope scope{&e, audit ? ~uint64_t{0} : readable_of(c.who, e), c.who.tenant_id, deps.cursor_key};
+  auto plan = protocols::plan_query(body, scope, deps.query_caps);
+  if (!plan) return c.fail(plan.error());
+  // the audit log's `changes` keep only what the reader may read
+  std::optional<std::vector<std::string>> readable_paths;
+  if (audit) readable_paths = profile_of(c.who).readable_paths();
+  auto queries =
+      storage::query_statements(e, *plan, std::to_string(deps.query_timeout.count()), std::move(readable_paths));
+  auto shared_plan = std::make_shared<protocols::query_plan>(std::move(*plan));
+  c.ask(
+      c.storage(), c.timeout(),
+      [c, shared_plan, scope](db_result& res) {
+        const auto& rows = res.sets.at(1);
+        const auto& plan = *shared_plan;
+        size_t shown = std::min(rows.rows.size(), plan.page_size);
+        protocols::json_writer w;
+        w.begin_object().key("data").begin_array();
+        for (size_t i = 0; i < shown; ++i) write_record(w, c.entity(), rows, i, plan.fields);
+        w.end_array().key("page").begin_object().key("size").number(static_cast<uint64_t>(plan.page_size));
+        w.key("next_cursor");
+        if (rows.rows.size() > plan.page_size && shown > 0) {
+          std::vector<std::optional<std::string>> last;
+          for (const auto& k : plan.sort) last.push_back(rows.rows[shown - 1].at(k.field));
+          w.string(protocols::make_cursor(plan, scope, last));
+        } else {
+          w.null();
+        }
+        w.end_object().end_object();
+        c.reply_json(200, std::move(w).str());
+      },
+      db_atom::value, db_request{c.who.tenant_id, std::move(queries)});
+}
+
+} // namespace crm::actors
