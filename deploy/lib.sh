@@ -468,6 +468,7 @@ nginx_render_gateway() {
   render_template "${NEXTCRM_ROOT}/deploy/nginx.dev.conf.template" "$conf" \
     "USER_DIRECTIVE=$(nginx_user_directive)" \
     "RUN_DIR=${dir}" \
+    "DEPLOY_DIR=${NEXTCRM_ROOT}/deploy" \
     "GATEWAY_PORT=${gateway_port}" \
     "CORE_UPSTREAM=${core}" \
     "CONTENT_UPSTREAM=${content}"

@@ -770,6 +770,7 @@ class Gateway:
         upstream = "127.0.0.1:%d" % server.port
         values = {"USER_DIRECTIVE": "user root;" if os.geteuid() == 0 else "",
                   "RUN_DIR": self.dir, "GATEWAY_PORT": str(self.port),
+                  "DEPLOY_DIR": os.path.join(cfg["NEXTCRM_SOURCE_DIR"], "deploy"),
                   "CORE_UPSTREAM": upstream, "CONTENT_UPSTREAM": upstream}
         for k, v in values.items():
             text = text.replace("@%s@" % k, v)
