@@ -16,7 +16,7 @@ NEXTCRM_PACKAGES=(
   build-essential cmake ninja-build ccache git pkg-config
   libcaf-dev libasio-dev node-llhttp libsimdjson-dev libpq-dev libhiredis-dev
   libssl-dev libargon2-dev catch2 clang libclang-rt-dev
-  postgresql redis-server nginx-light wrk curl jq python3 openssl
+  postgresql redis-server nginx-light wrk curl jq python3 python3-yaml openssl
 )
 
 # ---------------------------------------------------------------- messages

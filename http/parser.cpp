@@ -8,6 +8,12 @@ namespace {
 
 request_parser& self_of(llhttp_t* p) { return *static_cast<request_parser*>(p->data); }
 
+// RFC 9110 5.6.2: the characters of a token (a field name).
+bool is_tchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view{"!#$%&'*+-.^_`|~"}.find(c) != std::string_view::npos;
+}
+
 // Per header line: ": " and CRLF that llhttp does not hand to callbacks.
 constexpr size_t line_overhead = 4;
 
@@ -56,6 +62,7 @@ parse_error request_parser::feed(std::string_view data, std::vector<parsed_reque
   const char* end = p + data.size();
   while (!done_ && p < end) {
     message_complete_ = false;
+    feed_begin_ = p;
     llhttp_errno_t rc = llhttp_execute(&parser_, p, static_cast<size_t>(end - p));
     if (message_complete_) {  // paused right after a complete request
       bool keep_alive = llhttp_should_keep_alive(&parser_) != 0;
@@ -71,7 +78,10 @@ parse_error request_parser::feed(std::string_view data, std::vector<parsed_reque
       p = pos ? pos : end;
       continue;
     }
-    if (rc == HPE_OK) break;  // all input consumed, request still incomplete
+    if (rc == HPE_OK) {  // all input consumed, request still incomplete
+      last_fed_byte_ = end[-1];
+      break;
+    }
     if (pending_error_ == parse_error::headers_too_large)
       return fail(pending_error_, "the request header block is larger than the limit");
     if (pending_error_ == parse_error::body_too_large)
@@ -131,6 +141,19 @@ int request_parser::on_header_value(llhttp_t* p, const char* at, size_t len) {
   if (self.headers_done_) return self.count_header_bytes(len);
   auto& hs = self.current_.req.headers;
   if (hs.empty()) hs.emplace_back();
+  // A value that continues on a new line (after whitespace llhttp may have
+  // skipped) is an obs-fold; a value split across reads continues where
+  // the previous read ended, which was not a line end.
+  if (self.last_was_value_) {
+    const char* q = at;
+    while (q > self.feed_begin_ && (q[-1] == ' ' || q[-1] == '\t')) --q;
+    char before = q > self.feed_begin_ ? q[-1] : self.last_fed_byte_;
+    if (before == '\n') {
+      self.pending_error_ = parse_error::malformed;
+      self.pending_detail_ = "a header field value is folded over several lines (obs-fold)";
+      return -1;
+    }
+  }
   hs.back().second.append(at, len);
   self.last_was_value_ = true;
   return self.count_header_bytes(len);
@@ -142,6 +165,19 @@ int request_parser::on_headers_complete(llhttp_t* p) {
   auto& req = self.current_.req;
   size_t hosts = 0;
   for (auto& h : req.headers) {
+    // RFC 9112 5.1 and 5.2: no whitespace between name and colon, no
+    // obs-fold (llhttp accepts both; a proxy may read them otherwise)
+    if (h.first.empty() || !std::all_of(h.first.begin(), h.first.end(), is_tchar)) {
+      self.pending_error_ = parse_error::malformed;
+      self.pending_detail_ = "a header field name is not a token (whitespace before the colon?)";
+      return -1;
+    }
+    if (h.second.find_first_of("\r\n") != std::string::npos) {
+      self.pending_error_ = parse_error::malformed;
+      self.pending_detail_ = "a header field value is folded over several lines (obs-fold)";
+      return -1;
+    }
+    while (!h.second.empty() && (h.second.back() == ' ' || h.second.back() == '\t')) h.second.pop_back();
     lower(h.first);
     hosts += h.first == "host";
   }

@@ -81,6 +81,8 @@ private:
   size_t body_limit_ = 0;
   bool in_message_ = false;
   bool last_was_value_ = false;
+  const char* feed_begin_ = nullptr;  // start of the input llhttp runs on (obs-fold detection)
+  char last_fed_byte_ = 0;            // the last byte of the previous input
   bool headers_done_ = false;  // later header callbacks are a chunked body's trailers
   bool expect_continue_ = false;
   bool done_ = false;

@@ -1,5 +1,5 @@
 // protocols/access_profile.hpp
-// Field-level security (API.md "Access profiles"): per entity a read and a
+// Field-level security (docs/ENTITIES.md "Field-level security"): per entity a read and a
 // write allowlist of the registry's fields, kept as one bit per field so
 // that shaping a response costs a mask test per field. A field an entity
 // gains later is unreadable until a profile grants it. Pure.

@@ -1,5 +1,5 @@
 // protocols/entity.hpp
-// The entity registry of the CRM base (API.md "CRM entities", issue #4):
+// The entity registry of the CRM base (docs/ENTITIES.md, issue #4):
 // per entity its fields, their kinds, which are required, writable by
 // clients and sensitive. One table drives validation (read_record), and is
 // meant to drive SQL, response shaping and docs too, so adding a field is

@@ -1,6 +1,6 @@
 // protocols/errc.hpp
 // The one error vocabulary of Next_CRM: one enumerator per code pinned in
-// API.md. Every layer returns these (as caf::error); only protocols/problem.cpp
+// docs/protocols/ERROR-CONTRACT.md. Every layer returns these (as caf::error); only protocols/problem.cpp
 // knows their HTTP status and title.
 #pragma once
 #include <caf/error.hpp>
@@ -47,7 +47,7 @@ enum class errc : uint8_t {
   internal,                        // 500 internal, never with internals in detail
 };
 
-// The dotted code of `code` as pinned in API.md, e.g. "resource.not_found".
+// The dotted code of `code` as pinned in docs/openapi.yaml, e.g. "resource.not_found".
 std::string to_string(errc code);
 
 // Builds the error every layer returns; `detail` is shown to clients, so it

@@ -1,6 +1,6 @@
 // protocols/permissions.hpp
 // Permission names and the baseline roles every tenant starts with, as
-// API.md pins them. Pure data.
+// docs/openapi.yaml (GET /api/v1/roles) pins them. Pure data.
 #pragma once
 #include <string>
 #include <string_view>

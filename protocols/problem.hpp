@@ -1,5 +1,5 @@
 // protocols/problem.hpp
-// RFC 9457 problem details exactly as API.md pins them:
+// RFC 9457 problem details exactly as docs/protocols/ERROR-CONTRACT.md pins them:
 //   {"type":"https://nextcrm.dev/errors/<code>","title","status","detail",
 //    "code","trace_id"} with Content-Type application/problem+json.
 // This is the only code that maps errc to HTTP statuses. Pure.

@@ -1,5 +1,5 @@
 // protocols/query.hpp
-// The query DSL (docs/protocols/QUERY-DSL.md, API.md "Query DSL"): a JSON
+// The query DSL (docs/protocols/QUERY-DSL.md): a JSON
 // body -> a checked AST -> the WHERE, ORDER BY and LIMIT of one keyset-paged
 // SELECT with every client value a bound parameter. Field names resolve
 // through the entity registry, operators to fixed SQL fragments; no client

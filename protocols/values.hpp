@@ -1,5 +1,5 @@
 // protocols/values.hpp
-// Checks for the value types of the CRM entities (API.md "CRM entities",
+// Checks for the value types of the CRM entities (docs/ENTITIES.md,
 // issue #4): money as a decimal string with at most two decimals (never a
 // float, never an exponent), ISO 4217 currency codes, ISO 8601 calendar
 // dates. Pure.

@@ -36,7 +36,7 @@ struct config {
   size_t hasher_threads = 0;       // argon2id threads; 0 = one per core
   int jwt_ttl_s = 3600;
   std::chrono::milliseconds actor_timeout{5000};  // deadline of requests between actors
-  protocols::query_caps query_caps;               // the query DSL's caps (API.md defaults)
+  protocols::query_caps query_caps;               // the query DSL's caps (defaults pinned in docs/protocols/QUERY-DSL.md)
   std::chrono::milliseconds query_timeout{2000};  // PostgreSQL statement_timeout of a query
   size_t workers = 1;              // CAF scheduler threads (0 in the config = auto)
   size_t fronts = 1;               // front actors (0 in the config = one per worker)

@@ -38,6 +38,9 @@ import tempfile
 import time
 import uuid
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import openapi_contract  # noqa: E402
+
 ENV_VARS = (
     "NEXTCRM_BIN",
     "NEXTCRM_SOURCE_DIR",
@@ -170,9 +173,22 @@ def request(port, method, path, headers=None, body=None, timeout=10, host="127.0
         conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()
         data = r.read()
-        return Response(r.status, r.reason, [(k.lower(), v) for k, v in r.getheaders()], data)
+        resp = Response(r.status, r.reason, [(k.lower(), v) for k, v in r.getheaders()], data)
     finally:
         conn.close()
+    check_contract(method, path, resp)
+    return resp
+
+
+def check_contract(method, path, resp):
+    """Fails the calling test when RESP is not what docs/openapi.yaml
+    describes for METHOD PATH (test/integration/openapi_contract.py)."""
+    if not openapi_contract.enabled():
+        return
+    errors = openapi_contract.check(method, path, resp.status, resp.header_list, resp.body)
+    if errors:
+        raise AssertionError("response not described by docs/openapi.yaml:\n  " + "\n  ".join(errors)
+                             + "\n  " + repr(resp))
 
 
 def get(port, path, headers=None, timeout=10):
@@ -735,7 +751,7 @@ def check_problem(tc, r, status, codes=None):
     for key in PROBLEM_KEYS:
         tc.assertIn(key, body, "problem without %r: %r" % (key, body))
     tc.assertEqual(body["status"], status, body)
-    # dotted area.reason, or the one pinned undotted code (API.md)
+    # dotted area.reason, or the one pinned undotted code (docs/protocols/ERROR-CONTRACT.md)
     tc.assertRegex(body["code"], r"^([a-z_]+\.[a-z_.]+|internal)$")
     tc.assertTrue(body["type"].endswith(body["code"]), body)
     if codes is not None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The HTTP contract of API.md and the edge limits of issue 2, over a real
+"""The HTTP contract (docs/openapi.yaml, docs/protocols/ERROR-CONTRACT.md) and the edge limits of issue 2, over a real
 socket against a real `nextcrm serve`.
 Run: python3 test/integration/test_http_contract.py
 """

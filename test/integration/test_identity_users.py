@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Users and roles (issue 3): RBAC on the users endpoints (403 auth.forbidden
 before any handler runs, 401 before anything else), the baseline roles as
-pinned in API.md, create/list/get/patch round trips, every validation error
+pinned in docs/openapi.yaml, create/list/get/patch round trips, every validation error
 with nothing written, revocation (lock kills every session of the user at
 once and for good, logout only its own), and isolation of two tenants with
 users of every role: another tenant's ids, real or guessed, are 404 (403 for
@@ -37,7 +37,7 @@ def _perms(entities, actions):
     return {"%s:%s" % (e, a) for e in entities for a in actions}
 
 
-# API.md, "Identity and tenancy": the baseline roles of every tenant.
+# docs/openapi.yaml (GET /api/v1/roles): the baseline roles of every tenant.
 BASELINE = {
     "admin": _perms(ENTITIES, ("read", "write", "delete"))
     | {"users:manage", "profiles:manage", "audit:read", "guard:manage", "content:upload"},

@@ -1,4 +1,4 @@
-// Tests protocols/entity.cpp: the registry as API.md pins it and the
+// Tests protocols/entity.cpp: the registry as docs/ENTITIES.md pins it and the
 // validation of every field kind (issue #4's "validation errors for every
 // field type").
 #include "protocols/entity.hpp"

@@ -1,4 +1,4 @@
-// Tests protocols/problem.cpp: the errc -> RFC 9457 mapping pinned in API.md.
+// Tests protocols/problem.cpp: the errc -> RFC 9457 mapping pinned in docs/protocols/ERROR-CONTRACT.md.
 #include "protocols/problem.hpp"
 
 #include <caf/sec.hpp>

@@ -47,7 +47,7 @@ TEST_CASE("config has working defaults", "[actors][config]") {
   CHECK(c.http.max_header_bytes == 16 * 1024);
   CHECK(c.pg_migrate_url == c.pg.conninfo);
   CHECK(c.pg.connections == 8);
-  // the query DSL's caps: API.md's defaults
+  // the query DSL's caps: the defaults of docs/protocols/QUERY-DSL.md
   CHECK(c.query_caps.default_page == 50);
   CHECK(c.query_caps.max_page == 500);
   CHECK(c.query_caps.max_predicates == 20);
