@@ -67,6 +67,20 @@ REDIS_PORT=${REDIS_PORT}
 EOF
 }
 
+# The stack's connection settings (no secrets) in .run/nextcrm.env:
+# `nextcrm admin` run inside this clone reads the ones not set in its
+# environment from there; a shell can take them with
+#   set -a; . .run/nextcrm.env; set +a
+save_nextcrm_env() {
+  local var
+  {
+    echo "# written by deploy/dev.sh up: the dev stack's settings (no secrets)"
+    for var in NEXTCRM_PG_URL NEXTCRM_PG_MIGRATE_URL NEXTCRM_REDIS_ADDR NEXTCRM_MIGRATIONS_DIR; do
+      printf "%s='%s'\n" "$var" "${!var}"
+    done
+  } >"${RUN_DIR}/nextcrm.env"
+}
+
 # NEXTCRM_PLATFORM_TOKEN from the environment, else from the token file,
 # else a new random one written there (mode 600). Never printed.
 ensure_platform_token() {
@@ -158,6 +172,7 @@ cmd_up() {
   start_postgres
   start_redis
   export_nextcrm_env
+  save_nextcrm_env
   nextcrm_migrate "${RUN_DIR}/migrate.log"
   ensure_platform_token
   ensure_jwt_keys

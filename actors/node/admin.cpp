@@ -5,13 +5,16 @@
 #include "actors/identity/password_hasher.hpp"
 #include "actors/identity/random.hpp"
 #include "actors/data/storage_actor.hpp"
+#include "protocols/hex.hpp"
 #include "protocols/json_writer.hpp"
 #include "protocols/problem.hpp"
+#include "storage/pg/pg_conn.hpp"
 #include "storage/sql/identity_sql.hpp"
 
 #include <caf/all.hpp>
 
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 namespace crm::actors {
@@ -32,14 +35,24 @@ std::string flag(const std::vector<std::string>& args, std::string_view key) {
   return {};
 }
 
+// A problem on stderr, with a trace id of its own (the CLI has no request).
 int print_problem(const caf::error& err) {
-  std::cerr << protocols::problem_json(protocols::to_problem(err), "") << "\n";
+  auto bytes = random_bytes(16);
+  auto trace = protocols::to_hex(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  std::cerr << protocols::problem_json(protocols::to_problem(err), trace) << "\n";
   return 1;
+}
+
+// The first line of a libpq error ("connection to server at "127.0.0.1",
+// port 5432 failed: Connection refused").
+std::string first_line(std::string_view text) {
+  auto nl = text.find('\n');
+  return std::string{text.substr(0, nl)};
 }
 
 }  // namespace
 
-int run_admin(const config& cfg, log_sink& log) {
+int run_admin(const config& cfg, log_sink& /*log: the CLI reports on stderr itself*/) {
   if (cfg.args.empty() || cfg.args[0] != "create-tenant") return usage();
   std::string password;
   if (const char* env = std::getenv("NEXTCRM_ADMIN_PASSWORD"); env && *env)
@@ -53,11 +66,7 @@ int run_admin(const config& cfg, log_sink& log) {
   w.key("password").string(password).end_object().end_object();
   protocols::json_body body{w.view()};
   auto draft = read_tenant_draft(body);
-  if (!draft) {
-    auto p = protocols::to_problem(body.validation_error());
-    std::cerr << protocols::problem_json(p, "") << "\n";
-    return 1;
-  }
+  if (!draft) return print_problem(body.validation_error());
 
   caf::actor_system_config caf_cfg;
   caf_cfg.set("scheduler.max-threads", 1);
@@ -65,14 +74,32 @@ int run_admin(const config& cfg, log_sink& log) {
   caf::actor_system sys{caf_cfg};
   asio::io_context io;
   auto guard = asio::make_work_guard(io);
-  storage::pg_pool pool{io, cfg.pg, storage::all_statements(), [&](std::string_view event, std::string_view) {
-                          if (event.find("failed") != std::string_view::npos)
-                            log.event(log_level::warn, event);
+  std::mutex failure_mutex;
+  std::string failure;  // the last connection failure, reported once below
+  storage::pg_pool pool{io, cfg.pg, storage::all_statements(), [&](std::string_view event, std::string_view detail) {
+                          if (event != "pg.connect_failed") return;
+                          std::lock_guard<std::mutex> lock{failure_mutex};
+                          failure = first_line(detail);
                         }};
   std::thread io_thread{[&] { io.run(); }};
   pool.start();
   for (int i = 0; i < 100 && pool.connections_up() == 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (pool.connections_up() == 0) {
+    std::string why;
+    {
+      std::lock_guard<std::mutex> lock{failure_mutex};
+      why = failure.empty() ? "no connection within 5 s" : failure;
+    }
+    std::cerr << "nextcrm admin: cannot connect to PostgreSQL at " << storage::describe_conninfo(cfg.pg.conninfo)
+              << ": " << why << "\n"
+              << "  (NEXTCRM_PG_URL; the dev stack's is in .run/nextcrm.env, read when run inside the clone)\n";
+    pool.stop();
+    guard.reset();
+    asio::post(io, [&] { io.stop(); });
+    io_thread.join();
+    return 1;
+  }
 
   identity_deps deps;
   deps.storage = sys.spawn(storage_actor, &pool);

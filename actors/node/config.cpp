@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 namespace crm::actors {
@@ -235,6 +237,34 @@ bool load_config(int argc, char** argv, const getenv_fn& getenv, config& out, st
   if (c.hasher_threads == 0) c.hasher_threads = cores;
   out = std::move(c);
   return true;
+}
+
+std::map<std::string, std::string> read_env_file(const std::string& path) {
+  std::map<std::string, std::string> out;
+  std::ifstream in{path};
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    auto eq = line.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    auto value = line.substr(eq + 1);
+    if (value.size() >= 2 && (value.front() == '\'' || value.front() == '"') && value.back() == value.front())
+      value = value.substr(1, value.size() - 2);
+    out[line.substr(0, eq)] = value;
+  }
+  return out;
+}
+
+std::string find_dev_env(std::string dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (auto p = fs::absolute(dir, ec); !ec && !p.empty(); p = p.parent_path()) {
+    auto candidate = p / ".run" / "nextcrm.env";
+    std::error_code missing;  // a path that does not exist sets it: not an error here
+    if (fs::is_regular_file(candidate, missing)) return candidate.string();
+    if (p == p.root_path()) break;
+  }
+  return {};
 }
 
 } // namespace crm::actors

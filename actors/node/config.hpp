@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,13 @@ bool load_config(int argc, char** argv, const getenv_fn& getenv, config& out, st
 
 // The --help text: commands, then every variable with its flag and default.
 std::string help_text();
+
+// The settings of a dev stack's env file (`.run/nextcrm.env`, written by
+// deploy/dev.sh up): KEY='value' or KEY=value lines, '#' comments.
+std::map<std::string, std::string> read_env_file(const std::string& path);
+
+// The nearest `.run/nextcrm.env` from `dir` up to the root, or "".
+std::string find_dev_env(std::string dir);
 
 // "host:port" -> {host, port}; false on a malformed value.
 bool parse_host_port(std::string_view text, host_port& out);

@@ -13,6 +13,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <map>
+#include <string_view>
 
 namespace {
 
@@ -72,10 +74,31 @@ int run_serve(const config& cfg, log_sink& log) {
 
 } // namespace
 
+// True when the command of `argv` is `admin`.
+static bool is_admin_command(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (argv[i][0] != '-') return std::string_view{argv[i]} == "admin";
+  return false;
+}
+
 int main(int argc, char** argv) {
   config cfg;
   std::string error;
-  if (!load_config(argc, argv, [](const char* name) { return std::getenv(name); }, cfg, error)) {
+  // `nextcrm admin` inside a clone whose dev stack is up: the settings not
+  // in the environment come from the stack's .run/nextcrm.env.
+  std::map<std::string, std::string> dev_env;
+  if (is_admin_command(argc, argv)) {
+    if (auto path = find_dev_env("."); !path.empty()) {
+      dev_env = read_env_file(path);
+      std::cerr << "nextcrm admin: settings not in the environment from " << path << "\n";
+    }
+  }
+  auto getenv = [&](const char* name) -> const char* {
+    if (const char* v = std::getenv(name); v && *v) return v;
+    auto it = dev_env.find(name);
+    return it == dev_env.end() ? nullptr : it->second.c_str();
+  };
+  if (!load_config(argc, argv, getenv, cfg, error)) {
     std::cerr << "nextcrm: " << error << "\n";
     return 2;
   }

@@ -2,6 +2,31 @@
 
 namespace crm::storage {
 
+std::string describe_conninfo(const std::string& conninfo) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (!opts) {
+    PQfreemem(err);
+    return "(unparseable conninfo)";
+  }
+  std::string out;
+  for (const char* key : {"host", "port", "dbname", "user"}) {
+    for (auto* o = opts; o->keyword; ++o) {
+      if (std::string_view{o->keyword} != key) continue;
+      const char* v = o->val ? o->val : o->compiled;
+      if (!v) {
+        if (std::string_view{key} == "host") v = "localhost";
+        else if (std::string_view{key} == "port") v = "5432";
+        else continue;
+      }
+      if (!out.empty()) out += ' ';
+      out += std::string{key} + "=" + v;
+    }
+  }
+  PQconninfoFree(opts);
+  return out;
+}
+
 void pg_conn::close() {
   ++generation_;
   if (sd_.is_open()) sd_.release();  // deregister; never close libpq's fd

@@ -14,6 +14,11 @@
 
 namespace crm::storage {
 
+// "host=H port=P dbname=D user=U" of a conninfo (keyword or URI form) for
+// messages: never the password; libpq's defaults for what it leaves out;
+// "(unparseable conninfo)" when libpq cannot read it.
+std::string describe_conninfo(const std::string& conninfo);
+
 class pg_conn {
 public:
   using result_fn = std::function<void(PGresult*)>;  // once per PGresult (never null)
