@@ -1,89 +1,51 @@
 // actors/api/audit_api.cpp: GET /api/v1/audit-logs (audit:read), the newest
-// entries first, filtered by entity and record; each entry's `changes`
-// keep only the fields the reader's profile may read. The audit query
-// (POST /api/v1/audit-logs/query) is the query DSL's: query_api.cpp.
+// entries first, filtered by `entity` and `entity_id`, paged by `limit`
+// (1-200, default 50) and `after`; each entry's `changes` keep only the
+// fields the reader's profile may read. It is the audit query of the DSL
+// (POST /api/v1/audit-logs/query, query_api.cpp) with those filters, so
+// both page alike and share their cursors.
 #include "actors/api/handlers.hpp"
-#include "actors/api/records.hpp"
-#include "protocols/hex.hpp"
+#include "actors/api/list_params.hpp"
+#include "actors/api/query_api.hpp"
+#include "protocols/json_writer.hpp"
 #include "protocols/uuid.hpp"
-#include "storage/sql/entity_sql.hpp"
-
-#include <charconv>
 
 namespace crm::actors {
 
 namespace {
 
-// The decoded value of `name` in a query string ("a=1&b=x%20y"), or nullopt.
-std::optional<std::string> query_param(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    auto pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    auto eq = pair.find('=');
-    if (pair.substr(0, eq) != name) continue;
-    auto raw = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
-    std::string out;
-    for (size_t i = 0; i < raw.size(); ++i) {
-      if (raw[i] == '+') out += ' ';
-      else if (raw[i] == '%' && i + 2 < raw.size() && protocols::hex_digit(raw[i + 1]) >= 0 &&
-               protocols::hex_digit(raw[i + 2]) >= 0) {
-        out += static_cast<char>(protocols::hex_digit(raw[i + 1]) * 16 + protocols::hex_digit(raw[i + 2]));
-        i += 2;
-      } else out += raw[i];
-    }
-    return out;
-  }
-  return std::nullopt;
-}
+constexpr size_t audit_default_page = 50;
+constexpr size_t audit_max_page = 200;
 
 } // namespace
 
 void list_audit(route_context c) {
   protocols::json_body errors{"{}"};
-  const auto& query = c.req().query;
-  std::optional<std::string> entity, entity_id;
-  std::string limit = "50";
-  if (auto v = query_param(query, "entity")) {
-    if (!protocols::entity_by_path(*v)) errors.add_error("entity", "choice", "entity must name a CRM entity");
-    entity = std::move(*v);
+  auto params =
+      read_list_params(c.req().query, audit_default_page, audit_max_page, {"entity", "entity_id"}, errors);
+  std::vector<std::pair<const char*, std::string>> filters;
+  if (auto it = params.extra.find("entity"); it != params.extra.end()) {
+    if (!protocols::entity_by_path(it->second))
+      errors.add_error("entity", "choice", "entity must name a CRM entity");
+    filters.emplace_back("entity", it->second);
   }
-  if (auto v = query_param(query, "entity_id")) {
-    if (!protocols::is_uuid(*v)) errors.add_error("entity_id", "format", "entity_id must be a UUID");
-    entity_id = protocols::ascii_lower(*v);
-  }
-  if (auto v = query_param(query, "limit")) {
-    int n = 0;
-    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-    if (ec != std::errc{} || end != v->data() + v->size() || n < 1 || n > 200)
-      errors.add_error("limit", "range", "limit must be an integer from 1 to 200");
-    limit = *v;
+  if (auto it = params.extra.find("entity_id"); it != params.extra.end()) {
+    if (!protocols::is_uuid(it->second)) errors.add_error("entity_id", "format", "entity_id must be a UUID");
+    filters.emplace_back("entity_id", protocols::ascii_lower(it->second));
   }
   if (!errors.errors().empty()) return c.fail(errors.validation_error());
-  // The reader's profile decides which fields' from/to values it may see.
-  auto readable = protocols::pg_array_literal(profile_of(c.who).readable_paths());
-  storage::pg_query list{storage::stmt_audit_list, {c.who.tenant_id, readable, entity, entity_id, limit}, true};
-  c.ask(
-      c.storage(), c.timeout(),
-      [c](db_result& res) {
-        static constexpr const char* names[] = {"id",        "at",     "actor_user_id", "entity",
-                                                "entity_id", "action", "changes",       "trace_id"};
-        protocols::json_writer w;
-        w.begin_object().key("data").begin_array();
-        for (const auto& row : res.sets.at(0).rows) {
-          w.begin_object();
-          for (size_t k = 0; k < std::size(names); ++k) {
-            w.key(names[k]);
-            if (!row.at(k)) w.null();
-            else if (k == 6) w.raw(*row[k]);
-            else w.string(*row[k]);
-          }
-          w.end_object();
-        }
-        w.end_array().end_object();
-        c.reply_json(200, std::move(w).str());
-      },
-      db_atom::value, db_request{c.who.tenant_id, {std::move(list)}});
+  protocols::json_writer w;
+  w.begin_object();
+  if (!filters.empty()) {
+    w.key("filter").begin_object().key("and").begin_array();
+    for (const auto& [field, value] : filters)
+      w.begin_object().key("field").string(field).key("op").string("eq").key("value").string(value).end_object();
+    w.end_array().end_object();
+  }
+  w.key("page").begin_object().key("size").number(static_cast<uint64_t>(params.limit));
+  if (!params.after.empty()) w.key("after").string(params.after);
+  w.end_object().end_object();
+  run_query(c, w.view());
 }
 
 } // namespace crm::actors

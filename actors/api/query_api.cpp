@@ -1,22 +1,23 @@
 // actors/api/query_api.cpp: the query DSL over HTTP (docs/protocols/QUERY-DSL.md):
-// POST /api/v1/{entity}/query, GET /api/v1/{entity} (the first page in the
-// default order) and POST /api/v1/audit-logs/query. The plan is built here
-// (protocols/query.cpp: only registry names and $n reach the SQL, the
-// caller's readable fields bound what may be filtered, sorted and shown),
-// the storage actor runs it as a cached prepared shape, and the page is
-// written with its signed next cursor.
+// POST /api/v1/{entity}/query, GET /api/v1/{entity} (`?limit`, `?after`:
+// the DSL's first page in the default order, and the pages after it) and
+// POST /api/v1/audit-logs/query. The plan is built here (protocols/query.cpp:
+// only registry names and $n reach the SQL, the caller's readable fields
+// bound what may be filtered, sorted and shown), the storage actor runs it
+// as a cached prepared shape, and the page is written with its signed next
+// cursor. GET /api/v1/audit-logs runs through run_query too (audit_api.cpp).
 #include "actors/api/handlers.hpp"
+#include "actors/api/list_params.hpp"
+#include "actors/api/query_api.hpp"
 #include "actors/api/records.hpp"
 #include "storage/sql/entity_sql.hpp"
 
 namespace crm::actors {
 
-void query_records(route_context c) {
+void run_query(const route_context& c, std::string_view body) {
   const auto& e = c.entity();
   bool audit = &e == &protocols::audit_log_def();
   const auto& deps = *c.deps;
-  // GET: no body, the default order
-  std::string_view body = c.row->media == protocols::body_media::json_text ? std::string_view{c.req().body} : "{}";
   protocols::query_scope scope{&e, audit ? ~uint64_t{0} : readable_of(c.who, e), c.who.tenant_id, deps.cursor_key};
   auto plan = protocols::plan_query(body, scope, deps.query_caps);
   if (!plan) return c.fail(plan.error());
@@ -48,6 +49,24 @@ void query_records(route_context c) {
         c.reply_json(200, std::move(w).str());
       },
       db_atom::value, db_request{c.who.tenant_id, std::move(queries)});
+}
+
+std::string page_body(size_t size, std::string_view after) {
+  protocols::json_writer w;
+  w.begin_object().key("page").begin_object().key("size").number(static_cast<uint64_t>(size));
+  if (!after.empty()) w.key("after").string(after);
+  w.end_object().end_object();
+  return std::move(w).str();
+}
+
+void query_records(route_context c) {
+  if (c.row->media == protocols::body_media::json_text) return run_query(c, c.req().body);
+  // GET: the default filter and order, paged by ?limit and ?after
+  protocols::json_body errors{"{}"};
+  const auto& caps = c.deps->query_caps;
+  auto params = read_list_params(c.req().query, caps.default_page, caps.max_page, {}, errors);
+  if (!errors.errors().empty()) return c.fail(errors.validation_error());
+  run_query(c, page_body(params.limit, params.after));
 }
 
 } // namespace crm::actors

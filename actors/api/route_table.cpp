@@ -61,7 +61,8 @@ protocols::router build_router(role r) {
     api("GET", "/api/v1/access-profiles", route_profiles_list, no_body, none, session, "profiles:manage");
     api("GET", "/api/v1/access-profiles/{name}", route_profile_get, no_body, none, session, "profiles:manage");
     api("PUT", "/api/v1/access-profiles/{name}", route_profile_put, small_json, json, session, "profiles:manage");
-    api("GET", "/api/v1/audit-logs", route_audit_list, no_body, none, session, "audit:read");
+    api("GET", "/api/v1/audit-logs", route_audit_list, no_body, none, session, "audit:read",
+        &protocols::audit_log_def());
     api("POST", "/api/v1/audit-logs/query", route_audit_query, small_json, text, session, "audit:read",
         &protocols::audit_log_def());
     for (const auto& e : protocols::entity_registry()) {

@@ -3,6 +3,8 @@
 // never 403.
 #include "actors/api/handlers.hpp"
 #include "actors/api/identity_bodies.hpp"
+#include "actors/api/list_params.hpp"
+#include "protocols/base64.hpp"
 #include "protocols/json_writer.hpp"
 #include "protocols/uuid.hpp"
 
@@ -50,17 +52,33 @@ void create_user(route_context c) {
   c.ask(c.registry(), c.timeout() * 4, answer_user(c, 201), ucreate_atom::value, c.who.tenant_id, std::move(*d));
 }
 
+// GET /api/v1/users?limit=N&after=C: by lower-case email, 50 by default,
+// 500 at most; the cursor is the base64url of the last email shown.
 void list_users(route_context c) {
+  protocols::json_body errors{"{}"};
+  auto params = read_list_params(c.req().query, 50, 500, {}, errors);
+  std::string after;
+  if (!params.after.empty()) {
+    auto decoded = protocols::base64url_decode(params.after);
+    if (!decoded || decoded->empty() || decoded->find('\0') != std::string::npos)
+      return c.fail(error_of(errc::query_bad_cursor, "after is not a cursor of this list"));
+    after = std::move(*decoded);
+  }
+  if (!errors.errors().empty()) return c.fail(errors.validation_error());
+  auto limit = static_cast<uint32_t>(params.limit);
   c.ask(
       c.registry(), c.timeout(),
-      [c](user_list& l) {
+      [c, limit](user_list& l) {
         protocols::json_writer w;
         w.begin_object().key("data").begin_array();
         for (const auto& u : l.items) write_user(w, u);
-        w.end_array().end_object();
+        w.end_array().key("page").begin_object().key("size").number(uint64_t{limit}).key("next_cursor");
+        if (l.more && !l.items.empty()) w.string(protocols::base64url_encode(protocols::ascii_lower(l.items.back().email)));
+        else w.null();
+        w.end_object().end_object();
         c.reply_json(200, std::move(w).str());
       },
-      users_atom::value, c.who.tenant_id);
+      users_atom::value, c.who.tenant_id, std::move(after), limit);
 }
 
 void get_user(route_context c) {

@@ -89,7 +89,7 @@ struct tenant_state {
 // (login_atom, login_request) -> login_result
 // (auth_atom, session_id, user_id, permission) -> principal, or
 //   auth.forbidden when `permission` is set and the user's role lacks it
-// (ucreate_atom, user_draft), (users_atom), (user_atom, id),
+// (ucreate_atom, user_draft), (users_atom, after, limit), (user_atom, id),
 // (upatch_atom, id, user_draft), (lock_atom, id), (unlock_atom, id),
 // (roles_atom): actors/identity/tenant_users.hpp
 // (profiles_atom), (profile_atom, name), (pput_atom, profile): actors/identity/tenant_profiles.hpp

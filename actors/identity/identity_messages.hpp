@@ -152,11 +152,12 @@ typename Inspector::result_type inspect(Inspector& f, user_view& x) {
 
 struct user_list {
   std::vector<user_view> items;
+  bool more = false;  // users follow the last item
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_list& x) {
-  return f(caf::meta::type_name("user_list"), x.items);
+  return f(caf::meta::type_name("user_list"), x.items, x.more);
 }
 
 struct role_list {

@@ -291,7 +291,7 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
         return rp;
       },
       [=](ucreate_atom, user_draft& d) { return create_user(self, std::move(d)); },
-      [=](users_atom) { return list_users(self); },
+      [=](users_atom, const std::string& after, uint32_t limit) { return list_users(self, after, limit); },
       [=](user_atom, const std::string& id) { return get_user(self, id); },
       [=](upatch_atom, const std::string& id, user_draft& d) { return patch_user(self, id, std::move(d)); },
       [=](lock_atom, const std::string& id) { return set_locked(self, id, true); },

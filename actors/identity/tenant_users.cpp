@@ -103,17 +103,21 @@ caf::result<user_view> create_user(caf::stateful_actor<tenant_state>* self, user
   return rp;
 }
 
-caf::result<user_list> list_users(caf::stateful_actor<tenant_state>* self) {
+caf::result<user_list> list_users(caf::stateful_actor<tenant_state>* self, const std::string& after,
+                                  uint32_t limit) {
   auto& st = self->state;
   auto rp = self->make_response_promise<user_list>();
+  // one more than asked: whether another page follows
   db_request rq{st.id,
-                {pg_query{storage::stmt_user_list, {st.id}, true}}};
+                {pg_query{storage::stmt_user_list, {st.id, protocols::ascii_lower(after), std::to_string(limit + 1)},
+                          true}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(rq))
       .then(
           [=](db_result& res) mutable {
             user_list out;
-            for (size_t i = 0; i < res.sets.at(0).rows.size(); ++i)
-              out.items.push_back(view_of(res.sets[0], i));
+            const auto& rows = res.sets.at(0).rows;
+            out.more = rows.size() > limit;
+            for (size_t i = 0; i < rows.size() && i < limit; ++i) out.items.push_back(view_of(res.sets[0], i));
             rp.deliver(std::move(out));
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });

@@ -8,7 +8,10 @@
 namespace crm::actors {
 
 caf::result<user_view> create_user(caf::stateful_actor<tenant_state>* self, user_draft d);
-caf::result<user_list> list_users(caf::stateful_actor<tenant_state>* self);
+// A page of the tenant's users by lower-case email: `limit` of them after
+// `after` ("" = from the first).
+caf::result<user_list> list_users(caf::stateful_actor<tenant_state>* self, const std::string& after,
+                                  uint32_t limit);
 caf::result<user_view> get_user(caf::stateful_actor<tenant_state>* self, const std::string& id);
 caf::result<user_view> patch_user(caf::stateful_actor<tenant_state>* self, const std::string& id, user_draft d);
 // Lock also revokes every session of the user (rows and live actors).

@@ -124,7 +124,9 @@ caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps de
       [=](ucreate_atom a, const std::string& tid, user_draft& d) {
         return self->delegate(tenant_of(tid), a, std::move(d));
       },
-      [=](users_atom a, const std::string& tid) { return self->delegate(tenant_of(tid), a); },
+      [=](users_atom a, const std::string& tid, const std::string& after, uint32_t limit) {
+        return self->delegate(tenant_of(tid), a, after, limit);
+      },
       [=](user_atom a, const std::string& tid, const std::string& id) {
         return self->delegate(tenant_of(tid), a, id);
       },

@@ -173,13 +173,6 @@ std::vector<pg_statement> entity_statements() {
   out.push_back({stmt_write_context,
                  "SELECT set_config('app.user_id', $1, true), set_config('app.trace_id', $2, true),"
                  " set_config('app.client_addr', $3, true)"});
-  out.push_back({stmt_audit_list,
-                 "SELECT a.id, " + timestamp_text("a.at") +
-                     ", a.actor_user_id, a.entity, a.entity_id, a.action,"
-                     " COALESCE((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(a.changes) c"
-                     " WHERE (a.entity || '.' || c.key) = ANY ($2::text[])), '{}')::text, a.trace_id"
-                     " FROM audit_logs a WHERE a.tenant_id = $1 AND ($3::text IS NULL OR a.entity = $3)"
-                     " AND ($4::uuid IS NULL OR a.entity_id = $4) ORDER BY a.at DESC, a.id DESC LIMIT $5"});
   out.push_back({stmt_profiles_load, "SELECT name, entities::text, builtin, version, " + timestamp_text("updated_at") +
                                          " FROM access_profiles WHERE tenant_id = $1 ORDER BY name"});
   out.push_back({stmt_profile_put,

@@ -25,7 +25,6 @@ std::vector<pg_statement> entity_statements();
 
 // Shared statement names.
 inline constexpr const char* stmt_write_context = "app_write_ctx";  // ($1 user id, $2 trace id, $3 client address)
-inline constexpr const char* stmt_audit_list = "audit_list";
 inline constexpr const char* stmt_profiles_load = "profiles_load";
 inline constexpr const char* stmt_profile_put = "profile_put";
 // ($1 milliseconds) for the transaction, and custom plans for its prepared statements
@@ -47,9 +46,6 @@ inline constexpr const char* stmt_statement_timeout = "app_stmt_timeout";
 // with two decimals, booleans "t"/"f", items as JSON).
 // attach/attachments return: id, entity, entity_id, content_id, created_by, created_at.
 //
-// audit_list: $1 tenant, $2 readable "entity.field" paths (text[] literal),
-//   $3 entity or NULL, $4 entity id or NULL, $5 limit; returns id, at,
-//   actor_user_id, entity, entity_id, action, changes (filtered JSON), trace_id.
 // profiles_load: $1 tenant -> name, entities (JSON), builtin, version, updated_at
 // profile_put: $1 tenant, $2 name, $3 entities (JSON), $4 builtin -> version,
 //   updated_at, created ("t" when the row is new)

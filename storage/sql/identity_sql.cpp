@@ -47,7 +47,8 @@ std::vector<pg_statement> identity_statements() {
       {stmt_user_insert,
        "INSERT INTO users (id, tenant_id, email, password_hash, role, access_profile)"
        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING" + user_columns},
-      {stmt_user_list, "SELECT" + user_columns + " FROM users WHERE tenant_id = $1 ORDER BY lower(email) LIMIT 500"},
+      {stmt_user_list, "SELECT" + user_columns +
+                           " FROM users WHERE tenant_id = $1 AND lower(email) > $2 ORDER BY lower(email) LIMIT $3"},
       {stmt_user_get, "SELECT" + user_columns + " FROM users WHERE tenant_id = $1 AND id = $2"},
       {stmt_user_patch,
        "UPDATE users SET email = COALESCE($3, email), role = COALESCE($4, role),"

@@ -39,7 +39,8 @@ inline constexpr const char* stmt_session_revoke = "id_session_revoke";
 // access_profile, locked, created_at, updated_at, version.
 // ($1 id, $2 tenant, $3 email, $4 hash, $5 role, $6 access_profile)
 inline constexpr const char* stmt_user_insert = "id_user_insert";
-inline constexpr const char* stmt_user_list = "id_user_list";  // ($1 tenant), first 500 by email
+// ($1 tenant, $2 lower-case email to start after ('' = the first), $3 limit), by lower(email)
+inline constexpr const char* stmt_user_list = "id_user_list";
 inline constexpr const char* stmt_user_get = "id_user_get";    // ($1 tenant, $2 id)
 // ($1 tenant, $2 id, $3 email, $4 role, $5 profile, $6 hash; NULL keeps the
 // column); a new hash bumps session_epoch.
