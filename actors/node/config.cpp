@@ -159,7 +159,11 @@ std::string help_text() {
       "  admin create-tenant --slug=S --name=N --admin-email=E\n"
       "            create a tenant, its roles and its admin (as POST /api/v1/tenants); the\n"
       "            admin password is read from NEXTCRM_ADMIN_PASSWORD or the first line of stdin\n\n"
-      "configuration (environment variable, --flag override, default):\n";
+      "configuration (environment variable, --flag override, default):\n"
+      "  The defaults suit a plain install (PostgreSQL on 5432, Redis on 6379). The dev\n"
+      "  stack (deploy/dev.sh up) runs its own on 15432 and 16379 and passes every\n"
+      "  NEXTCRM_* variable of its environment through to the server; `nextcrm admin`\n"
+      "  run inside the clone reads the stack's settings from .run/nextcrm.env.\n\n";
   for (const auto& o : options()) {
     out += "  " + std::string{o.env} + "  --" + o.flag + "\n      " + o.help;
     if (*o.fallback) out += " [default: " + std::string{o.fallback} + "]";
