@@ -39,7 +39,7 @@ void login(route_context c) {
 void logout(route_context c) {
   const auto& who = c.who;
   c.ask(c.registry(), c.timeout(), [c](caf::ok_atom) { c.no_content(); }, logout_atom::value, who.tenant_id,
-        who.session_id, who.user_id);
+        who.session_id, who.user_id, c.traceparent());
 }
 
 void me(route_context c) {

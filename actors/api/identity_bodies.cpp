@@ -41,7 +41,7 @@ std::optional<tenant_draft> read_tenant_draft(protocols::json_body& body) {
   auto email = read_email(body, "admin.email", true);
   auto password = read_new_password(body, "admin.password", true);
   if (!body.errors().empty()) return std::nullopt;
-  return tenant_draft{*slug, *name, *email, *password};
+  return tenant_draft{*slug, *name, *email, *password, {}};
 }
 
 std::optional<user_draft> read_user(protocols::json_body& body, bool create) {

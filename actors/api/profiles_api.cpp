@@ -60,7 +60,7 @@ void put_profile(route_context c) {
   c.ask(
       c.registry(), c.timeout(),
       [c](profile_stored& s) { answer_profile(c, s.created ? 201 : 200, *s.profile); }, pput_atom::value,
-      c.who.tenant_id, profile_ptr{std::make_shared<const access_profile>(std::move(p))});
+      c.who.tenant_id, profile_ptr{std::make_shared<const access_profile>(std::move(p))}, c.traceparent());
 }
 
 } // namespace crm::actors

@@ -1,5 +1,6 @@
 #include "actors/api/records.hpp"
 
+#include "protocols/trace.hpp"
 #include "storage/sql/entity_sql.hpp"
 
 namespace crm::actors {
@@ -143,7 +144,10 @@ void answer_record(const route_context& c, int status, const storage::pg_rows& r
 }
 
 storage::pg_query write_context(const route_context& c) {
-  return {storage::stmt_write_context, {c.who.user_id, c.req().trace.trace_id, c.req().remote_addr}, true};
+  const auto& trace = c.req().trace;
+  return {storage::stmt_write_context,
+          {c.who.user_id, trace.trace_id, c.req().remote_addr, protocols::format_traceparent(trace)},
+          true};
 }
 
 void run_records(const route_context& c, std::vector<storage::pg_query> queries, bool deleting,

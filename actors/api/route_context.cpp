@@ -2,6 +2,7 @@
 
 #include "http/problem_response.hpp"
 #include "protocols/problem.hpp"
+#include "protocols/trace.hpp"
 
 #include <caf/all.hpp>
 
@@ -20,6 +21,8 @@ bool is_json(std::string_view content_type, bool merge_patch) {
   while (!type.empty() && type.back() == ' ') type.pop_back();
   return type == "application/json" || (merge_patch && type == "application/merge-patch+json");
 }
+
+std::string route_context::traceparent() const { return protocols::format_traceparent(ex->req.trace); }
 
 caf::actor route_context::registry() const { return deps->registry ? deps->registry->get() : caf::actor{}; }
 

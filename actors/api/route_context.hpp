@@ -33,6 +33,8 @@ struct route_context {
   std::string_view route() const { return row->pattern; }
   const protocols::entity_def& entity() const { return *row->entity; }  // routes that name one
   std::chrono::milliseconds timeout() const { return deps->timeout; }
+  // The W3C traceparent of this server's span: the events' of a change.
+  std::string traceparent() const;
   caf::actor registry() const;  // invalid while the registry restarts: the request then fails
   caf::actor storage() const;
 

@@ -11,6 +11,7 @@ namespace crm::actors {
 void create_tenant(route_context c) {
   auto d = read_tenant_draft(*c.body);
   if (!d) return c.fail_validation();
+  d->traceparent = c.traceparent();
   c.ask(
       c.registry(), c.timeout() * 4,
       [c](tenant_created& t) {

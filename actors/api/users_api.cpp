@@ -49,6 +49,7 @@ bool user_id_of(const route_context& c) {
 void create_user(route_context c) {
   auto d = read_user(*c.body, true);
   if (!d) return c.fail_validation();
+  d->traceparent = c.traceparent();
   c.ask(c.registry(), c.timeout() * 4, answer_user(c, 201), ucreate_atom::value, c.who.tenant_id, std::move(*d));
 }
 
@@ -89,6 +90,7 @@ void get_user(route_context c) {
 void patch_user(route_context c) {
   auto d = read_user(*c.body, false);
   if (!d) return c.fail_validation();
+  d->traceparent = c.traceparent();
   if (!user_id_of(c)) return;
   // users setting their own password keep the session they call with
   if (c.param == c.who.user_id) d->keep_session = c.who.session_id;
@@ -100,12 +102,12 @@ void lock_user(route_context c) {
   if (!user_id_of(c)) return;
   if (c.param == c.who.user_id)  // an admin locking itself out of its own tenant
     return c.fail(error_of(errc::resource_conflict, "you cannot lock your own account"));
-  c.ask(c.registry(), c.timeout(), answer_user(c, 200), lock_atom::value, c.who.tenant_id, c.param);
+  c.ask(c.registry(), c.timeout(), answer_user(c, 200), lock_atom::value, c.who.tenant_id, c.param, c.traceparent());
 }
 
 void unlock_user(route_context c) {
   if (!user_id_of(c)) return;
-  c.ask(c.registry(), c.timeout(), answer_user(c, 200), unlock_atom::value, c.who.tenant_id, c.param);
+  c.ask(c.registry(), c.timeout(), answer_user(c, 200), unlock_atom::value, c.who.tenant_id, c.param, c.traceparent());
 }
 
 void list_roles(route_context c) {

@@ -102,11 +102,12 @@ struct tenant_draft {
   std::string name;
   std::string admin_email;
   std::string admin_password;  // secret
+  std::string traceparent;     // of the request: the events' (empty: a new trace)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tenant_draft& x) {
-  return f(caf::meta::type_name("tenant_draft"), x.slug, x.name, x.admin_email, x.admin_password);
+  return f(caf::meta::type_name("tenant_draft"), x.slug, x.name, x.admin_email, x.admin_password, x.traceparent);
 }
 
 struct tenant_created {
@@ -129,12 +130,13 @@ struct user_draft {
   bool has_email = false, has_password = false, has_role = false, has_profile = false;
   // A user setting their own password keeps this session (the caller's).
   std::string keep_session;
+  std::string traceparent;  // of the request: the event's
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_draft& x) {
   return f(caf::meta::type_name("user_draft"), x.email, x.password, x.role, x.access_profile, x.has_email,
-           x.has_password, x.has_role, x.has_profile, x.keep_session);
+           x.has_password, x.has_role, x.has_profile, x.keep_session, x.traceparent);
 }
 
 struct user_view {

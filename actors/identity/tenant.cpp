@@ -7,6 +7,7 @@
 #include "actors/identity/tenant_profiles.hpp"
 #include "actors/identity/tenant_users.hpp"
 #include "storage/sql/entity_sql.hpp"
+#include "storage/sql/event_sql.hpp"
 #include "storage/sql/identity_sql.hpp"
 
 #include <caf/all.hpp>
@@ -15,6 +16,7 @@ namespace crm::actors {
 
 using protocols::errc;
 using protocols::error_of;
+using storage::event_context;
 using storage::pg_query;
 
 namespace {
@@ -294,22 +296,25 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
       [=](users_atom, const std::string& after, uint32_t limit) { return list_users(self, after, limit); },
       [=](user_atom, const std::string& id) { return get_user(self, id); },
       [=](upatch_atom, const std::string& id, user_draft& d) { return patch_user(self, id, std::move(d)); },
-      [=](lock_atom, const std::string& id) { return set_locked(self, id, true); },
-      [=](unlock_atom, const std::string& id) { return set_locked(self, id, false); },
+      [=](lock_atom, const std::string& id, const std::string& tp) { return set_locked(self, id, true, tp); },
+      [=](unlock_atom, const std::string& id, const std::string& tp) { return set_locked(self, id, false, tp); },
       [=](roles_atom) { return list_roles(self->state); },
       [=](profiles_atom) { return list_profiles(self->state); },
       [=](profile_atom, const std::string& name) { return get_profile(self->state, name); },
-      [=](pput_atom, profile_ptr& p) { return put_profile(self, std::move(p)); },
+      [=](pput_atom, profile_ptr& p, const std::string& tp) { return put_profile(self, std::move(p), tp); },
       [=](caf::get_atom, const std::string& sid) {  // the live session actor, if any (tests)
         auto it = self->state.sessions.find(sid);
         return it == self->state.sessions.end() ? caf::actor{} : it->second.actor;
       },
-      [=](logout_atom, const std::string& sid, const std::string& user_id) -> caf::result<caf::ok_atom> {
+      [=](logout_atom, const std::string& sid, const std::string& user_id,
+          const std::string& traceparent) -> caf::result<caf::ok_atom> {
         auto& st = self->state;
         auto rp = self->make_response_promise<caf::ok_atom>();
         // the live actor ends once the row is revoked (ADR-0037)
         auto after = [=] { invalidate_sessions(self, user_id, sid); };
-        db_request q{st.id, {pg_query{storage::stmt_session_revoke, {st.id, sid, std::string{"logout"}}, true}}};
+        db_request q{st.id,
+                     {event_context(traceparent),
+                      pg_query{storage::stmt_session_revoke, {st.id, sid, std::string{"logout"}}, true}}};
         self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(q))
             .then(
                 [=](db_result&) mutable {

@@ -1,11 +1,15 @@
 #include "actors/identity/tenant_profiles.hpp"
 
+#include "storage/sql/event_sql.hpp"
+
 #include "protocols/errc.hpp"
 #include "storage/sql/entity_sql.hpp"
 
 #include <caf/all.hpp>
 
 namespace crm::actors {
+
+using storage::event_context;
 
 using protocols::access_profile;
 using protocols::errc;
@@ -42,18 +46,20 @@ caf::result<profile_ptr> get_profile(const tenant_state& st, const std::string& 
   return it->second;
 }
 
-caf::result<profile_stored> put_profile(caf::stateful_actor<tenant_state>* self, profile_ptr p) {
+caf::result<profile_stored> put_profile(caf::stateful_actor<tenant_state>* self, profile_ptr p,
+                                        const std::string& traceparent) {
   auto& st = self->state;
   auto rp = self->make_response_promise<profile_stored>();
   protocols::json_writer w;
   protocols::write_access_entities(w, *p);
   db_request rq{st.id,
-                {storage::pg_query{storage::stmt_profile_put, {st.id, p->name, std::move(w).str(), "false"}, true}}};
+                {event_context(traceparent),
+                 storage::pg_query{storage::stmt_profile_put, {st.id, p->name, std::move(w).str(), "false"}, true}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(rq))
       .then(
           [=](db_result& res) mutable {
             auto& st = self->state;
-            const auto& rows = res.sets.at(0);
+            const auto& rows = res.sets.at(1);
             auto stored = std::make_shared<access_profile>(*p);
             stored->version = std::stoll(rows.cell(0, 0));
             stored->updated_at = rows.cell(0, 1);

@@ -17,6 +17,7 @@ profile_ptr profile_named(const tenant_state& st, const std::string& name);
 profile_list list_profiles(const tenant_state& st);
 caf::result<profile_ptr> get_profile(const tenant_state& st, const std::string& name);
 // Stores `p` (create or replace; builtin profiles stay builtin) and swaps it in.
-caf::result<profile_stored> put_profile(caf::stateful_actor<tenant_state>* self, profile_ptr p);
+caf::result<profile_stored> put_profile(caf::stateful_actor<tenant_state>* self, profile_ptr p,
+                                        const std::string& traceparent);
 
 } // namespace crm::actors

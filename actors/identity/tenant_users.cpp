@@ -8,6 +8,7 @@
 #include "actors/identity/random.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/json_body.hpp"
+#include "storage/sql/event_sql.hpp"
 #include "storage/sql/identity_sql.hpp"
 
 #include <caf/all.hpp>
@@ -16,6 +17,7 @@ namespace crm::actors {
 
 using protocols::errc;
 using protocols::error_of;
+using storage::event_context;
 using storage::pg_query;
 
 namespace {
@@ -95,9 +97,10 @@ caf::result<user_view> create_user(caf::stateful_actor<tenant_state>* self, user
             auto& st = self->state;
             db_request rq{
                 st.id,
-                {pg_query{storage::stmt_user_insert, {new_uuid(), st.id, d.email, hash, d.role, d.access_profile},
+                {event_context(d.traceparent),
+                 pg_query{storage::stmt_user_insert, {new_uuid(), st.id, d.email, hash, d.role, d.access_profile},
                           true}}};
-            answer_user(self, std::move(rq), 0, rp);
+            answer_user(self, std::move(rq), 1, rp);
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
@@ -149,7 +152,8 @@ caf::result<user_view> patch_user(caf::stateful_actor<tenant_state>* self, const
     auto keep = opt(!d.keep_session.empty(), d.keep_session);
     db_request rq{
         st.id,
-        {pg_query{storage::stmt_user_patch,
+        {event_context(d.traceparent),
+         pg_query{storage::stmt_user_patch,
                   {st.id, id, opt(d.has_email, d.email), opt(d.has_role, d.role),
                    opt(d.has_profile, d.access_profile), hash},
                   true}}};
@@ -160,7 +164,7 @@ caf::result<user_view> patch_user(caf::stateful_actor<tenant_state>* self, const
     // Live sessions carry the old role, profile or password epoch: once the
     // change has committed they are all dropped (the kept one too: it may
     // carry an old role) and rebuilt from the new rows.
-    answer_user(self, std::move(rq), 0, rp, [=] { invalidate_sessions(self, id); });
+    answer_user(self, std::move(rq), 1, rp, [=] { invalidate_sessions(self, id); });
   };
   if (!d.has_password) {
     update(std::nullopt);
@@ -173,18 +177,18 @@ caf::result<user_view> patch_user(caf::stateful_actor<tenant_state>* self, const
 }
 
 caf::result<user_view> set_locked(caf::stateful_actor<tenant_state>* self, const std::string& id,
-                                  bool locked) {
+                                  bool locked, const std::string& traceparent) {
   auto& st = self->state;
   auto rp = self->make_response_promise<user_view>();
-  db_request rq{st.id, {}};
+  db_request rq{st.id, {event_context(traceparent)}};
   if (locked) {
     rq.queries.push_back({storage::stmt_user_lock, {st.id, id}, true});
     rq.queries.push_back({storage::stmt_sessions_end_lock, {st.id, id}, true});
     // the live actors end once the rows have committed
-    answer_user(self, std::move(rq), 0, rp, [=] { invalidate_sessions(self, id); });
+    answer_user(self, std::move(rq), 1, rp, [=] { invalidate_sessions(self, id); });
   } else {
     rq.queries.push_back({storage::stmt_user_unlock, {st.id, id}, true});
-    answer_user(self, std::move(rq), 0, rp);
+    answer_user(self, std::move(rq), 1, rp);
   }
   return rp;
 }

@@ -15,7 +15,9 @@ caf::result<user_list> list_users(caf::stateful_actor<tenant_state>* self, const
 caf::result<user_view> get_user(caf::stateful_actor<tenant_state>* self, const std::string& id);
 caf::result<user_view> patch_user(caf::stateful_actor<tenant_state>* self, const std::string& id, user_draft d);
 // Lock also revokes every session of the user (rows and live actors).
-caf::result<user_view> set_locked(caf::stateful_actor<tenant_state>* self, const std::string& id, bool locked);
+// `traceparent`: of the request, for the event (crm.user.locked / unlocked).
+caf::result<user_view> set_locked(caf::stateful_actor<tenant_state>* self, const std::string& id, bool locked,
+                                  const std::string& traceparent);
 role_list list_roles(const tenant_state& st);
 
 // After a change to what `user_id`'s sessions may do has committed (or

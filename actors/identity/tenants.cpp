@@ -4,6 +4,7 @@
 #include "protocols/errc.hpp"
 #include "protocols/permissions.hpp"
 #include "storage/sql/entity_sql.hpp"
+#include "storage/sql/event_sql.hpp"
 #include "storage/sql/identity_sql.hpp"
 
 #include <caf/all.hpp>
@@ -12,6 +13,7 @@ namespace crm::actors {
 
 using protocols::errc;
 using protocols::error_of;
+using storage::event_context;
 using storage::pg_query;
 
 namespace {
@@ -19,7 +21,7 @@ namespace {
 // The tenant row, its baseline roles and access profiles and its admin: one transaction.
 db_request bootstrap_plan(const std::string& tenant_id, const std::string& admin_id, const tenant_draft& d,
                           const std::string& hash) {
-  db_request rq{tenant_id, {}};
+  db_request rq{tenant_id, {event_context(d.traceparent)}};
   rq.queries.push_back({storage::stmt_tenant_insert, {tenant_id, d.slug, d.name}, true});
   for (const auto& role : protocols::baseline_roles()) {
     std::string perms;
@@ -133,21 +135,24 @@ caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps de
       [=](upatch_atom a, const std::string& tid, const std::string& id, user_draft& d) {
         return self->delegate(tenant_of(tid), a, id, std::move(d));
       },
-      [=](lock_atom a, const std::string& tid, const std::string& id) {
-        return self->delegate(tenant_of(tid), a, id);
+      [=](lock_atom a, const std::string& tid, const std::string& id, const std::string& tp) {
+        return self->delegate(tenant_of(tid), a, id, tp);
       },
-      [=](unlock_atom a, const std::string& tid, const std::string& id) {
-        return self->delegate(tenant_of(tid), a, id);
+      [=](unlock_atom a, const std::string& tid, const std::string& id, const std::string& tp) {
+        return self->delegate(tenant_of(tid), a, id, tp);
       },
       [=](roles_atom a, const std::string& tid) { return self->delegate(tenant_of(tid), a); },
       [=](profiles_atom a, const std::string& tid) { return self->delegate(tenant_of(tid), a); },
       [=](profile_atom a, const std::string& tid, const std::string& name) {
         return self->delegate(tenant_of(tid), a, name);
       },
-      [=](pput_atom a, const std::string& tid, profile_ptr& p) { return self->delegate(tenant_of(tid), a, p); },
+      [=](pput_atom a, const std::string& tid, profile_ptr& p, const std::string& tp) {
+        return self->delegate(tenant_of(tid), a, p, tp);
+      },
       [=](caf::get_atom, const std::string& tid) { return tenant_of(tid); },  // supervision, tests
-      [=](logout_atom, const std::string& tid, const std::string& sid, const std::string& uid) {
-        return self->delegate(tenant_of(tid), logout_atom::value, sid, uid);
+      [=](logout_atom, const std::string& tid, const std::string& sid, const std::string& uid,
+          const std::string& tp) {
+        return self->delegate(tenant_of(tid), logout_atom::value, sid, uid, tp);
       },
   };
 }

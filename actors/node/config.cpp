@@ -130,6 +130,19 @@ const std::vector<option>& options() {
      }},
     {"health-interval-ms", "NEXTCRM_HEALTH_INTERVAL_MS", "500", "dependency probe interval",
      [](config& c, std::string_view v) { return parse_ms(v, c.health_interval); }},
+    {"bus-stream", "NEXTCRM_BUS_STREAM", "nxp:events", "Redis stream the event relay writes (Block 8)",
+     [](config& c, std::string_view v) {
+       c.bus_stream = v;
+       return !v.empty() && v.size() <= 200;
+     }},
+    {"bus-maxlen", "NEXTCRM_BUS_MAXLEN", "1000000",
+     "events kept in the stream (XADD MAXLEN ~, approximate): the retention for consumers and replay",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.bus_maxlen, 1000, 1'000'000'000); }},
+    {"bus-batch", "NEXTCRM_BUS_BATCH", "500", "outbox rows the relay moves per batch",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.bus_batch, 1, 10000); }},
+    {"bus-poll-ms", "NEXTCRM_BUS_POLL_MS", "1000",
+     "the relay looks at the outbox this often even without a NOTIFY (lost notifications, restarts)",
+     [](config& c, std::string_view v) { return parse_ms(v, c.bus_poll); }},
     {"log-level", "NEXTCRM_LOG_LEVEL", "info", "debug, info, warn, error",
      [](config& c, std::string_view v) { return parse_log_level(v, c.level); }},
   };

@@ -39,6 +39,12 @@ struct config {
   std::chrono::milliseconds actor_timeout{5000};  // deadline of requests between actors
   protocols::query_caps query_caps;               // the query DSL's caps (defaults pinned in docs/protocols/QUERY-DSL.md)
   std::chrono::milliseconds query_timeout{2000};  // PostgreSQL statement_timeout of a query
+  // The event bus (Block 8): the stream the relay writes, its approximate
+  // length bound, rows per relay batch, the fallback poll.
+  std::string bus_stream = "nxp:events";
+  size_t bus_maxlen = 1000000;
+  size_t bus_batch = 500;
+  std::chrono::milliseconds bus_poll{1000};
   size_t workers = 1;              // CAF scheduler threads (0 in the config = auto)
   size_t fronts = 1;               // front actors (0 in the config = one per worker)
   std::string scheduler = "sharing";  // CAF scheduler policy: sharing | stealing

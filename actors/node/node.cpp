@@ -137,6 +137,25 @@ bool node::start(std::string& error) {
   deps.identity.now = now;
   // Verified against when a login names no existing user: same cost, same answer.
   deps.identity.dummy_hash = protocols::hash_password(random_bytes(16), random_bytes(16));
+  deps.relay.storage = &storage_slot_;
+  deps.relay.redis = redis_.get();
+  deps.relay.counters = &bus_counters_;
+  deps.relay.stream = cfg_.bus_stream;
+  deps.relay.maxlen = cfg_.bus_maxlen;
+  deps.relay.batch = cfg_.bus_batch;
+  deps.relay.poll = cfg_.bus_poll;
+  deps.relay.timeout = cfg_.actor_timeout;
+  deps.relay_slot = &relay_slot_;
+  // Every commit that wrote events NOTIFYs nxp_outbox: the relay looks at once.
+  listener_ = std::make_unique<storage::pg_listener>(
+      cfg_.pg.conninfo, "nxp_outbox",
+      [this] {
+        if (auto r = relay_slot_.get()) caf::anon_send(r, bus_wake_atom::value);
+      },
+      [this](std::string_view event, std::string_view detail) {
+        bool bad = event.find("failed") != std::string_view::npos || event.find("lost") != std::string_view::npos;
+        log_.event(bad ? log_level::warn : log_level::info, event, field("detail", detail));
+      });
   deps.slot = &slots_;
   deps.health.slot = &slots_;
   deps.health.interval = cfg_.health_interval;
@@ -147,6 +166,7 @@ bool node::start(std::string& error) {
     redis->ping(std::move(done));
   };
   supervisor_ = sys_.spawn(crm::actors::supervisor, std::move(deps));
+  listener_->start();
   running_ = true;
   server_->start();
   for (auto [name, port] : {std::pair{"http", port_}, std::pair{"admin", admin_port_}}) {
@@ -164,6 +184,7 @@ void node::stop() {
   server_->shutdown([&drained] { drained.set_value(); });
   drained.get_future().wait();
   server_->stop();
+  if (listener_) listener_->stop();
   {  // wait until no actor can touch the storage clients any more
     caf::scoped_actor self{sys_};
     self->monitor(supervisor_);

@@ -8,6 +8,8 @@
 #include "actors/node/log_sink.hpp"
 #include "http/metrics.hpp"
 #include "http/server.hpp"
+#include "actors/bus/relay.hpp"
+#include "storage/pg/pg_listener.hpp"
 #include "storage/pg/pg_pool.hpp"
 #include "storage/redis/redis_client.hpp"
 
@@ -47,6 +49,9 @@ private:
   front_slots slots_;
   front_slot registry_slot_;
   front_slot storage_slot_;
+  front_slot relay_slot_;
+  bus_counters bus_counters_;
+  std::unique_ptr<storage::pg_listener> listener_;  // NOTIFY -> the relay
   asio::io_context storage_io_;
   asio::executor_work_guard<asio::io_context::executor_type> storage_guard_;
   std::thread storage_thread_;

@@ -45,12 +45,18 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
     st.hasher = spawn_password_hasher(self->home_system(), st.deps.hasher_threads);
     self->monitor(st.hasher);
   };
+  auto start_relay = [self] {
+    auto& st = self->state;
+    if (!st.deps.relay.redis) return;
+    st.relay = self->spawn<caf::monitored>(relay, st.deps.relay);
+    if (st.deps.relay_slot) st.deps.relay_slot->set(st.relay);
+  };
   // Every child's handle, fronts first (a front's index is its slot).
   auto children = [self] {
     auto& st = self->state;
     std::vector<caf::actor*> out;
     for (auto& f : st.fronts) out.push_back(&f);
-    for (auto* c : {&st.health, &st.storage, &st.hasher, &st.registry}) out.push_back(c);
+    for (auto* c : {&st.health, &st.storage, &st.hasher, &st.registry, &st.relay}) out.push_back(c);
     return out;
   };
   start_storage();
@@ -59,6 +65,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
   self->state.fronts.resize(self->state.deps.slot->size());
   for (size_t i = 0; i < self->state.fronts.size(); ++i) start_front(i);
   start_health();
+  start_relay();
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     auto all = children();
@@ -76,6 +83,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
     if (front_index < st.fronts.size()) start_front(front_index);
     else if (child == &st.health) start_health();
     else if (child == &st.registry) start_registry();
+    else if (child == &st.relay) start_relay();
     else {
       if (child == &st.storage) start_storage();
       else start_hasher();
@@ -91,6 +99,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
     st.deps.slot->clear();
     if (st.deps.registry_slot) st.deps.registry_slot->set(caf::actor{});
     if (st.deps.storage_slot) st.deps.storage_slot->set(caf::actor{});
+    if (st.deps.relay_slot) st.deps.relay_slot->set(caf::actor{});
     bool any = false;
     for (auto* child : children())
       if (*child) {

@@ -6,6 +6,7 @@
 // and quits only once both are gone, so whoever monitors the supervisor
 // knows that no actor uses the storage clients any more.
 #pragma once
+#include "actors/bus/relay.hpp"
 #include "actors/front/front.hpp"
 #include "actors/node/health.hpp"
 #include "actors/identity/identity.hpp"
@@ -26,6 +27,9 @@ struct supervisor_deps {
   identity_deps identity;
   front_slot* registry_slot = nullptr;  // where the front finds the registry
   front_slot* storage_slot = nullptr;   // where the front finds the storage actor
+  // The bus relay (Block 8); not started when `relay.redis` is null (tests).
+  relay_deps relay;
+  front_slot* relay_slot = nullptr;  // where the NOTIFY listener finds the relay
 };
 
 struct supervisor_state {
@@ -36,6 +40,7 @@ struct supervisor_state {
   caf::actor storage;
   caf::actor hasher;
   caf::actor registry;
+  caf::actor relay;
   uint64_t restarts = 0;
   bool stopping = false;         // exit received: children are going down
   caf::error stop_reason;

@@ -1,5 +1,7 @@
 #include "storage/sql/entity_sql.hpp"
 
+#include "storage/sql/event_sql.hpp"
+
 #include "protocols/access_profile.hpp"
 #include "protocols/query.hpp"
 #include "protocols/values.hpp"
@@ -43,6 +45,48 @@ std::string columns(const entity_def& e) {
   return out;
 }
 
+// The same, aliased c0..cN (a CTE's rows are read by these names).
+std::string aliased_columns(const entity_def& e) {
+  std::string out;
+  for (size_t i = 0; i < e.fields.size(); ++i) {
+    if (i) out += ", ";
+    out += column_text(e.fields[i]) + " AS c" + std::to_string(i);
+  }
+  return out;
+}
+
+// The record of CTE `w` (aliased columns) as the API's JSON for a
+// full-access profile: money, dates and timestamps as strings, integers as
+// numbers, items as JSON.
+std::string record_json(const entity_def& e) {
+  std::string out = "jsonb_build_object(";
+  for (size_t i = 0; i < e.fields.size(); ++i) {
+    const auto& d = e.fields[i];
+    auto col = "w.c" + std::to_string(i);
+    if (i) out += ", ";
+    out += "'" + d.name + "', ";
+    switch (d.kind) {
+      case field_kind::integer: out += col + "::bigint"; break;
+      case field_kind::items: out += col + "::jsonb"; break;
+      default: out += col; break;
+    }
+  }
+  return out + ")";
+}
+
+// The event type of `action` on `e`: "crm.price_list.updated".
+std::string event_type(const entity_def& e, std::string_view action) {
+  auto singular = e.table.substr(0, e.table.size() - 1);  // every table is a plural in -s
+  return "crm." + singular + "." + std::string{action};
+}
+
+// The change with its event (storage/sql/event_sql.hpp): subject
+// "<path>/<id>" (column c0 of `w`), tenant $1.
+std::string change_with_event(const std::string& change, const entity_def& e, std::string_view action,
+                              const std::string& data) {
+  return with_event(change, "$1", sql_literal(event_type(e, action)), sql_literal(e.path + "/") + " || w.c0", data);
+}
+
 // "$3::numeric"
 std::string param(size_t n, const field_def& d) {
   std::string out{"$"};
@@ -59,7 +103,9 @@ std::string insert_sql(const entity_def& e) {
     auto p = param(n++, d);
     values += ", " + (d.default_value.empty() ? p : "COALESCE(" + p + ", '" + d.default_value + "'::" + sql_type(d) + ")");
   }
-  return "INSERT INTO " + e.table + " (" + names + ") VALUES (" + values + ") RETURNING " + columns(e);
+  return change_with_event("INSERT INTO " + e.table + " (" + names + ") VALUES (" + values + ") RETURNING " +
+                        aliased_columns(e),
+                    e, "created", record_json(e));
 }
 
 std::string update_sql(const entity_def& e) {
@@ -72,13 +118,24 @@ std::string update_sql(const entity_def& e) {
             " END";
     n += 2;
   }
-  return "UPDATE " + e.table + " SET " + sets +
-         " WHERE tenant_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3) RETURNING " + columns(e);
+  return change_with_event("UPDATE " + e.table + " SET " + sets +
+                        " WHERE tenant_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3) RETURNING " +
+                        aliased_columns(e),
+                    e, "updated", record_json(e));
+}
+
+std::string remove_sql(const entity_def& e) {
+  return change_with_event("DELETE FROM " + e.table +
+                        " WHERE tenant_id = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3)"
+                        " RETURNING id::text AS c0, version AS c1",
+                    e, "deleted", "jsonb_build_object('id', w.c0, 'version', w.c1)");
 }
 
 const char* attachment_columns =
     "id, entity, entity_id, content_id, created_by, "
     "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+// The same, with a name for the rendered time (read by the attach CTE).
+const std::string attachment_columns_named = std::string{attachment_columns} + " AS created_text";
 
 const char* op_name(entity_op op) {
   switch (op) {
@@ -150,13 +207,17 @@ std::vector<pg_statement> entity_statements() {
     out.push_back({entity_statement(entity_op::insert, e), insert_sql(e)});
     out.push_back({entity_statement(entity_op::select, e), "SELECT " + columns(e) + " FROM " + e.table + key});
     out.push_back({entity_statement(entity_op::update, e), update_sql(e)});
-    out.push_back({entity_statement(entity_op::remove, e),
-                   "DELETE FROM " + e.table + key + " AND ($3::bigint IS NULL OR version = $3)"});
+    out.push_back({entity_statement(entity_op::remove, e), remove_sql(e)});
     out.push_back({entity_statement(entity_op::probe, e), "SELECT version FROM " + e.table + key});
-    out.push_back({entity_statement(entity_op::attach, e),
-                   "INSERT INTO attachments (tenant_id, id, entity, entity_id, content_id, created_by)"
-                   " SELECT $1::uuid, $2::uuid, '" + e.path + "', $3::uuid, $4::uuid, $5::uuid WHERE EXISTS (SELECT 1 FROM " + e.table +
-                       " WHERE tenant_id = $1 AND id = $3) RETURNING " + attachment_columns});
+    // crm.<entity>.attachment_added, subject <entity>/<record id>
+    out.push_back(
+        {entity_statement(entity_op::attach, e),
+         with_event("INSERT INTO attachments (tenant_id, id, entity, entity_id, content_id, created_by)"
+                    " SELECT $1::uuid, $2::uuid, '" + e.path + "', $3::uuid, $4::uuid, $5::uuid WHERE EXISTS (SELECT 1 FROM " +
+                        e.table + " WHERE tenant_id = $1 AND id = $3) RETURNING " + attachment_columns_named,
+                    "$1", sql_literal(event_type(e, "attachment_added")), sql_literal(e.path + "/") + " || w.entity_id",
+                    "jsonb_build_object('id', w.id, 'entity', w.entity, 'entity_id', w.entity_id, 'content_id',"
+                    " w.content_id, 'created_by', w.created_by, 'created_at', w.created_text)")});
     out.push_back({entity_statement(entity_op::attachments, e),
                    std::string{"SELECT "} + attachment_columns + " FROM attachments WHERE tenant_id = $1 AND entity = '" +
                        e.path + "' AND entity_id = $2 ORDER BY created_at, id LIMIT 1000"});
@@ -172,13 +233,19 @@ std::vector<pg_statement> entity_statements() {
                                          " set_config('plan_cache_mode', 'force_custom_plan', true)"});
   out.push_back({stmt_write_context,
                  "SELECT set_config('app.user_id', $1, true), set_config('app.trace_id', $2, true),"
-                 " set_config('app.client_addr', $3, true)"});
+                 " set_config('app.client_addr', $3, true), set_config('app.traceparent', $4, true)"});
   out.push_back({stmt_profiles_load, "SELECT name, entities::text, builtin, version, " + timestamp_text("updated_at") +
                                          " FROM access_profiles WHERE tenant_id = $1 ORDER BY name"});
+  // crm.access_profile.created / .updated, subject access-profiles/<name>
   out.push_back({stmt_profile_put,
-                 "INSERT INTO access_profiles (tenant_id, name, entities, builtin) VALUES ($1, $2, $3::jsonb, $4)"
-                 " ON CONFLICT (tenant_id, name) DO UPDATE SET entities = EXCLUDED.entities"
-                 " RETURNING version, " + timestamp_text("updated_at") + ", (xmax = 0)"});
+                 with_event("INSERT INTO access_profiles (tenant_id, name, entities, builtin) VALUES ($1, $2, $3::jsonb, $4)"
+                            " ON CONFLICT (tenant_id, name) DO UPDATE SET entities = EXCLUDED.entities"
+                            " RETURNING version, " + timestamp_text("updated_at") +
+                                " AS updated_text, (xmax = 0) AS created, name, entities",
+                            "$1", "CASE WHEN w.created THEN 'crm.access_profile.created' ELSE 'crm.access_profile.updated' END",
+                            "'access-profiles/' || w.name",
+                            "jsonb_build_object('name', w.name, 'entities', w.entities, 'version', w.version,"
+                            " 'updated_at', w.updated_text)")});
   return out;
 }
 

@@ -24,7 +24,8 @@ std::string entity_statement(entity_op op, const protocols::entity_def& e);
 std::vector<pg_statement> entity_statements();
 
 // Shared statement names.
-inline constexpr const char* stmt_write_context = "app_write_ctx";  // ($1 user id, $2 trace id, $3 client address)
+// ($1 user id, $2 trace id, $3 client address, $4 traceparent of the request: the events' traceparent)
+inline constexpr const char* stmt_write_context = "app_write_ctx";
 inline constexpr const char* stmt_profiles_load = "profiles_load";
 inline constexpr const char* stmt_profile_put = "profile_put";
 // ($1 milliseconds) for the transaction, and custom plans for its prepared statements

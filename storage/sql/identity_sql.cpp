@@ -1,6 +1,7 @@
 #include "storage/sql/identity_sql.hpp"
 
 #include "storage/sql/entity_sql.hpp"
+#include "storage/sql/event_sql.hpp"
 
 #include <string>
 
@@ -10,8 +11,17 @@ namespace {
 
 const std::string user_columns =
     " id, email, role, access_profile, locked,"
-    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), version";
+    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_text,"
+    " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS updated_text, version";
+
+// A user change with its event crm.user.<action> (subject users/<id>; the
+// data is the user as the API shows it: never the password hash).
+std::string user_event(const std::string& change, const char* tenant_param, const char* action) {
+  return with_event(change, tenant_param, sql_literal(std::string{"crm.user."} + action), "'users/' || w.id",
+                    "jsonb_build_object('id', w.id, 'email', w.email, 'role', w.role, 'access_profile',"
+                    " w.access_profile, 'locked', w.locked, 'created_at', w.created_text, 'updated_at',"
+                    " w.updated_text, 'version', w.version)");
+}
 
 }  // namespace
 
@@ -19,7 +29,10 @@ std::vector<pg_statement> identity_statements() {
   return {
       {stmt_tenant_slug, "SELECT slug FROM tenants WHERE id = $1"},
       {stmt_tenant_roles, "SELECT name, permissions FROM roles WHERE tenant_id = $1"},
-      {stmt_tenant_insert, "INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)"},
+      {stmt_tenant_insert,
+       with_event("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3) RETURNING id, slug, name", "w.id",
+                  "'crm.tenant.created'", "'tenants/' || w.id",
+                  "jsonb_build_object('id', w.id, 'slug', w.slug, 'name', w.name)")},
       {stmt_role_insert,
        "INSERT INTO roles (tenant_id, name, permissions, builtin) VALUES ($1, $2, string_to_array($3, ','), true)"},
       {stmt_admin_insert,
@@ -42,19 +55,22 @@ std::vector<pg_statement> identity_statements() {
        " FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
        " WHERE s.tenant_id = $1 AND s.id = $2"},
       {stmt_session_revoke,
-       "UPDATE sessions SET revoked_at = now(), revoked_reason = $3"
-       " WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL"},
+       with_event("UPDATE sessions SET revoked_at = now(), revoked_reason = $3"
+                  " WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL RETURNING id, user_id, revoked_reason",
+                  "$1", "'crm.session.revoked'", "'sessions/' || w.id",
+                  "jsonb_build_object('id', w.id, 'user_id', w.user_id, 'reason', w.revoked_reason)")},
       {stmt_user_insert,
-       "INSERT INTO users (id, tenant_id, email, password_hash, role, access_profile)"
-       " VALUES ($1, $2, $3, $4, $5, $6) RETURNING" + user_columns},
+       user_event("INSERT INTO users (id, tenant_id, email, password_hash, role, access_profile)"
+                  " VALUES ($1, $2, $3, $4, $5, $6) RETURNING" + user_columns,
+                  "$2", "created")},
       {stmt_user_list, "SELECT" + user_columns +
                            " FROM users WHERE tenant_id = $1 AND lower(email) > $2 ORDER BY lower(email) LIMIT $3"},
       {stmt_user_get, "SELECT" + user_columns + " FROM users WHERE tenant_id = $1 AND id = $2"},
       {stmt_user_patch,
-       "UPDATE users SET email = COALESCE($3, email), role = COALESCE($4, role),"
+       user_event("UPDATE users SET email = COALESCE($3, email), role = COALESCE($4, role),"
        " access_profile = COALESCE($5, access_profile), password_hash = COALESCE($6, password_hash),"
        " session_epoch = session_epoch + CASE WHEN $6::text IS NULL THEN 0 ELSE 1 END"
-       " WHERE tenant_id = $1 AND id = $2 RETURNING" + user_columns},
+       " WHERE tenant_id = $1 AND id = $2 RETURNING" + user_columns, "$1", "updated")},
       {stmt_sessions_end_password,
        "UPDATE sessions SET revoked_at = now(), revoked_reason = 'password'"
        " WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL AND id IS DISTINCT FROM $3::uuid"},
@@ -62,10 +78,13 @@ std::vector<pg_statement> identity_statements() {
        "UPDATE sessions s SET user_epoch = u.session_epoch FROM users u"
        " WHERE s.tenant_id = $1 AND s.id = $3::uuid AND s.user_id = $2 AND u.tenant_id = $1 AND u.id = $2"},
       {stmt_user_lock,
-       "UPDATE users SET locked = true, locked_at = now(), session_epoch = session_epoch + 1"
-       " WHERE tenant_id = $1 AND id = $2 RETURNING" + user_columns},
+       user_event("UPDATE users SET locked = true, locked_at = now(), session_epoch = session_epoch + 1"
+                  " WHERE tenant_id = $1 AND id = $2 RETURNING" + user_columns,
+                  "$1", "locked")},
       {stmt_user_unlock,
-       "UPDATE users SET locked = false, locked_at = NULL WHERE tenant_id = $1 AND id = $2 RETURNING" + user_columns},
+       user_event("UPDATE users SET locked = false, locked_at = NULL WHERE tenant_id = $1 AND id = $2 RETURNING" +
+                      user_columns,
+                  "$1", "unlocked")},
       {stmt_sessions_end_lock,
        "UPDATE sessions SET revoked_at = now(), revoked_reason = 'lock'"
        " WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL"},
@@ -75,6 +94,7 @@ std::vector<pg_statement> identity_statements() {
 std::vector<pg_statement> all_statements() {
   auto out = entity_statements();
   for (auto& s : identity_statements()) out.push_back(std::move(s));
+  for (auto& s : event_statements()) out.push_back(std::move(s));
   return out;
 }
 

@@ -204,7 +204,7 @@ TEST_CASE_METHOD(fixture, "a tenant actor killed mid-request: 503 for that reque
 
 TEST_CASE_METHOD(fixture, "logout revokes the session here and in storage", "[actors][identity]") {
   REQUIRE(auth());
-  REQUIRE(ask<caf::ok_atom>(registry, logout_atom::value, tenant_id, session_id, user_id));
+  REQUIRE(ask<caf::ok_atom>(registry, logout_atom::value, tenant_id, session_id, user_id, std::string{}));
   auto after = auth();
   REQUIRE_FALSE(after);
   CHECK(after.error() == protocols::errc::auth_session_revoked);
@@ -239,7 +239,7 @@ TEST_CASE_METHOD(fixture, "a session read that raced a lock is read again, never
   auto first = self->request(registry, caf::infinite, auth_atom::value, tenant_id, session_id, user_id, std::string{});
   sched.run();  // the session read is now held, with locked = false
   anon_send(storage, caf::put_atom::value, false);
-  REQUIRE(ask<user_view>(registry, lock_atom::value, tenant_id, user_id));  // committed and answered
+  REQUIRE(ask<user_view>(registry, lock_atom::value, tenant_id, user_id, std::string{}));  // committed and answered
   anon_send(storage, caf::ok_atom::value);  // the stale read arrives after the lock's answer
   sched.run();
   caf::error failed;

@@ -39,7 +39,8 @@ TEST_CASE("every entity has its statements with one parameter per value", "[stor
     int writable = static_cast<int>(std::count_if(e.fields.begin(), e.fields.end(), [](auto& f) { return f.writable; }));
     const auto& insert = statement(storage::entity_statement(entity_op::insert, e));
     CHECK(params_of(insert.sql) == 2 + writable);
-    CHECK(insert.sql.find("INSERT INTO " + e.table + " ") == 0);
+    // the change in a CTE that writes its event in the same statement (ADR-0046)
+    CHECK(insert.sql.find("WITH w AS (INSERT INTO " + e.table + " ") == 0);
     const auto& update = statement(storage::entity_statement(entity_op::update, e));
     CHECK(params_of(update.sql) == 3 + 2 * writable);
     CHECK(update.sql.find("version = $3") != std::string::npos);
@@ -49,6 +50,15 @@ TEST_CASE("every entity has its statements with one parameter per value", "[stor
     for (const auto& f : e.fields) {
       CHECK(statement(storage::entity_statement(entity_op::select, e)).sql.find(f.name) != std::string::npos);
       if (f.writable) CHECK(insert.sql.find(", " + f.name) != std::string::npos);
+    }
+    // Every change writes exactly one event of its type, for the tenant $1.
+    auto singular = e.table.substr(0, e.table.size() - 1);
+    for (auto [op, action] : {std::pair{entity_op::insert, "created"}, std::pair{entity_op::update, "updated"},
+                              std::pair{entity_op::remove, "deleted"}, std::pair{entity_op::attach, "attachment_added"}}) {
+      const auto& sql = statement(storage::entity_statement(op, e)).sql;
+      CHECK(sql.find("INSERT INTO outbox (tenant_id, type, subject, data) SELECT $1, 'crm." + singular + "." + action +
+                     "', '" + e.path + "/' || ") != std::string::npos);
+      CHECK(sql.rfind(") SELECT * FROM w") == sql.size() - std::string_view{") SELECT * FROM w"}.size());
     }
     // Every statement is tenant-scoped by its first parameter.
     for (auto op : {entity_op::select, entity_op::update, entity_op::remove, entity_op::probe, entity_op::attachments,

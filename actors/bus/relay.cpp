@@ -1,0 +1,151 @@
+#include "actors/bus/relay.hpp"
+
+#include "actors/data/storage_messages.hpp"
+#include "storage/redis/redis_client.hpp"
+#include "storage/sql/event_sql.hpp"
+
+#include <caf/all.hpp>
+
+namespace crm::actors {
+
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "{1,2,3}": a bigint[] literal of the rows to delete.
+std::string seq_array(const std::vector<std::string>& seqs, const std::vector<int8_t>& done) {
+  std::string out = "{";
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    if (done[i] != 1) continue;
+    if (out.size() > 1) out += ',';
+    out += seqs[i];
+  }
+  return out + "}";
+}
+
+using self_ptr = caf::stateful_actor<relay_state>*;
+
+void look(self_ptr self);
+
+// Every XADD of the batch answered: delete what was published, then go on
+// (at once when the batch was full or someone woke us, after `retry` when
+// something failed).
+void finish_batch(self_ptr self) {
+  auto& st = self->state;
+  size_t ok = 0;
+  for (auto d : st.done) ok += d == 1;
+  bool failed = ok < st.done.size();
+  auto after = [self, failed, full = st.seqs.size() >= st.deps.batch] {
+    auto& st = self->state;
+    st.busy = false;
+    if (failed) {
+      self->delayed_send(self, st.deps.retry, bus_wake_atom::value);
+    } else if (full || st.again) {
+      st.again = false;
+      self->send(self, bus_wake_atom::value);
+    }
+  };
+  if (ok == 0) return after();
+  db_request rq{{}, {storage::pg_query{storage::stmt_relay_context, {}, true},
+                     storage::pg_query{storage::stmt_outbox_delete, {seq_array(st.seqs, st.done)}, true}}};
+  self->request(st.deps.storage->get(), st.deps.timeout, db_atom::value, std::move(rq))
+      .then(
+          [self, ok, after](db_result&) {
+            auto& st = self->state;
+            if (st.deps.counters) {
+              st.deps.counters->published += ok;
+              st.deps.counters->batches += 1;
+              st.deps.counters->last_lag_ms = now_ms() - st.newest_time_ms;
+            }
+            after();
+          },
+          // published but not deleted: the next batch publishes them again
+          // (same ids; consumers dedupe), after a pause
+          [self](caf::error&) {
+            self->state.busy = false;
+            self->delayed_send(self, self->state.deps.retry, bus_wake_atom::value);
+          });
+}
+
+void publish(self_ptr self, storage::pg_rows& rows) {
+  auto& st = self->state;
+  ++st.batch_no;
+  st.seqs.clear();
+  st.done.assign(rows.rows.size(), -1);
+  st.answered = 0;
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  auto batch = st.batch_no;
+  for (size_t i = 0; i < rows.rows.size(); ++i) {
+    st.seqs.push_back(rows.cell(i, 0));
+    st.newest_time_ms = std::stoll(rows.cell(i, 3));
+    // XADD stream MAXLEN ~ N * id <event id> envelope <json>
+    st.deps.redis->command({"XADD", st.deps.stream, "MAXLEN", "~", std::to_string(st.deps.maxlen), "*", "id",
+                            rows.cell(i, 2), "envelope", rows.cell(i, 1)},
+                           [me, batch, i](caf::expected<storage::redis_reply> r) {
+                             bool ok = r && r->type != storage::redis_reply::kind::error;
+                             caf::anon_send(me, bus_xadd_atom::value, batch, static_cast<uint64_t>(i), ok);
+                           });
+  }
+}
+
+void look(self_ptr self) {
+  auto& st = self->state;
+  if (st.busy) {
+    st.again = true;
+    return;
+  }
+  auto storage = st.deps.storage ? st.deps.storage->get() : caf::actor{};
+  if (!storage || !st.deps.redis || !st.deps.redis->up()) {  // nothing to relay to: try later
+    self->delayed_send(self, st.deps.retry, bus_wake_atom::value);
+    return;
+  }
+  st.busy = true;
+  db_request rq{{}, {storage::pg_query{storage::stmt_relay_context, {}, true},
+                     storage::pg_query{storage::stmt_outbox_batch, {std::to_string(st.deps.batch)}, true}}};
+  self->request(storage, st.deps.timeout, db_atom::value, std::move(rq))
+      .then(
+          [self](db_result& res) {
+            auto& rows = res.sets.at(1);
+            if (rows.rows.empty()) {
+              auto& st = self->state;
+              st.busy = false;
+              if (st.again) {
+                st.again = false;
+                self->send(self, bus_wake_atom::value);
+              }
+              return;
+            }
+            publish(self, rows);
+          },
+          [self](caf::error&) {
+            self->state.busy = false;
+            self->delayed_send(self, self->state.deps.retry, bus_wake_atom::value);
+          });
+}
+
+} // namespace
+
+caf::behavior relay(caf::stateful_actor<relay_state>* self, relay_deps deps) {
+  self->state.deps = std::move(deps);
+  self->send(self, bus_wake_atom::value);                               // the backlog of before the start
+  self->delayed_send(self, self->state.deps.poll, bus_tick_atom::value);  // the fallback timer
+  return {
+      [=](bus_wake_atom) { look(self); },
+      [=](bus_tick_atom) {
+        look(self);
+        self->delayed_send(self, self->state.deps.poll, bus_tick_atom::value);
+      },
+      [=](bus_xadd_atom, uint64_t batch, uint64_t index, bool ok) {
+        auto& st = self->state;
+        if (batch != st.batch_no || index >= st.done.size() || st.done[index] != -1) return;
+        st.done[index] = ok ? 1 : 0;
+        if (!ok && st.deps.counters) st.deps.counters->publish_failed += 1;
+        if (++st.answered == st.done.size()) finish_batch(self);
+      },
+  };
+}
+
+} // namespace crm::actors

@@ -1,0 +1,66 @@
+// actors/bus/relay.hpp
+// The bus relay (Block 8, ADR-0046): moves committed outbox rows to the Redis
+// stream in `seq` order. Woken by NOTIFY at every commit that wrote events
+// (storage/pg/pg_listener on its own thread sends bus_wake), and by its own
+// timer as a fallback. One batch at a time: read up to `batch` rows, XADD
+// each (pipelined on the command connection, MAXLEN ~ `maxlen`), delete the
+// rows whose XADD succeeded; a failure keeps the rest for the next try after
+// `retry`, so nothing committed is lost and nothing is reordered per
+// aggregate. At least once: a crash between XADD and the delete publishes
+// the same envelope (same id) again; consumers dedupe by id.
+#pragma once
+#include "actors/core/front_slot.hpp"
+
+#include <caf/fwd.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace crm::storage {
+class redis_client;
+}
+
+namespace crm::actors {
+
+using bus_wake_atom = caf::atom_constant<caf::atom("bus_wake")>;  // look for outbox rows
+using bus_xadd_atom = caf::atom_constant<caf::atom("bus_xadd")>;  // (batch, index, ok) an XADD answered
+using bus_tick_atom = caf::atom_constant<caf::atom("bus_tick")>;  // the fallback poll
+
+// Counters the node shows in /metrics (written by the relay, read anywhere).
+struct bus_counters {
+  std::atomic<uint64_t> published{0};      // envelopes XADDed and deleted from the outbox
+  std::atomic<uint64_t> publish_failed{0};  // XADDs that failed (retried)
+  std::atomic<uint64_t> batches{0};
+  std::atomic<int64_t> last_lag_ms{0};      // commit-to-XADD of the newest envelope published
+};
+
+struct relay_deps {
+  front_slot* storage = nullptr;             // the storage actor
+  storage::redis_client* redis = nullptr;    // the command connection
+  bus_counters* counters = nullptr;
+  std::string stream = "nxp:events";
+  size_t maxlen = 1000000;                   // XADD MAXLEN ~ (approximate trimming)
+  size_t batch = 500;
+  std::chrono::milliseconds poll{1000};      // fallback wake-up when no NOTIFY came
+  std::chrono::milliseconds retry{500};      // after a failed batch
+  std::chrono::milliseconds timeout{5000};   // of each storage request
+};
+
+struct relay_state {
+  static inline const char* name = "bus-relay";
+  relay_deps deps;
+  bool busy = false;    // a batch is in flight
+  bool again = false;   // woken while busy: look again right after
+  uint64_t batch_no = 0;
+  std::vector<std::string> seqs;  // of the batch in flight
+  std::vector<int8_t> done;       // per row: -1 pending, 0 failed, 1 published
+  size_t answered = 0;
+  int64_t newest_time_ms = 0;     // commit time of the batch's last row
+};
+
+caf::behavior relay(caf::stateful_actor<relay_state>* self, relay_deps deps);
+
+} // namespace crm::actors
