@@ -303,12 +303,80 @@ class RawConnection:
 # ----------------------------------------------------------------- Redis
 
 
+class Redis:
+    """A minimal RESP client (one connection): command(*args) returns str,
+    int, None or nested lists; a Redis error raises RedisError."""
+
+    class RedisError(Exception):
+        pass
+
+    def __init__(self, addr, timeout=10):
+        host, port = addr.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionClosed()
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _take(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionClosed()
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def _reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise Redis.RedisError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._take(n).decode()
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply() for _ in range(n)]
+        raise AssertionError("bad RESP reply %r" % line)
+
+    def command(self, *args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.sock.sendall(out)
+        return self._reply()
+
+    def stream(self, name, start="-"):
+        """Every entry of stream NAME from START: [(entry id, {field: value})]."""
+        out = []
+        for entry_id, fields in self.command("XRANGE", name, start, "+") or []:
+            out.append((entry_id, dict(zip(fields[0::2], fields[1::2]))))
+        return out
+
+
+
 class RedisServer:
     """A private redis-server (no persistence) on a free port, in a folder
     under NEXTCRM_TEST_REDIS_DIR; can be stopped and started again on the
     same port."""
 
-    def __init__(self):
+    def __init__(self, persistent=False):
+        self.persistent = persistent  # appendonly yes, everysec: what survives a restart (IO-NOTES 3.4)
         base = require_env("NEXTCRM_TEST_REDIS_DIR")["NEXTCRM_TEST_REDIS_DIR"]
         os.makedirs(base, exist_ok=True)
         self.dir = tempfile.mkdtemp(prefix="redis-", dir=base)
@@ -330,7 +398,7 @@ class RedisServer:
     def start(self, timeout=10):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", self.dir, "--save", "", "--appendonly", "no",
+             "--dir", self.dir, "--save", "", "--appendonly", "yes" if self.persistent else "no",
              "--daemonize", "no", "--logfile", os.path.join(self.dir, "redis.log")],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _LIVE.append(self.proc)
@@ -351,6 +419,26 @@ class RedisServer:
         self.stop()
         if not _KEEP:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def bus_envelopes(redis_addr, stream, tenant=None):
+    """The envelopes of STREAM (only TENANT's when given), in stream order."""
+    r = Redis(redis_addr)
+    try:
+        out = [json.loads(fields["envelope"]) for _, fields in r.stream(stream)]
+    finally:
+        r.close()
+    return [e for e in out if tenant is None or e["tenantid"] == tenant]
+
+
+def wait_bus_envelopes(redis_addr, stream, tenant, predicate, timeout=10):
+    """The tenant's envelopes once PREDICATE(list) holds (else the last list)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = bus_envelopes(redis_addr, stream, tenant)
+        if predicate(got) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
 
 
 # ----------------------------------------------------------------- nextcrm
