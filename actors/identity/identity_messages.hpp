@@ -33,6 +33,9 @@ using logout_atom = caf::atom_constant<caf::atom("logout")>;
 using bootstrap_atom = caf::atom_constant<caf::atom("bootstrap")>;  // create a tenant
 using expire_atom = caf::atom_constant<caf::atom("expire")>;    // session lifetime over
 using users_atom = caf::atom_constant<caf::atom("users")>;      // list a tenant's users
+// (signal_atom, tenant, kind, id, user_id): a change committed on some node
+// (protocols/nxp.hpp); the live tenant actor drops what it caches of it
+using signal_atom = caf::atom_constant<caf::atom("signal")>;
 using user_atom = caf::atom_constant<caf::atom("user")>;        // one user by id
 using ucreate_atom = caf::atom_constant<caf::atom("ucreate")>;
 using upatch_atom = caf::atom_constant<caf::atom("upatch")>;

@@ -7,6 +7,7 @@
 #include "actors/identity/tenant_profiles.hpp"
 #include "actors/identity/tenant_users.hpp"
 #include "storage/sql/entity_sql.hpp"
+#include "protocols/nxp.hpp"
 #include "storage/sql/event_sql.hpp"
 #include "storage/sql/identity_sql.hpp"
 
@@ -291,6 +292,14 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
         else
           recover(self, sid, user_id, permission, rp);
         return rp;
+      },
+      [=](signal_atom, uint8_t kind, const std::string& id, const std::string& user_id) {
+        using k = protocols::nxp_signal::kind;
+        switch (static_cast<k>(kind)) {
+          case k::session_revoked: invalidate_sessions(self, user_id, id); break;
+          case k::user_changed: invalidate_sessions(self, id); break;
+          case k::profiles_changed: reload_profiles(self); break;
+        }
       },
       [=](ucreate_atom, user_draft& d) { return create_user(self, std::move(d)); },
       [=](users_atom, const std::string& after, uint32_t limit) { return list_users(self, after, limit); },

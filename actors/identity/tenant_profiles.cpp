@@ -74,4 +74,21 @@ caf::result<profile_stored> put_profile(caf::stateful_actor<tenant_state>* self,
   return rp;
 }
 
+void reload_profiles(caf::stateful_actor<tenant_state>* self) {
+  auto& st = self->state;
+  db_request rq{st.id, {storage::pg_query{storage::stmt_profiles_load, {st.id}, true}}};
+  self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(rq))
+      .then(
+          [self](db_result& res) {
+            tenant_state fresh;
+            load_profiles(fresh, res.sets.at(0));
+            auto& profiles = self->state.profiles;
+            for (auto& [name, p] : fresh.profiles) {
+              auto& slot = profiles[name];
+              if (!slot || slot->version <= p->version) slot = std::move(p);
+            }
+          },
+          [](caf::error&) {});  // the next signal or request will do; sessions re-read on their own
+}
+
 } // namespace crm::actors

@@ -20,4 +20,9 @@ caf::result<profile_ptr> get_profile(const tenant_state& st, const std::string& 
 caf::result<profile_stored> put_profile(caf::stateful_actor<tenant_state>* self, profile_ptr p,
                                         const std::string& traceparent);
 
+// Reads the tenant's profiles again (a change committed on another node,
+// Block 8 signals); per profile the newer version wins, so a reload that
+// crosses a local PUT never brings an older one back.
+void reload_profiles(caf::stateful_actor<tenant_state>* self);
+
 } // namespace crm::actors

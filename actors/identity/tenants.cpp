@@ -146,6 +146,10 @@ caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps de
       [=](profile_atom a, const std::string& tid, const std::string& name) {
         return self->delegate(tenant_of(tid), a, name);
       },
+      // only a live tenant actor caches anything; none is started for a signal
+      [=](signal_atom a, const std::string& tid, uint8_t kind, const std::string& id, const std::string& user_id) {
+        if (auto t = self->state.tenant_actor(tid)) self->send(t, a, kind, id, user_id);
+      },
       [=](pput_atom a, const std::string& tid, profile_ptr& p, const std::string& tp) {
         return self->delegate(tenant_of(tid), a, p, tp);
       },

@@ -156,6 +156,15 @@ bool node::start(std::string& error) {
         bool bad = event.find("failed") != std::string_view::npos || event.find("lost") != std::string_view::npos;
         log_.event(bad ? log_level::warn : log_level::info, event, field("detail", detail));
       });
+  signals_ = std::make_unique<signal_tail>(
+      cfg_.redis.host, cfg_.redis.port, cfg_.bus_stream,
+      [this](protocols::nxp_signal s) {
+        if (auto registry = registry_slot_.get())
+          caf::anon_send(registry, signal_atom::value, s.tenant, static_cast<uint8_t>(s.what), s.id, s.user_id);
+      },
+      [this](std::string_view event, std::string_view detail) {
+        log_.event(log_level::warn, event, field("detail", detail));
+      });
   deps.slot = &slots_;
   deps.health.slot = &slots_;
   deps.health.interval = cfg_.health_interval;
@@ -167,6 +176,7 @@ bool node::start(std::string& error) {
   };
   supervisor_ = sys_.spawn(crm::actors::supervisor, std::move(deps));
   listener_->start();
+  signals_->start();
   running_ = true;
   server_->start();
   for (auto [name, port] : {std::pair{"http", port_}, std::pair{"admin", admin_port_}}) {
@@ -185,6 +195,7 @@ void node::stop() {
   drained.get_future().wait();
   server_->stop();
   if (listener_) listener_->stop();
+  if (signals_) signals_->stop();
   {  // wait until no actor can touch the storage clients any more
     caf::scoped_actor self{sys_};
     self->monitor(supervisor_);

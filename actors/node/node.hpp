@@ -9,6 +9,7 @@
 #include "http/metrics.hpp"
 #include "http/server.hpp"
 #include "actors/bus/relay.hpp"
+#include "actors/bus/signal_tail.hpp"
 #include "storage/pg/pg_listener.hpp"
 #include "storage/pg/pg_pool.hpp"
 #include "storage/redis/redis_client.hpp"
@@ -52,6 +53,7 @@ private:
   front_slot relay_slot_;
   bus_counters bus_counters_;
   std::unique_ptr<storage::pg_listener> listener_;  // NOTIFY -> the relay
+  std::unique_ptr<signal_tail> signals_;            // the stream -> live tenant actors (other nodes' changes)
   asio::io_context storage_io_;
   asio::executor_work_guard<asio::io_context::executor_type> storage_guard_;
   std::thread storage_thread_;
