@@ -30,6 +30,7 @@ find_package(simdjson REQUIRED)
 
 pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+pkg_check_modules(LIBCURL REQUIRED IMPORTED_TARGET libcurl)
 
 find_library(ARGON2_LIB argon2 REQUIRED)
 add_library(argon2 UNKNOWN IMPORTED)

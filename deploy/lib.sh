@@ -15,7 +15,7 @@ NEXTCRM_BUILD_DIR="${NEXTCRM_BUILD_DIR:-${NEXTCRM_ROOT}/build}"
 NEXTCRM_PACKAGES=(
   build-essential cmake ninja-build ccache git pkg-config
   libcaf-dev libasio-dev node-llhttp libsimdjson-dev libpq-dev libhiredis-dev
-  libssl-dev libargon2-dev catch2 clang libclang-rt-dev
+  libssl-dev libargon2-dev libcurl4-openssl-dev catch2 clang libclang-rt-dev
   postgresql redis-server nginx-light wrk curl jq python3 python3-yaml openssl
 )
 
