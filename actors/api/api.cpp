@@ -57,6 +57,12 @@ const std::array<handler, route_count>& handlers() {
     h[route_entity_query] = query_records;
     h[route_entity_list] = query_records;
     h[route_audit_query] = query_records;
+    h[route_webhooks_create] = create_webhook;
+    h[route_webhooks_list] = list_webhooks;
+    h[route_webhook_get] = get_webhook;
+    h[route_webhook_patch] = patch_webhook;
+    h[route_webhook_delete] = delete_webhook;
+    h[route_webhook_deliveries] = list_webhook_deliveries;
     return h;
   }();
   return table;

@@ -12,6 +12,7 @@
 #include "protocols/jwt.hpp"
 #include "protocols/query.hpp"
 #include "protocols/router.hpp"
+#include "protocols/webhook.hpp"
 
 #include <caf/fwd.hpp>
 
@@ -33,6 +34,7 @@ struct api_deps {
   protocols::query_caps query_caps;               // the query DSL's caps (NEXTCRM_QUERY_*)
   std::chrono::milliseconds query_timeout{2000};  // statement_timeout of a query
   std::string cursor_key;                         // signs query cursors
+  protocols::webhook_allowlist webhook_allow;     // NEXTCRM_WEBHOOK_ALLOW_HOSTS
 };
 
 // Runs the prologue and the handler of the matched route for `x`.

@@ -36,6 +36,13 @@ void delete_record(route_context c);
 // attachments_api.cpp
 void attach(route_context c);
 void list_attachments(route_context c);
+// webhooks_api.cpp
+void create_webhook(route_context c);
+void list_webhooks(route_context c);
+void get_webhook(route_context c);
+void patch_webhook(route_context c);
+void delete_webhook(route_context c);
+void list_webhook_deliveries(route_context c);
 // query_api.cpp: POST /api/v1/{entity}/query, GET /api/v1/{entity}, POST /api/v1/audit-logs/query
 void query_records(route_context c);
 

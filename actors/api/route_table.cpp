@@ -65,6 +65,12 @@ protocols::router build_router(role r) {
         &protocols::audit_log_def());
     api("POST", "/api/v1/audit-logs/query", route_audit_query, small_json, text, session, "audit:read",
         &protocols::audit_log_def());
+    api("POST", "/api/v1/webhooks", route_webhooks_create, small_json, json, session, "users:manage");
+    api("GET", "/api/v1/webhooks", route_webhooks_list, no_body, none, session, "users:manage");
+    api("GET", "/api/v1/webhooks/{id}", route_webhook_get, no_body, none, session, "users:manage");
+    api("PATCH", "/api/v1/webhooks/{id}", route_webhook_patch, small_json, json, session, "users:manage");
+    api("DELETE", "/api/v1/webhooks/{id}", route_webhook_delete, no_body, none, session, "users:manage");
+    api("GET", "/api/v1/webhooks/{id}/deliveries", route_webhook_deliveries, no_body, none, session, "users:manage");
     for (const auto& e : protocols::entity_registry()) {
       auto base = "/api/v1/" + e.path;
       auto read = e.path + ":read", write = e.path + ":write";

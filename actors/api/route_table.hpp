@@ -50,6 +50,12 @@ enum route_id : int {
   route_entity_query,  // POST /api/v1/{entity}/query: actors/api/query_api.cpp
   route_entity_list,   // GET /api/v1/{entity}: the first page, default order
   route_audit_query,   // POST /api/v1/audit-logs/query
+  route_webhooks_create,  // actors/api/webhooks_api.cpp
+  route_webhooks_list,
+  route_webhook_get,
+  route_webhook_patch,
+  route_webhook_delete,
+  route_webhook_deliveries,
   route_count          // one past the last
 };
 

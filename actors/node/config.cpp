@@ -143,6 +143,33 @@ const std::vector<option>& options() {
     {"bus-poll-ms", "NEXTCRM_BUS_POLL_MS", "1000",
      "the relay looks at the outbox this often even without a NOTIFY (lost notifications, restarts)",
      [](config& c, std::string_view v) { return parse_ms(v, c.bus_poll); }},
+    {"bus-max-deliveries", "NEXTCRM_BUS_MAX_DELIVERIES", "5",
+     "tries of one stream entry by a consumer group before it goes to <stream>:dead with the reason",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.bus_max_deliveries, 1, 1000); }},
+    {"bus-claim-idle-ms", "NEXTCRM_BUS_CLAIM_IDLE_MS", "30000",
+     "a consumer group entry unacknowledged this long is taken over (a failed try, or a dead consumer's)",
+     [](config& c, std::string_view v) { return parse_ms(v, c.bus_claim_idle); }},
+    {"webhook-allow-hosts", "NEXTCRM_WEBHOOK_ALLOW_HOSTS", "",
+     "hosts webhooks may target (comma-separated names or addresses); a name resolving to a loopback or private "
+     "address is refused unless that address is listed too; empty = no webhook can be created",
+     [](config& c, std::string_view v) {
+       c.webhook_allow_hosts = v;
+       return true;
+     }},
+    {"webhook-workers", "NEXTCRM_WEBHOOK_WORKERS", "2", "threads delivering webhooks (libcurl), roles all and runner",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.webhook_workers, 0, 64); }},
+    {"webhook-max-attempts", "NEXTCRM_WEBHOOK_MAX_ATTEMPTS", "8", "attempts of one delivery before it is given up",
+     [](config& c, std::string_view v) { return parse_number<int>(v, c.webhook_max_attempts, 1, 100); }},
+    {"webhook-disable-after", "NEXTCRM_WEBHOOK_DISABLE_AFTER", "10",
+     "failed attempts in a row that disable a subscription (PATCH enabled=true re-enables it)",
+     [](config& c, std::string_view v) { return parse_number<int>(v, c.webhook_disable_after, 1, 10000); }},
+    {"webhook-retry-base-ms", "NEXTCRM_WEBHOOK_RETRY_BASE_MS", "1000",
+     "the first retry's delay; doubled per attempt, with jitter, up to the cap",
+     [](config& c, std::string_view v) { return parse_ms(v, c.webhook_retry_base); }},
+    {"webhook-retry-cap-ms", "NEXTCRM_WEBHOOK_RETRY_CAP_MS", "3600000", "the longest delay between attempts",
+     [](config& c, std::string_view v) { return parse_ms(v, c.webhook_retry_cap); }},
+    {"webhook-timeout-ms", "NEXTCRM_WEBHOOK_TIMEOUT_MS", "10000", "one delivery's total time (connect: a third of it)",
+     [](config& c, std::string_view v) { return parse_ms(v, c.webhook_timeout); }},
     {"log-level", "NEXTCRM_LOG_LEVEL", "info", "debug, info, warn, error",
      [](config& c, std::string_view v) { return parse_log_level(v, c.level); }},
   };

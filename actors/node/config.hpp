@@ -45,6 +45,16 @@ struct config {
   size_t bus_maxlen = 1000000;
   size_t bus_batch = 500;
   std::chrono::milliseconds bus_poll{1000};
+  size_t bus_max_deliveries = 5;  // a consumer's tries of one entry before its dead-letter stream
+  std::chrono::milliseconds bus_claim_idle{30000};  // a pending entry idle this long is taken over (XAUTOCLAIM)
+  // The webhook connector (ADR-0047).
+  std::string webhook_allow_hosts;
+  size_t webhook_workers = 2;
+  int webhook_max_attempts = 8;
+  int webhook_disable_after = 10;
+  std::chrono::milliseconds webhook_retry_base{1000};
+  std::chrono::milliseconds webhook_retry_cap{3600000};
+  std::chrono::milliseconds webhook_timeout{10000};
   size_t workers = 1;              // CAF scheduler threads (0 in the config = auto)
   size_t fronts = 1;               // front actors (0 in the config = one per worker)
   std::string scheduler = "sharing";  // CAF scheduler policy: sharing | stealing

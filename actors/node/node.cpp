@@ -12,6 +12,7 @@
 
 #include <future>
 #include <pthread.h>
+#include <unistd.h>
 
 namespace crm::actors {
 namespace {
@@ -126,6 +127,7 @@ bool node::start(std::string& error) {
   // Cursors are signed with a key derived from the newest JWT key: they
   // stay valid across restarts and die with a key rotation, like tokens.
   api.cursor_key = protocols::derive_key(keys->keys.front().secret, "nextcrm query cursors");
+  api.webhook_allow = protocols::webhook_allowlist::parse(cfg_.webhook_allow_hosts);
   deps.front = {routes_, &metrics_, std::move(api)};
   deps.pool = pg_.get();
   deps.hasher_threads = cfg_.hasher_threads;
@@ -165,6 +167,7 @@ bool node::start(std::string& error) {
       [this](std::string_view event, std::string_view detail) {
         log_.event(log_level::warn, event, field("detail", detail));
       });
+  if (cfg_.node_role == role::all || cfg_.node_role == role::runner) start_modules();
   deps.slot = &slots_;
   deps.health.slot = &slots_;
   deps.health.interval = cfg_.health_interval;
@@ -176,7 +179,7 @@ bool node::start(std::string& error) {
   };
   supervisor_ = sys_.spawn(crm::actors::supervisor, std::move(deps));
   listener_->start();
-  signals_->start();
+  if (cfg_.node_role == role::all || cfg_.node_role == role::core) signals_->start();  // only API nodes cache
   running_ = true;
   server_->start();
   for (auto [name, port] : {std::pair{"http", port_}, std::pair{"admin", admin_port_}}) {
@@ -185,6 +188,47 @@ bool node::start(std::string& error) {
                field("listener", name) + "," + field("addr", hp.host + ":" + std::to_string(port)));
   }
   return true;
+}
+
+// The consumers and modules of the runner role (also in role all).
+void node::start_modules() {
+  auto event = [this](std::string_view event, std::string_view detail) {
+    log_.event(log_level::warn, event, field("detail", detail));
+  };
+  // one transaction through the storage actor, from a module's own thread
+  auto run_db = [this](db_request rq) -> caf::expected<db_result> {
+    auto storage = storage_slot_.get();
+    if (!storage) return caf::make_error(protocols::errc::dependency_unavailable, "the storage actor restarts");
+    caf::scoped_actor self{sys_};
+    caf::expected<db_result> out = caf::make_error(protocols::errc::dependency_unavailable, "no answer");
+    self->request(storage, cfg_.actor_timeout, db_atom::value, std::move(rq))
+        .receive([&](db_result& r) { out = std::move(r); }, [&](caf::error& e) { out = std::move(e); });
+    return out;
+  };
+  webhook_options wo;
+  wo.allow = protocols::webhook_allowlist::parse(cfg_.webhook_allow_hosts);
+  wo.workers = cfg_.webhook_workers;
+  wo.max_attempts = cfg_.webhook_max_attempts;
+  wo.disable_after = cfg_.webhook_disable_after;
+  wo.retry_base = cfg_.webhook_retry_base;
+  wo.retry_cap = cfg_.webhook_retry_cap;
+  wo.timeout = cfg_.webhook_timeout;
+  webhooks_ = std::make_unique<webhook_module>(std::move(wo), run_db, event);
+  group_consumer_options go;
+  go.host = cfg_.redis.host;
+  go.port = cfg_.redis.port;
+  go.stream = cfg_.bus_stream;
+  go.group = "webhooks";
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  go.consumer = std::string{host} + "-" + std::to_string(getpid());
+  go.max_deliveries = cfg_.bus_max_deliveries;
+  go.min_idle = cfg_.bus_claim_idle;
+  go.claim_every = std::min<std::chrono::milliseconds>(cfg_.bus_claim_idle, std::chrono::milliseconds(5000));
+  webhook_group_ = std::make_unique<group_consumer>(
+      go, [w = webhooks_.get()](const std::vector<stream_entry>& batch) { return w->fan_out(batch); }, event);
+  webhooks_->start();
+  webhook_group_->start();
 }
 
 void node::stop() {
@@ -196,6 +240,8 @@ void node::stop() {
   server_->stop();
   if (listener_) listener_->stop();
   if (signals_) signals_->stop();
+  if (webhook_group_) webhook_group_->stop();
+  if (webhooks_) webhooks_->stop();
   {  // wait until no actor can touch the storage clients any more
     caf::scoped_actor self{sys_};
     self->monitor(supervisor_);

@@ -9,7 +9,9 @@
 #include "http/metrics.hpp"
 #include "http/server.hpp"
 #include "actors/bus/relay.hpp"
+#include "actors/bus/group_consumer.hpp"
 #include "actors/bus/signal_tail.hpp"
+#include "actors/bus/webhooks.hpp"
 #include "storage/pg/pg_listener.hpp"
 #include "storage/pg/pg_pool.hpp"
 #include "storage/redis/redis_client.hpp"
@@ -41,8 +43,11 @@ public:
   http::server& server() { return *server_; }
   front_slots& slots() { return slots_; }
   caf::actor supervisor() const { return supervisor_; }
+  // The consumers' figures, for /metrics (null when this role runs none).
+  const consumer_stats* webhook_group_stats() const { return webhook_group_ ? &webhook_group_->stats() : nullptr; }
 
 private:
+  void start_modules();
   caf::actor_system& sys_;
   config cfg_;
   log_sink& log_;
@@ -54,6 +59,8 @@ private:
   bus_counters bus_counters_;
   std::unique_ptr<storage::pg_listener> listener_;  // NOTIFY -> the relay
   std::unique_ptr<signal_tail> signals_;            // the stream -> live tenant actors (other nodes' changes)
+  std::unique_ptr<webhook_module> webhooks_;        // roles all and runner
+  std::unique_ptr<group_consumer> webhook_group_;   // the "webhooks" consumer group
   asio::io_context storage_io_;
   asio::executor_work_guard<asio::io_context::executor_type> storage_guard_;
   std::thread storage_thread_;

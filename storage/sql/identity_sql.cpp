@@ -2,6 +2,7 @@
 
 #include "storage/sql/entity_sql.hpp"
 #include "storage/sql/event_sql.hpp"
+#include "storage/sql/webhook_sql.hpp"
 
 #include <string>
 
@@ -95,6 +96,7 @@ std::vector<pg_statement> all_statements() {
   auto out = entity_statements();
   for (auto& s : identity_statements()) out.push_back(std::move(s));
   for (auto& s : event_statements()) out.push_back(std::move(s));
+  for (auto& s : webhook_statements()) out.push_back(std::move(s));
   return out;
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Integration: the event bus across outages (Block 8).
+"""Integration: the event bus across outages (Block 8), and what needs a
+node alone (every relay and delivery worker serves every tenant).
 
 Redis stopped during a burst of writes: the writes still succeed, the events
 wait in the outbox, and once Redis is back every event arrives, once, in the
@@ -65,6 +66,36 @@ class RedisOutage(unittest.TestCase):
         self.assertEqual(order, ["customers/" + i for i in ids])
         self.assertTrue(server.alive(), server.log_tail())
 
+
+
+class WebhookAddresses(unittest.TestCase):
+    """An allowed host name resolving to an address that is not allowed
+    (localhost -> 127.0.0.1) is refused at delivery: no request leaves."""
+
+    def test_a_name_resolving_to_a_disallowed_address_is_refused(self):
+        from test_webhooks import Receiver, SECRET
+        server = h.Server(env={"NEXTCRM_BUS_STREAM": "nxp:test:addr:%s" % uuid.uuid4().hex[:8],
+                               "NEXTCRM_WEBHOOK_ALLOW_HOSTS": "localhost", "NEXTCRM_WEBHOOK_RETRY_BASE_MS": "100"})
+        self.addCleanup(server.cleanup)
+        server.start(healthy=True)
+        rc = Receiver()
+        self.addCleanup(rc.close)
+        tenant = h.bootstrap_tenant(server)
+        admin = h.login_token(server, tenant)["access_token"]
+        r = h.api(server.port, "POST", "/api/v1/webhooks",
+                  {"url": "http://localhost:%d/hook" % rc.port, "events": ["crm.customer.*"], "secret": SECRET},
+                  token=admin)
+        self.assertEqual(r.status, 201, r)  # the host is listed
+        hook = r.json()["data"]["id"]
+        h.api(server.port, "POST", API + "/customers", {"name": "Never sent"}, token=admin)
+
+        def log():
+            return h.api(server.port, "GET", "/api/v1/webhooks/%s/deliveries" % hook, token=admin).json()["data"]
+        h.wait_for(lambda: log(), 15, what="a logged attempt")
+        entry = log()[-1]
+        self.assertIsNone(entry["status"])
+        self.assertEqual(entry["error"], "address not allowed: 127.0.0.1")
+        self.assertEqual(rc.requests, [])
 
 
 if __name__ == "__main__":

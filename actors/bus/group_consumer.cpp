@@ -1,0 +1,194 @@
+#include "actors/bus/group_consumer.hpp"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+
+#include <algorithm>
+#include <memory>
+
+namespace crm::actors {
+
+namespace {
+
+constexpr int block_ms = 500;  // how soon stop() is seen
+constexpr auto backoff_max = std::chrono::milliseconds(2000);
+
+struct reply_deleter {
+  void operator()(redisReply* r) const {
+    if (r) freeReplyObject(r);
+  }
+};
+using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
+
+reply_ptr command(redisContext* c, const std::vector<std::string>& argv) {
+  std::vector<const char*> args;
+  std::vector<size_t> lens;
+  for (const auto& a : argv) {
+    args.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  return reply_ptr{static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(args.size()), args.data(), lens.data()))};
+}
+
+std::string str(const redisReply* r) { return r && r->str ? std::string{r->str, r->len} : std::string{}; }
+
+bool is_error(const reply_ptr& r, std::string_view prefix = {}) {
+  return r && r->type == REDIS_REPLY_ERROR && std::string_view{r->str, r->len}.substr(0, prefix.size()) == prefix;
+}
+
+// [[id, [field, value, ...]], ...] -> entries (an entry trimmed away has a nil body: skipped).
+std::vector<stream_entry> entries_of(const redisReply* list) {
+  std::vector<stream_entry> out;
+  if (!list || list->type != REDIS_REPLY_ARRAY) return out;
+  for (size_t i = 0; i < list->elements; ++i) {
+    auto* e = list->element[i];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2) continue;
+    stream_entry entry{str(e->element[0]), {}};
+    auto* fields = e->element[1];
+    if (fields && fields->type == REDIS_REPLY_ARRAY)
+      for (size_t f = 0; f + 1 < fields->elements; f += 2)
+        if (str(fields->element[f]) == "envelope") entry.envelope = str(fields->element[f + 1]);
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+} // namespace
+
+group_consumer::group_consumer(group_consumer_options options, handler handle, event_fn on_event)
+    : options_(std::move(options)), handle_(std::move(handle)), on_event_(std::move(on_event)) {}
+
+group_consumer::~group_consumer() { stop(); }
+
+void group_consumer::start() {
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread{[this] {
+    pthread_setname_np(pthread_self(), "nx-bus-group");
+    run();
+  }};
+}
+
+void group_consumer::stop() {
+  stopping_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void group_consumer::run() {
+  const auto& o = options_;
+  const std::string dead_stream = o.stream + ":dead";
+  auto backoff = std::chrono::milliseconds(50);
+  bool replayed = o.replay_from.empty();
+  while (!stopping_) {
+    timeval connect_timeout{1, 0};
+    redisContext* c = redisConnectWithTimeout(o.host.c_str(), o.port, connect_timeout);
+    if (!c || c->err) {
+      if (on_event_) on_event_("bus.group_connect_failed", c ? c->errstr : "no memory");
+      if (c) redisFree(c);
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, backoff_max);
+      continue;
+    }
+    backoff = std::chrono::milliseconds(50);
+    timeval read_timeout{block_ms / 1000 + 5, 0};
+    redisSetTimeout(c, read_timeout);
+    // BUSYGROUP: it exists already, which is what we want
+    auto created = command(c, {"XGROUP", "CREATE", o.stream, o.group, "$", "MKSTREAM"});
+    if (!replayed) {
+      command(c, {"XGROUP", "SETID", o.stream, o.group, o.replay_from});
+      replayed = true;
+    }
+    // process one batch: the effects, then XACK or remember the failure
+    auto process = [&](std::vector<stream_entry> batch) {
+      if (batch.empty()) return;
+      auto results = handle_(batch);
+      std::vector<std::string> ack{"XACK", o.stream, o.group};
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const auto& reason = i < results.size() ? results[i] : std::string{"no answer"};
+        if (reason.empty()) {
+          ack.push_back(batch[i].id);
+          last_failure_.erase(batch[i].id);
+          ++stats_.handled;
+        } else {
+          last_failure_[batch[i].id] = reason;
+          ++stats_.failed;
+        }
+      }
+      if (ack.size() > 3) command(c, ack);
+    };
+    bool own_pending = true;  // after a (re)connect: our own unacknowledged entries first
+    auto next_claim = std::chrono::steady_clock::now() + o.claim_every;
+    while (!stopping_) {
+      auto r = command(c, {"XREADGROUP", "GROUP", o.group, o.consumer, "COUNT", std::to_string(o.batch), "BLOCK",
+                           std::to_string(block_ms), "STREAMS", o.stream, own_pending ? "0" : ">"});
+      if (!r) break;  // connection lost
+      if (is_error(r, "NOGROUP")) {  // Redis lost the group (no persistence): recreate, say so
+        if (on_event_) on_event_("bus.group_lost", o.group);
+        command(c, {"XGROUP", "CREATE", o.stream, o.group, "0", "MKSTREAM"});
+        continue;
+      }
+      std::vector<stream_entry> batch;
+      if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) batch = entries_of(r->element[0]->element[1]);
+      if (own_pending && batch.empty()) own_pending = false;
+      // Entries we read and failed stay pending: XAUTOCLAIM hands them back.
+      if (own_pending) {
+        // re-reading our own pending list: give each entry the claim treatment below
+        batch.clear();
+        own_pending = false;
+        next_claim = std::chrono::steady_clock::now();
+      } else {
+        process(std::move(batch));
+      }
+      if (std::chrono::steady_clock::now() < next_claim) continue;
+      next_claim = std::chrono::steady_clock::now() + o.claim_every;
+      // take over what idled too long (ours or a dead consumer's)
+      auto claimed = command(c, {"XAUTOCLAIM", o.stream, o.group, o.consumer, std::to_string(o.min_idle.count()),
+                                 "0-0", "COUNT", std::to_string(o.batch)});
+      std::vector<stream_entry> retry;
+      if (claimed && claimed->type == REDIS_REPLY_ARRAY && claimed->elements >= 2) {
+        for (auto& e : entries_of(claimed->element[1])) {
+          auto info = command(c, {"XPENDING", o.stream, o.group, e.id, e.id, "1"});
+          long long deliveries = 0;
+          if (info && info->type == REDIS_REPLY_ARRAY && info->elements == 1 && info->element[0]->elements >= 4)
+            deliveries = info->element[0]->element[3]->integer;
+          if (deliveries > static_cast<long long>(o.max_deliveries)) {
+            auto it = last_failure_.find(e.id);
+            auto reason = it != last_failure_.end() ? it->second : "failed " + std::to_string(deliveries - 1) + " deliveries";
+            command(c, {"XADD", dead_stream, "MAXLEN", "~", "100000", "*", "entry", e.id, "group", o.group, "reason",
+                        reason, "deliveries", std::to_string(deliveries - 1), "envelope", e.envelope});
+            command(c, {"XACK", o.stream, o.group, e.id});
+            last_failure_.erase(e.id);
+            ++stats_.dead_lettered;
+            if (on_event_) on_event_("bus.dead_lettered", e.id + " " + reason);
+          } else {
+            retry.push_back(std::move(e));
+          }
+        }
+      }
+      process(std::move(retry));
+      // figures for /metrics
+      auto groups = command(c, {"XINFO", "GROUPS", o.stream});
+      if (groups && groups->type == REDIS_REPLY_ARRAY)
+        for (size_t g = 0; g < groups->elements; ++g) {
+          auto* kv = groups->element[g];
+          bool ours = false;
+          int64_t lag = -1, pending = 0;
+          for (size_t k = 0; k + 1 < kv->elements; k += 2) {
+            auto key = str(kv->element[k]);
+            auto* v = kv->element[k + 1];
+            if (key == "name") ours = str(v) == o.group;
+            else if (key == "lag" && v->type == REDIS_REPLY_INTEGER) lag = v->integer;
+            else if (key == "pending" && v->type == REDIS_REPLY_INTEGER) pending = v->integer;
+          }
+          if (ours) {
+            stats_.lag = lag;
+            stats_.pending = pending;
+          }
+        }
+    }
+    if (!stopping_ && on_event_) on_event_("bus.group_lost_connection", c->errstr);
+    redisFree(c);
+  }
+}
+
+} // namespace crm::actors

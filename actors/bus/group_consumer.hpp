@@ -1,0 +1,79 @@
+// actors/bus/group_consumer.hpp
+// A consumer group on the event stream (Block 8, ADR-0046), on a Redis
+// connection and a thread of its own (XREADGROUP BLOCKs). After every
+// (re)connect it reads its own pending entries first (id 0), then new ones
+// (>). `handle` gets a batch and answers, per entry, "" (done: XACK) or why
+// it failed (left pending). Every `claim_every` it takes over entries idle
+// longer than `min_idle` (its own failures, or a dead consumer's) with
+// XAUTOCLAIM; an entry delivered more than `max_deliveries` times goes to
+// `<stream>:dead` with its envelope, group and last reason, and is
+// acknowledged, so the stream keeps flowing behind a poison event. The
+// group starts at the end of the stream when it is created (only new
+// events); `replay_from` (an entry id) moves it back (XGROUP SETID).
+// Handlers must be idempotent on the envelope id: delivery is at least once.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace crm::actors {
+
+struct stream_entry {
+  std::string id;        // the stream entry id
+  std::string envelope;  // the NXP envelope JSON
+};
+
+struct consumer_stats {
+  std::atomic<uint64_t> handled{0};       // entries acknowledged after their effect
+  std::atomic<uint64_t> failed{0};        // handler failures (retried)
+  std::atomic<uint64_t> dead_lettered{0};
+  std::atomic<int64_t> lag{0};            // entries of the stream not yet read by the group (XINFO GROUPS)
+  std::atomic<int64_t> pending{0};        // read, not yet acknowledged
+};
+
+struct group_consumer_options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 6379;
+  std::string stream = "nxp:events";
+  std::string group;
+  std::string consumer;                          // unique per process: "<host>-<pid>"
+  size_t batch = 100;
+  std::chrono::milliseconds min_idle{30000};     // before another consumer may take an entry over
+  std::chrono::milliseconds claim_every{5000};
+  size_t max_deliveries = 5;
+  std::string replay_from;                       // "" = keep the group's position
+};
+
+class group_consumer {
+public:
+  // Per entry of the batch, "" when done, else the reason it failed.
+  using handler = std::function<std::vector<std::string>(const std::vector<stream_entry>&)>;
+  using event_fn = std::function<void(std::string_view event, std::string_view detail)>;
+
+  group_consumer(group_consumer_options options, handler handle, event_fn on_event = {});
+  ~group_consumer();
+  group_consumer(const group_consumer&) = delete;
+  group_consumer& operator=(const group_consumer&) = delete;
+
+  void start();
+  void stop();
+  const consumer_stats& stats() const { return stats_; }
+
+private:
+  void run();
+
+  group_consumer_options options_;
+  handler handle_;
+  event_fn on_event_;
+  consumer_stats stats_;
+  std::map<std::string, std::string> last_failure_;  // entry id -> reason, for the dead letter
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+} // namespace crm::actors
