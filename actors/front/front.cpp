@@ -12,7 +12,7 @@ caf::behavior front(caf::stateful_actor<front_state>* self, front_deps deps) {
     [=](http_batch& batch) {
       auto& st = self->state;
       front_context ctx{st.deps.routes.get(), st.deps.metrics, st.health,
-                        self->home_system().registry().running()};
+                        self->home_system().registry().running(), &st.deps.gauges};
       std::vector<http::exchange> sync;  // answered right here, handed back together
       std::vector<http::response> answers;
       for (auto& x : batch.items) {

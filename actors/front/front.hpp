@@ -20,6 +20,7 @@ struct front_deps {
   std::shared_ptr<const protocols::router> routes;
   const http::metrics* metrics = nullptr;
   api_deps api;
+  std::function<std::vector<http::metrics::gauge>()> gauges;  // the event bus's figures (node.cpp)
 };
 
 struct front_state {

@@ -83,6 +83,8 @@ http::response answer(const http::request& req, const protocols::route_match& m,
           {"nextcrm_dependency_up{dependency=\"redis\"}",
            "1 if the last probe of the dependency succeeded.", ctx.health.redis ? 1.0 : 0.0},
       };
+      if (ctx.gauges && *ctx.gauges)
+        for (auto& g : (*ctx.gauges)()) extra.push_back(std::move(g));
       http::response r = json(200, ctx.metrics ? ctx.metrics->render(extra) : "", route);
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
       return r;

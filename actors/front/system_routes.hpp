@@ -3,6 +3,8 @@
 // Allow) and the system endpoints (/health, versions, /metrics). answer()
 // is a plain function so tests call it without an actor system.
 #pragma once
+#include <functional>
+#include <vector>
 #include "actors/core/messages.hpp"
 #include "http/message.hpp"
 #include "http/metrics.hpp"
@@ -18,6 +20,8 @@ struct front_context {
   const http::metrics* metrics = nullptr;
   health_status health;
   size_t actors_running = 0;
+  // More gauges for /metrics (the event bus's figures), if any.
+  const std::function<std::vector<http::metrics::gauge>()>* gauges = nullptr;
 };
 
 // The response to `req` (routing, 404/405 problems, the system endpoints).

@@ -128,7 +128,7 @@ bool node::start(std::string& error) {
   // stay valid across restarts and die with a key rotation, like tokens.
   api.cursor_key = protocols::derive_key(keys->keys.front().secret, "nextcrm query cursors");
   api.webhook_allow = protocols::webhook_allowlist::parse(cfg_.webhook_allow_hosts);
-  deps.front = {routes_, &metrics_, std::move(api)};
+  deps.front = {routes_, &metrics_, std::move(api), [this] { return bus_gauges(); }};
   deps.pool = pg_.get();
   deps.hasher_threads = cfg_.hasher_threads;
   deps.registry_slot = &registry_slot_;
@@ -188,6 +188,43 @@ bool node::start(std::string& error) {
                field("listener", name) + "," + field("addr", hp.host + ":" + std::to_string(port)));
   }
   return true;
+}
+
+// The event bus's figures for /metrics: the relay's, and the consumers' of
+// this node (lag: entries of the stream the group has not read yet).
+std::vector<http::metrics::gauge> node::bus_gauges() const {
+  std::vector<http::metrics::gauge> out{
+      {"nextcrm_bus_published_total", "Envelopes the relay moved from the outbox to the stream.",
+       static_cast<double>(bus_counters_.published.load())},
+      {"nextcrm_bus_publish_failures_total", "XADDs of the relay that failed (retried).",
+       static_cast<double>(bus_counters_.publish_failed.load())},
+      {"nextcrm_bus_relay_lag_ms", "Commit to XADD of the newest envelope published.",
+       static_cast<double>(bus_counters_.last_lag_ms.load())},
+  };
+  if (webhook_group_) {
+    const auto& s = webhook_group_->stats();
+    const std::string g = "{group=\"webhooks\"}";
+    out.push_back({"nextcrm_bus_consumer_handled_total" + g, "Entries a consumer group applied and acknowledged.",
+                   static_cast<double>(s.handled.load())});
+    out.push_back({"nextcrm_bus_consumer_failures_total" + g, "Handler failures of a consumer group (retried).",
+                   static_cast<double>(s.failed.load())});
+    out.push_back({"nextcrm_bus_consumer_dead_letters_total" + g, "Entries moved to <stream>:dead.",
+                   static_cast<double>(s.dead_lettered.load())});
+    out.push_back({"nextcrm_bus_consumer_lag" + g, "Entries of the stream the group has not read yet.",
+                   static_cast<double>(s.lag.load())});
+    out.push_back({"nextcrm_bus_consumer_pending" + g, "Entries read by the group, not yet acknowledged.",
+                   static_cast<double>(s.pending.load())});
+  }
+  if (webhooks_) {
+    const auto& w = webhooks_->stats();
+    out.push_back({"nextcrm_webhook_delivered_total", "Webhook deliveries answered 2xx.",
+                   static_cast<double>(w.delivered.load())});
+    out.push_back({"nextcrm_webhook_failed_attempts_total", "Webhook attempts that failed.",
+                   static_cast<double>(w.failed_attempts.load())});
+    out.push_back({"nextcrm_webhook_given_up_total", "Webhook deliveries given up after the last attempt.",
+                   static_cast<double>(w.given_up.load())});
+  }
+  return out;
 }
 
 // The consumers and modules of the runner role (also in role all).

@@ -48,6 +48,7 @@ public:
 
 private:
   void start_modules();
+  std::vector<http::metrics::gauge> bus_gauges() const;
   caf::actor_system& sys_;
   config cfg_;
   log_sink& log_;

@@ -277,6 +277,21 @@ class DeadLetters(unittest.TestCase):
         pending = redis.command("XPENDING", STREAM, "webhooks")
         self.assertEqual(pending[0], 0, "nothing stays pending behind it")
 
+        # the figures of /metrics (admin listener)
+        def metric(name):
+            text = h.get(SERVER.admin_port, "/metrics").body.decode()
+            for line in text.splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[-1])
+            return None
+        h.wait_for(lambda: (metric('nextcrm_bus_consumer_dead_letters_total{group="webhooks"}') or 0) >= 1, 10,
+                   what="the dead letter counted in /metrics")
+        self.assertGreater(metric("nextcrm_bus_published_total"), 0)
+        self.assertGreaterEqual(metric("nextcrm_webhook_delivered_total"), 1)
+        for name in ('nextcrm_bus_consumer_lag{group="webhooks"}', 'nextcrm_bus_consumer_pending{group="webhooks"}',
+                     "nextcrm_bus_relay_lag_ms", "nextcrm_bus_publish_failures_total"):
+            self.assertIsNotNone(metric(name), name)
+
 
 if __name__ == "__main__":
     h.main()

@@ -53,7 +53,7 @@ struct fixture {
     server->start();
 
     supervisor_deps deps;
-    deps.front = {routes, &metrics, {}};
+    deps.front = {routes, &metrics, {}, {}};
     deps.hasher_threads = 0;  // no identity in these tests
     deps.slot = &slots;
     deps.health.slot = &slots;
