@@ -489,6 +489,8 @@ export_nextcrm_env() {
   export NEXTCRM_MIGRATIONS_DIR="${NEXTCRM_ROOT}/storage/migrations"
   # the gateway (nginx on loopback) reports the client in X-Forwarded-For
   export NEXTCRM_TRUSTED_PROXIES="${NEXTCRM_TRUSTED_PROXIES:-127.0.0.1/32,::1/128}"
+  # webhooks of the dev stack may reach receivers on this machine (README)
+  export NEXTCRM_WEBHOOK_ALLOW_HOSTS="${NEXTCRM_WEBHOOK_ALLOW_HOSTS:-127.0.0.1}"
 }
 
 # Prints one NEXTCRM_JWT_KEYS entry "KID:<base64 of 32 random bytes>" (an

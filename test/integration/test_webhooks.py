@@ -135,7 +135,7 @@ class Webhooks(unittest.TestCase):
         self.assertEqual(envelope["data"]["name"], "Hooked")
         self.assertEqual(headers["traceparent"].split("-")[1], r.trace_id())
         # a deal is not subscribed to
-        self.call("POST", API + "/deals", {"name": "D", "customer_id": cid})
+        self.assertEqual(self.call("POST", API + "/deals", {"title": "D", "customer_id": cid}).status, 201)
         self.call("PATCH", API + "/customers/" + cid, {"status": "active"})
         rc.wait(2)
         time.sleep(0.5)
