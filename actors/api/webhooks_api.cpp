@@ -47,6 +47,27 @@ auto answer_webhook(const route_context& c, int status) {
   };
 }
 
+// The id an `after` cursor (the base64url of an id) names, "" for none;
+// false with 400 answered when it names none.
+bool id_after(const route_context& c, const list_params& p, std::string& out) {
+  if (p.after.empty()) return true;
+  auto decoded = protocols::base64url_decode(p.after);
+  if (!decoded || !protocols::is_uuid(*decoded)) {
+    c.fail(error_of(errc::query_bad_cursor, "after is not a cursor of this list"));
+    return false;
+  }
+  out = std::move(*decoded);
+  return true;
+}
+
+// "page":{"size","next_cursor"}: the cursor names the last id shown when more follow.
+void write_page(protocols::json_writer& w, size_t limit, const storage::pg_rows& rows, size_t shown) {
+  w.key("page").begin_object().key("size").number(uint64_t{limit}).key("next_cursor");
+  if (rows.rows.size() > limit && shown > 0) w.string(protocols::base64url_encode(rows.cell(shown - 1, 0)));
+  else w.null();
+  w.end_object();
+}
+
 bool webhook_id_of(const route_context& c) {
   if (protocols::is_uuid(c.param)) return true;
   c.fail(error_of(errc::resource_not_found, "no such webhook"));
@@ -91,12 +112,7 @@ void list_webhooks(route_context c) {
   protocols::json_body errors{"{}"};
   auto params = read_list_params(c.req().query, 50, 100, {}, errors);
   std::string after;
-  if (!params.after.empty()) {
-    auto decoded = protocols::base64url_decode(params.after);
-    if (!decoded || !protocols::is_uuid(*decoded))
-      return c.fail(error_of(errc::query_bad_cursor, "after is not a cursor of this list"));
-    after = *decoded;
-  }
+  if (!id_after(c, params, after)) return;
   if (!errors.errors().empty()) return c.fail(errors.validation_error());
   auto limit = params.limit;
   pg_query list{storage::stmt_webhook_list, {c.who.tenant_id, after, std::to_string(limit + 1)}, true};
@@ -108,10 +124,9 @@ void list_webhooks(route_context c) {
         protocols::json_writer w;
         w.begin_object().key("data").begin_array();
         for (size_t i = 0; i < shown; ++i) write_webhook(w, rows, i);
-        w.end_array().key("page").begin_object().key("size").number(uint64_t{limit}).key("next_cursor");
-        if (rows.rows.size() > limit) w.string(protocols::base64url_encode(rows.cell(shown - 1, 0)));
-        else w.null();
-        w.end_object().end_object();
+        w.end_array();
+        write_page(w, limit, rows, shown);
+        w.end_object();
         c.reply_json(200, std::move(w).str());
       },
       db_atom::value, db_request{c.who.tenant_id, {std::move(list)}});
@@ -154,14 +169,10 @@ void list_webhook_deliveries(route_context c) {
   if (!webhook_id_of(c)) return;
   protocols::json_body errors{"{}"};
   auto params = read_list_params(c.req().query, 50, 200, {}, errors);
-  std::optional<std::string> after;
-  if (!params.after.empty()) {
-    auto decoded = protocols::base64url_decode(params.after);
-    if (!decoded || !protocols::is_uuid(*decoded))
-      return c.fail(error_of(errc::query_bad_cursor, "after is not a cursor of this list"));
-    after = *decoded;
-  }
+  std::string after_id;
+  if (!id_after(c, params, after_id)) return;
   if (!errors.errors().empty()) return c.fail(errors.validation_error());
+  auto after = after_id.empty() ? std::nullopt : std::optional<std::string>{after_id};
   auto limit = params.limit;
   db_request rq{c.who.tenant_id,
                 {pg_query{storage::stmt_webhook_get, {c.who.tenant_id, c.param}, true},
@@ -185,10 +196,9 @@ void list_webhook_deliveries(route_context c) {
           r.at(6) ? w.string(*r[6]) : w.null();
           w.key("at").string(r.at(7).value_or("")).end_object();
         }
-        w.end_array().key("page").begin_object().key("size").number(uint64_t{limit}).key("next_cursor");
-        if (rows.rows.size() > limit) w.string(protocols::base64url_encode(rows.cell(shown - 1, 0)));
-        else w.null();
-        w.end_object().end_object();
+        w.end_array();
+        write_page(w, limit, rows, shown);
+        w.end_object();
         c.reply_json(200, std::move(w).str());
       },
       db_atom::value, std::move(rq));

@@ -116,7 +116,7 @@ void webhook_module::work() {
 
 bool webhook_module::deliver_one() {
   // claim one due job of any tenant (a lease: a worker that dies gives it back)
-  auto lease = std::to_string(std::max<int64_t>(30, 2 * options_.timeout.count() / 1000));
+  auto lease = std::to_string(std::max<int64_t>(5, 2 * options_.timeout.count() / 1000));
   auto claimed = run_db_(db_request{{}, {pg_query{storage::stmt_relay_context, {}, true},
                                          pg_query{storage::stmt_webhook_claim, {lease}, true}}});
   if (!claimed || claimed->sets.size() < 2 || claimed->sets[1].rows.empty()) return false;

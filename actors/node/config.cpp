@@ -149,6 +149,13 @@ const std::vector<option>& options() {
     {"bus-claim-idle-ms", "NEXTCRM_BUS_CLAIM_IDLE_MS", "30000",
      "a consumer group entry unacknowledged this long is taken over (a failed try, or a dead consumer's)",
      [](config& c, std::string_view v) { return parse_ms(v, c.bus_claim_idle); }},
+    {"bus-replay-from", "NEXTCRM_BUS_REPLAY_FROM", "",
+     "a stream entry id (e.g. 0 or 1764760000000-0): at start, the consumer groups of this node read again from "
+     "there (XGROUP SETID); their effects are idempotent on the envelope id",
+     [](config& c, std::string_view v) {
+       c.bus_replay_from = v;
+       return v.size() <= 64;
+     }},
     {"webhook-allow-hosts", "NEXTCRM_WEBHOOK_ALLOW_HOSTS", "",
      "hosts webhooks may target (comma-separated names or addresses); a name resolving to a loopback or private "
      "address is refused unless that address is listed too; empty = no webhook can be created",

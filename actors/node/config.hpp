@@ -47,6 +47,7 @@ struct config {
   std::chrono::milliseconds bus_poll{1000};
   size_t bus_max_deliveries = 5;  // a consumer's tries of one entry before its dead-letter stream
   std::chrono::milliseconds bus_claim_idle{30000};  // a pending entry idle this long is taken over (XAUTOCLAIM)
+  std::string bus_replay_from;  // a stream entry id: the consumer groups start again from there
   // The webhook connector (ADR-0047).
   std::string webhook_allow_hosts;
   size_t webhook_workers = 2;

@@ -260,6 +260,7 @@ void node::start_modules() {
   gethostname(host, sizeof host - 1);
   go.consumer = std::string{host} + "-" + std::to_string(getpid());
   go.max_deliveries = cfg_.bus_max_deliveries;
+  go.replay_from = cfg_.bus_replay_from;
   go.min_idle = cfg_.bus_claim_idle;
   go.claim_every = std::min<std::chrono::milliseconds>(cfg_.bus_claim_idle, std::chrono::milliseconds(5000));
   webhook_group_ = std::make_unique<group_consumer>(

@@ -68,6 +68,86 @@ class RedisOutage(unittest.TestCase):
 
 
 
+class Kills(unittest.TestCase):
+    """kill -9 in the middle: the outbox and the consumer group lose nothing,
+    and each event has its effect once (one webhook job per event)."""
+
+    def count_jobs(self, tenant_id):
+        cfg = h.require_env()
+        rows = h.psql_tenant(cfg["NEXTCRM_TEST_PG_URL"], tenant_id,
+                             "SELECT count(*), count(DISTINCT event_id) FROM webhook_jobs")
+        return int(rows[-1][0]), int(rows[-1][1])
+
+    def test_a_node_killed_mid_stream_loses_and_doubles_nothing(self):
+        from test_webhooks import Receiver, SECRET
+        stream = "nxp:test:kill:%s" % uuid.uuid4().hex[:8]
+        env = {"NEXTCRM_BUS_STREAM": stream, "NEXTCRM_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+               "NEXTCRM_BUS_CLAIM_IDLE_MS": "500", "NEXTCRM_WEBHOOK_RETRY_BASE_MS": "100",
+               "NEXTCRM_WEBHOOK_TIMEOUT_MS": "2000"}
+        a = h.Server(env=dict(env))
+        self.addCleanup(a.cleanup)
+        a.start(healthy=True)
+        b = h.Server(env=dict(env, NEXTCRM_PLATFORM_TOKEN=a.platform_token, NEXTCRM_JWT_KEYS=a.env["NEXTCRM_JWT_KEYS"]))
+        self.addCleanup(b.cleanup)
+        b.start(healthy=True)
+        rc = Receiver()
+        self.addCleanup(rc.close)
+        tenant = h.bootstrap_tenant(a)
+        admin = h.login_token(a, tenant)["access_token"]
+        r = h.api(a.port, "POST", "/api/v1/webhooks",
+                  {"url": rc.url, "events": ["crm.customer.created"], "secret": SECRET}, token=admin)
+        self.assertEqual(r.status, 201, r)
+        ids = []
+        for i in range(60):
+            if i == 25:
+                a.signal(9)   # relay, consumer and delivery workers of A die mid-stream
+                a.wait_exit(10)
+            r = h.api(b.port, "POST", API + "/customers", {"name": "Killed %d" % i}, token=admin)
+            self.assertEqual(r.status, 201, r)
+            ids.append(r.json()["data"]["id"])
+        want = {"customers/" + i for i in ids}
+
+        def delivered():
+            return {json.loads(body)["subject"] for _, body in rc.requests} & want
+        h.wait_for(lambda: delivered() == want, 30, what="every event delivered after the kill")
+        jobs, distinct = self.count_jobs(tenant.id)
+        self.assertEqual((jobs, distinct), (60, 60), "one job per event: each event had its effect once")
+        self.assertTrue(b.alive(), b.log_tail())
+        # and A comes back: the backlog it left (pending entries, leased jobs) is not doubled
+        a.start(healthy=True)
+        time.sleep(1.5)
+        self.assertEqual(self.count_jobs(tenant.id), (60, 60))
+
+
+class Replay(unittest.TestCase):
+    def test_a_replay_from_a_stream_position_feeds_a_new_subscription_the_past_events(self):
+        from test_webhooks import Receiver, SECRET
+        stream = "nxp:test:replay:%s" % uuid.uuid4().hex[:8]
+        server = h.Server(env={"NEXTCRM_BUS_STREAM": stream, "NEXTCRM_WEBHOOK_ALLOW_HOSTS": "127.0.0.1"})
+        self.addCleanup(server.cleanup)
+        server.start(healthy=True)
+        tenant = h.bootstrap_tenant(server)
+        admin = h.login_token(server, tenant)["access_token"]
+        early = [h.api(server.port, "POST", API + "/customers", {"name": "Early %d" % i}, token=admin).json()["data"]["id"]
+                 for i in range(3)]
+        h.wait_bus_envelopes(h.require_env()["NEXTCRM_TEST_REDIS_ADDR"], stream, tenant.id,
+                             lambda g: len([e for e in g if e["type"] == "crm.customer.created"]) == 3)
+        rc = Receiver()
+        self.addCleanup(rc.close)
+        r = h.api(server.port, "POST", "/api/v1/webhooks",
+                  {"url": rc.url, "events": ["crm.customer.created"], "secret": SECRET}, token=admin)
+        self.assertEqual(r.status, 201, r)
+        time.sleep(1)
+        self.assertEqual(rc.requests, [], "a new subscription starts with new events")
+        server.stop()
+        server.env["NEXTCRM_BUS_REPLAY_FROM"] = "0"
+        server.start(healthy=True)
+        rc.wait(3)
+        time.sleep(1)
+        subjects = sorted(json.loads(body)["subject"] for _, body in rc.requests)
+        self.assertEqual(subjects, sorted("customers/" + i for i in early), "each past event once")
+
+
 class WebhookAddresses(unittest.TestCase):
     """An allowed host name resolving to an address that is not allowed
     (localhost -> 127.0.0.1) is refused at delivery: no request leaves."""
