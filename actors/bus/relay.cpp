@@ -75,20 +75,23 @@ void publish(self_ptr self, storage::pg_rows& rows) {
   ++st.batch_no;
   st.seqs.clear();
   st.done.assign(rows.rows.size(), -1);
-  st.answered = 0;
   caf::actor me = caf::actor_cast<caf::actor>(self);
   auto batch = st.batch_no;
+  auto maxlen = std::to_string(st.deps.maxlen);
+  std::vector<std::vector<std::string>> xadds;
+  xadds.reserve(rows.rows.size());
   for (size_t i = 0; i < rows.rows.size(); ++i) {
     st.seqs.push_back(rows.cell(i, 0));
     st.newest_time_ms = std::stoll(rows.cell(i, 3));
     // XADD stream MAXLEN ~ N * id <event id> envelope <json>
-    st.deps.redis->command({"XADD", st.deps.stream, "MAXLEN", "~", std::to_string(st.deps.maxlen), "*", "id",
-                            rows.cell(i, 2), "envelope", rows.cell(i, 1)},
-                           [me, batch, i](caf::expected<storage::redis_reply> r) {
-                             bool ok = r && r->type != storage::redis_reply::kind::error;
-                             caf::anon_send(me, bus_xadd_atom::value, batch, static_cast<uint64_t>(i), ok);
-                           });
+    xadds.push_back({"XADD", st.deps.stream, "MAXLEN", "~", maxlen, "*", "id", std::move(*rows.rows[i][2]),
+                     "envelope", std::move(*rows.rows[i][1])});
   }
+  // one pipeline, one answer: the actor is not woken once per event
+  st.deps.redis->pipeline(std::move(xadds), [me, batch](std::vector<bool> ok) {
+    std::vector<int8_t> done(ok.begin(), ok.end());
+    caf::anon_send(me, bus_xadd_atom::value, batch, std::move(done));
+  });
 }
 
 void look(self_ptr self) {
@@ -138,12 +141,13 @@ caf::behavior relay(caf::stateful_actor<relay_state>* self, relay_deps deps) {
         look(self);
         self->delayed_send(self, self->state.deps.poll, bus_tick_atom::value);
       },
-      [=](bus_xadd_atom, uint64_t batch, uint64_t index, bool ok) {
+      [=](bus_xadd_atom, uint64_t batch, std::vector<int8_t>& done) {
         auto& st = self->state;
-        if (batch != st.batch_no || index >= st.done.size() || st.done[index] != -1) return;
-        st.done[index] = ok ? 1 : 0;
-        if (!ok && st.deps.counters) st.deps.counters->publish_failed += 1;
-        if (++st.answered == st.done.size()) finish_batch(self);
+        if (batch != st.batch_no || done.size() != st.done.size()) return;
+        st.done = std::move(done);
+        if (st.deps.counters)
+          for (auto d : st.done) st.deps.counters->publish_failed += d != 1;
+        finish_batch(self);
       },
   };
 }

@@ -1,8 +1,9 @@
 // actors/bus/relay.hpp
 // The bus relay (Block 8, ADR-0046): moves committed outbox rows to the Redis
-// stream in `seq` order. Woken by NOTIFY at every commit that wrote events
-// (storage/pg/pg_listener on its own thread sends bus_wake), and by its own
-// timer as a fallback. One batch at a time: read up to `batch` rows, XADD
+// stream in `seq` order. Woken after every commit of this node that wrote
+// events (storage/pg/pg_pool's on_events_committed sends bus_wake), and by
+// its own timer for what other nodes left (a crash between commit and
+// publish). One batch at a time: read up to `batch` rows, XADD
 // each (pipelined on the command connection, MAXLEN ~ `maxlen`), delete the
 // rows whose XADD succeeded; a failure keeps the rest for the next try after
 // `retry`, so nothing committed is lost and nothing is reordered per
@@ -26,7 +27,7 @@ class redis_client;
 namespace crm::actors {
 
 using bus_wake_atom = caf::atom_constant<caf::atom("bus_wake")>;  // look for outbox rows
-using bus_xadd_atom = caf::atom_constant<caf::atom("bus_xadd")>;  // (batch, index, ok) an XADD answered
+using bus_xadd_atom = caf::atom_constant<caf::atom("bus_xadd")>;  // (batch, ok per row) the XADDs answered
 using bus_tick_atom = caf::atom_constant<caf::atom("bus_tick")>;  // the fallback poll
 
 // Counters the node shows in /metrics (written by the relay, read anywhere).
@@ -57,7 +58,6 @@ struct relay_state {
   uint64_t batch_no = 0;
   std::vector<std::string> seqs;  // of the batch in flight
   std::vector<int8_t> done;       // per row: -1 pending, 0 failed, 1 published
-  size_t answered = 0;
   int64_t newest_time_ms = 0;     // commit time of the batch's last row
 };
 

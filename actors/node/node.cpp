@@ -148,16 +148,10 @@ bool node::start(std::string& error) {
   deps.relay.poll = cfg_.bus_poll;
   deps.relay.timeout = cfg_.actor_timeout;
   deps.relay_slot = &relay_slot_;
-  // Every commit that wrote events NOTIFYs nxp_outbox: the relay looks at once.
-  listener_ = std::make_unique<storage::pg_listener>(
-      cfg_.pg.conninfo, "nxp_outbox",
-      [this] {
-        if (auto r = relay_slot_.get()) caf::anon_send(r, bus_wake_atom::value);
-      },
-      [this](std::string_view event, std::string_view detail) {
-        bool bad = event.find("failed") != std::string_view::npos || event.find("lost") != std::string_view::npos;
-        log_.event(bad ? log_level::warn : log_level::info, event, field("detail", detail));
-      });
+  // A transaction that wrote events has committed: this node's relay looks at once.
+  pg_->on_events_committed([this] {
+    if (auto r = relay_slot_.get()) caf::anon_send(r, bus_wake_atom::value);
+  });
   signals_ = std::make_unique<signal_tail>(
       cfg_.redis.host, cfg_.redis.port, cfg_.bus_stream,
       [this](protocols::nxp_signal s) {
@@ -178,7 +172,6 @@ bool node::start(std::string& error) {
     redis->ping(std::move(done));
   };
   supervisor_ = sys_.spawn(crm::actors::supervisor, std::move(deps));
-  listener_->start();
   if (cfg_.node_role == role::all || cfg_.node_role == role::core) signals_->start();  // only API nodes cache
   running_ = true;
   server_->start();
@@ -276,7 +269,6 @@ void node::stop() {
   server_->shutdown([&drained] { drained.set_value(); });
   drained.get_future().wait();
   server_->stop();
-  if (listener_) listener_->stop();
   if (signals_) signals_->stop();
   if (webhook_group_) webhook_group_->stop();
   if (webhooks_) webhooks_->stop();

@@ -12,7 +12,6 @@
 #include "actors/bus/group_consumer.hpp"
 #include "actors/bus/signal_tail.hpp"
 #include "actors/bus/webhooks.hpp"
-#include "storage/pg/pg_listener.hpp"
 #include "storage/pg/pg_pool.hpp"
 #include "storage/redis/redis_client.hpp"
 
@@ -58,7 +57,6 @@ private:
   front_slot storage_slot_;
   front_slot relay_slot_;
   bus_counters bus_counters_;
-  std::unique_ptr<storage::pg_listener> listener_;  // NOTIFY -> the relay
   std::unique_ptr<signal_tail> signals_;            // the stream -> live tenant actors (other nodes' changes)
   std::unique_ptr<webhook_module> webhooks_;        // roles all and runner
   std::unique_ptr<group_consumer> webhook_group_;   // the "webhooks" consumer group

@@ -52,6 +52,7 @@ struct pg_pool::request {
   std::string first_constraint;
   int attempts = 0;
   bool finished = false;
+  bool emits = false;  // runs a statement that writes the outbox
 };
 
 namespace {
@@ -92,6 +93,8 @@ pg_pool::pg_pool(asio::io_context& io, pg_options options, std::vector<pg_statem
       on_event_(std::move(on_event)),
       sweeper_(io) {
   statements_.push_back({tenant_statement, tenant_sql});  // prepared with the caller's on every session
+  for (const auto& s : statements_)
+    if (s.sql.find("INSERT INTO outbox") != std::string::npos) emitting_.insert(s.name);
   for (size_t i = 0; i < std::max<size_t>(1, options_.connections); ++i)
     slots_.push_back(std::make_unique<slot>(io_));
 }
@@ -219,6 +222,7 @@ void pg_pool::run(std::string tenant, std::vector<pg_query> queries, pg_callback
   auto r = std::make_shared<request>();
   r->tenant = std::move(tenant);
   r->queries = std::move(queries);
+  for (const auto& q : r->queries) r->emits = r->emits || (q.prepared && emitting_.count(q.text));
   r->done = std::move(done);
   r->deadline = clock::now() + options_.request_timeout;
   asio::post(io_, [this, r = std::move(r)]() mutable { dispatch(std::move(r)); });
@@ -372,6 +376,7 @@ void pg_pool::finish(request& r, caf::expected<std::vector<pg_rows>> result) {
   if (r.finished) return;
   r.finished = true;
   auto done = std::move(r.done);
+  if (result && r.emits && events_committed_) events_committed_();
   if (done) done(std::move(result));
 }
 

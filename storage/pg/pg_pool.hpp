@@ -18,6 +18,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace crm::storage {
@@ -88,6 +89,11 @@ public:
   // per query or the error of the first failing statement. Any thread.
   void run(std::string tenant, std::vector<pg_query> queries, pg_callback done);
 
+  // Called (on the pool's thread) after every transaction that ran a
+  // statement writing the outbox committed: the relay of this node looks at
+  // once (ADR-0046). Set before start().
+  void on_events_committed(std::function<void()> hook) { events_committed_ = std::move(hook); }
+
   // SELECT 1 round trip; `done(ok)` on the pool's thread. Any thread.
   void ping(std::function<void(bool)> done);
 
@@ -113,6 +119,8 @@ private:
   pg_options options_;
   std::vector<pg_statement> statements_;
   pg_event_fn on_event_;
+  std::function<void()> events_committed_;
+  std::unordered_set<std::string> emitting_;  // prepared statements that write the outbox
   std::vector<std::unique_ptr<slot>> slots_;
   std::deque<std::shared_ptr<request>> waiting_;
   asio::steady_timer sweeper_;

@@ -172,6 +172,26 @@ void redis_client::command(std::vector<std::string> argv,
   });
 }
 
+void redis_client::pipeline(std::vector<std::vector<std::string>> batch, std::function<void(std::vector<bool>)> done) {
+  asio::post(io_, [this, batch = std::move(batch), done = std::move(done)]() mutable {
+    struct state {
+      std::vector<bool> ok;
+      size_t left;
+      std::function<void(std::vector<bool>)> done;
+    };
+    auto st = std::make_shared<state>(state{std::vector<bool>(batch.size(), false), batch.size(), std::move(done)});
+    if (batch.empty()) return st->done({});
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto answer = [st, i](caf::expected<redis_reply> r) {
+        st->ok[i] = r && r->type != redis_reply::kind::error;
+        if (--st->left == 0) st->done(std::move(st->ok));
+      };
+      if (!up_) answer(error_of(errc::dependency_unavailable, "redis is unavailable"));
+      else send(std::move(batch[i]), std::move(answer));
+    }
+  });
+}
+
 void redis_client::ping(std::function<void(bool)> done) {
   command({"PING"}, [done = std::move(done)](caf::expected<redis_reply> r) {
     done(r && r->type == redis_reply::kind::status && r->str == "PONG");

@@ -54,6 +54,11 @@ public:
   void command(std::vector<std::string> argv,
                std::function<void(caf::expected<redis_reply>)> done);
 
+  // Sends every command of `batch` in one go (pipelined, in order); `done`
+  // runs once on the io thread when all have answered, with true per
+  // command that got a non-error reply. Any thread.
+  void pipeline(std::vector<std::vector<std::string>> batch, std::function<void(std::vector<bool>)> done);
+
   // PING; `done(true)` on PONG. Any thread.
   void ping(std::function<void(bool)> done);
 

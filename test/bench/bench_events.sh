@@ -44,13 +44,16 @@ cols="$(customer_columns)"
 ctx="SELECT set_config('app.tenant_id', '${TENANT_ID}', true), set_config('app.user_id', '${ADMIN_ID}', true), set_config('app.trace_id', '0123456789abcdef0123456789abcdef', true)"
 insert="INSERT INTO customers (tenant_id, id, name, email, status, annual_revenue) VALUES ('${TENANT_ID}', gen_random_uuid(), 'Bench ' || :client_id || '-' || random(), 'b@x.co', 'active', 1250.00)"
 pgbench_script "${RUN_DIR}/plain.sql" "BEGIN" "$ctx" "${insert} RETURNING ${cols}" "COMMIT"
-aliased="$(printf '%s' "$cols" | awk -F', ' '{ for (i = 1; i <= NF; i++) printf "%s%s AS c%d", (i > 1 ? ", " : ""), $i, i - 1 }')"
+# the server's shape: the change in a CTE beside the outbox INSERT (the
+# envelope's data built from the returned row, as storage/sql/entity_sql does)
 pgbench_script "${RUN_DIR}/outbox.sql" "BEGIN" "$ctx" \
-  "WITH w AS (${insert} RETURNING ${aliased}), o AS (INSERT INTO outbox (tenant_id, type, subject, data) SELECT '${TENANT_ID}', 'crm.customer.created', 'customers/' || w.c0, jsonb_build_object('id', w.c0, 'name', w.c4, 'version', w.c3::bigint) FROM w) SELECT * FROM w" \
+  "WITH w AS (${insert} RETURNING id::text AS wid, version AS wversion, name AS wname, ${cols}), o AS (INSERT INTO outbox (tenant_id, type, subject, data) SELECT '${TENANT_ID}', 'crm.customer.created', 'customers/' || w.wid, jsonb_build_object('id', w.wid, 'name', w.wname, 'version', w.wversion, 'status', w.status, 'email', w.email, 'annual_revenue', w.annual_revenue::text) FROM w) SELECT * FROM w" \
   "COMMIT"
 tps() {  # SCRIPT -> transactions per second
-  "$PGBENCH" "${PGB_CONN[@]}" -n -M "$PGB_MODE" -c "$PGB_CLIENTS" -j "$PGB_JOBS" -T "$SECS" -f "$1" "$PGB_DB" 2>&1 |
-    sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1
+  local out
+  out="$("$PGBENCH" "${PGB_CONN[@]}" -n -M "$PGB_MODE" -c "$PGB_CLIENTS" -j "$PGB_JOBS" -T "$SECS" -f "$1" "$PGB_DB" 2>&1)" ||
+    die "pgbench $(basename "$1") failed: $(printf '%s' "$out" | tail -n 5)"
+  printf '%s\n' "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1
 }
 declare -a plain_tps outbox_tps
 for ((r = 1; r <= ROUNDS; r++)); do
