@@ -68,6 +68,34 @@ class RedisOutage(unittest.TestCase):
 
 
 
+class PostgresOutage(unittest.TestCase):
+    def test_a_backlog_left_in_the_outbox_drains_after_postgresql_restarts(self):
+        from test_pg_restart import pg_ctl
+        redis = h.RedisServer(persistent=True)
+        redis.start()
+        self.addCleanup(redis.cleanup)
+        stream = "nxp:test:pgout:%s" % uuid.uuid4().hex[:8]
+        server = h.Server(env={"NEXTCRM_BUS_STREAM": stream, "NEXTCRM_BUS_POLL_MS": "200"}, redis_addr=redis.addr)
+        self.addCleanup(server.cleanup)
+        server.start(healthy=True)
+        tenant = h.bootstrap_tenant(server)
+        admin = h.login_token(server, tenant)["access_token"]
+        redis.stop()  # the events stay in the outbox
+        ids = [h.api(server.port, "POST", API + "/customers", {"name": "Backlog %d" % i}, token=admin).json()["data"]["id"]
+               for i in range(10)]
+        pg_ctl("stop")
+        try:
+            redis.start()
+            time.sleep(1)  # the relay runs into a dead database
+        finally:
+            pg_ctl("start")
+        want = {"customers/" + i for i in ids}
+        got = h.wait_bus_envelopes(redis.addr, stream, tenant.id,
+                                   lambda g: want <= {e["subject"] for e in g}, timeout=30)
+        self.assertTrue(want <= {e["subject"] for e in got}, "every committed event arrived after the restart")
+        self.assertTrue(server.alive(), server.log_tail())
+
+
 class Kills(unittest.TestCase):
     """kill -9 in the middle: the outbox and the consumer group lose nothing,
     and each event has its effect once (one webhook job per event)."""
@@ -146,6 +174,37 @@ class Replay(unittest.TestCase):
         time.sleep(1)
         subjects = sorted(json.loads(body)["subject"] for _, body in rc.requests)
         self.assertEqual(subjects, sorted("customers/" + i for i in early), "each past event once")
+
+
+class RunnerRole(unittest.TestCase):
+    def test_the_runner_role_runs_the_consumers_and_the_core_role_does_not(self):
+        from test_webhooks import Receiver, SECRET
+        stream = "nxp:test:roles:%s" % uuid.uuid4().hex[:8]
+        env = {"NEXTCRM_BUS_STREAM": stream, "NEXTCRM_WEBHOOK_ALLOW_HOSTS": "127.0.0.1"}
+        core = h.Server(env=dict(env), args=("serve", "--role=core"))
+        self.addCleanup(core.cleanup)
+        core.start(healthy=True)
+        rc = Receiver()
+        self.addCleanup(rc.close)
+        tenant = h.bootstrap_tenant(core)
+        admin = h.login_token(core, tenant)["access_token"]
+        r = h.api(core.port, "POST", "/api/v1/webhooks",
+                  {"url": rc.url, "events": ["crm.customer.created"], "secret": SECRET}, token=admin)
+        self.assertEqual(r.status, 201, r)
+        h.api(core.port, "POST", API + "/customers", {"name": "Waits for a runner"}, token=admin)
+        time.sleep(1.5)
+        self.assertEqual(rc.requests, [], "a core node runs no consumer")
+        runner = h.Server(env=dict(env), args=("serve", "--role=runner"))
+        self.addCleanup(runner.cleanup)
+        runner.start(healthy=True)
+        with h.RawConnection(runner.port) as conn:  # (the document describes the API roles, not this one)
+            conn.send(b"GET /api/v1/customers HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(conn.read_response().status, 404, "a runner serves no API")
+        # the group starts at the end of the stream: the event of before is
+        # replayed only on request; a new one is delivered by the runner
+        h.api(core.port, "POST", API + "/customers", {"name": "Delivered by the runner"}, token=admin)
+        body = json.loads(rc.wait(1)[0][1])
+        self.assertEqual(body["data"]["name"], "Delivered by the runner")
 
 
 class WebhookAddresses(unittest.TestCase):
