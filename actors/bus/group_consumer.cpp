@@ -1,6 +1,7 @@
 #include "actors/bus/group_consumer.hpp"
 
-#include <hiredis/hiredis.h>
+#include "actors/bus/blocking_redis.hpp"
+
 #include <pthread.h>
 
 #include <algorithm>
@@ -11,26 +12,6 @@ namespace crm::actors {
 namespace {
 
 constexpr int block_ms = 500;  // how soon stop() is seen
-constexpr auto backoff_max = std::chrono::milliseconds(2000);
-
-struct reply_deleter {
-  void operator()(redisReply* r) const {
-    if (r) freeReplyObject(r);
-  }
-};
-using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
-
-reply_ptr command(redisContext* c, const std::vector<std::string>& argv) {
-  std::vector<const char*> args;
-  std::vector<size_t> lens;
-  for (const auto& a : argv) {
-    args.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  return reply_ptr{static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(args.size()), args.data(), lens.data()))};
-}
-
-std::string str(const redisReply* r) { return r && r->str ? std::string{r->str, r->len} : std::string{}; }
 
 bool is_error(const reply_ptr& r, std::string_view prefix = {}) {
   return r && r->type == REDIS_REPLY_ERROR && std::string_view{r->str, r->len}.substr(0, prefix.size()) == prefix;
@@ -77,21 +58,11 @@ void group_consumer::stop() {
 void group_consumer::run() {
   const auto& o = options_;
   const std::string dead_stream = o.stream + ":dead";
-  auto backoff = std::chrono::milliseconds(50);
   bool replayed = o.replay_from.empty();
   while (!stopping_) {
-    timeval connect_timeout{1, 0};
-    redisContext* c = redisConnectWithTimeout(o.host.c_str(), o.port, connect_timeout);
-    if (!c || c->err) {
-      if (on_event_) on_event_("bus.group_connect_failed", c ? c->errstr : "no memory");
-      if (c) redisFree(c);
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, backoff_max);
-      continue;
-    }
-    backoff = std::chrono::milliseconds(50);
-    timeval read_timeout{block_ms / 1000 + 5, 0};
-    redisSetTimeout(c, read_timeout);
+    auto conn = connect_blocking(o.host, o.port, block_ms / 1000 + 5, stopping_, on_event_, "bus.group_connect_failed");
+    if (!conn) break;
+    redisContext* c = conn.get();
     // BUSYGROUP: it exists already, which is what we want
     auto created = command(c, {"XGROUP", "CREATE", o.stream, o.group, "$", "MKSTREAM"});
     if (!replayed) {
@@ -187,7 +158,6 @@ void group_consumer::run() {
         }
     }
     if (!stopping_ && on_event_) on_event_("bus.group_lost_connection", c->errstr);
-    redisFree(c);
   }
 }
 

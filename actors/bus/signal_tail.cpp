@@ -1,6 +1,7 @@
 #include "actors/bus/signal_tail.hpp"
 
-#include <hiredis/hiredis.h>
+#include "actors/bus/blocking_redis.hpp"
+
 #include <pthread.h>
 
 #include <algorithm>
@@ -12,18 +13,6 @@ namespace crm::actors {
 namespace {
 
 constexpr int block_ms = 500;  // how soon stop() is seen
-constexpr auto backoff_min = std::chrono::milliseconds(50);
-constexpr auto backoff_max = std::chrono::milliseconds(2000);
-
-redisReply* command(redisContext* c, const std::vector<std::string>& argv) {
-  std::vector<const char*> args;
-  std::vector<size_t> lens;
-  for (const auto& a : argv) {
-    args.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  return static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(args.size()), args.data(), lens.data()));
-}
 
 } // namespace
 
@@ -49,28 +38,17 @@ void signal_tail::stop() {
 
 void signal_tail::run() {
   std::string last = "$";  // from the start of this node: earlier changes are in PostgreSQL already
-  auto backoff = backoff_min;
   while (!stopping_) {
-    timeval connect_timeout{1, 0};
-    redisContext* c = redisConnectWithTimeout(host_.c_str(), port_, connect_timeout);
-    if (!c || c->err) {
-      if (on_event_) on_event_("bus.tail_connect_failed", c ? c->errstr : "no memory");
-      if (c) redisFree(c);
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, backoff_max);
-      continue;
-    }
-    timeval read_timeout{block_ms / 1000 + 2, 0};  // longer than the BLOCK
-    redisSetTimeout(c, read_timeout);
+    auto conn = connect_blocking(host_, port_, block_ms / 1000 + 2, stopping_, on_event_, "bus.tail_connect_failed");
+    if (!conn) break;
+    redisContext* c = conn.get();
     if (last == "$") {  // pin "now" to an id, so a reconnect misses nothing in between
-      if (auto* r = command(c, {"XREVRANGE", stream_, "+", "-", "COUNT", "1"})) {
-        last = r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? r->element[0]->element[0]->str : "0-0";
-        freeReplyObject(r);
+      if (auto r = command(c, {"XREVRANGE", stream_, "+", "-", "COUNT", "1"})) {
+        last = r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? str(r->element[0]->element[0]) : "0-0";
       }
     }
-    backoff = backoff_min;
     while (!stopping_) {
-      auto* r = command(c, {"XREAD", "COUNT", "100", "BLOCK", std::to_string(block_ms), "STREAMS", stream_, last});
+      auto r = command(c, {"XREAD", "COUNT", "100", "BLOCK", std::to_string(block_ms), "STREAMS", stream_, last});
       if (!r) break;  // connection lost
       if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
         auto* entries = r->element[0]->element[1];
@@ -88,10 +66,8 @@ void signal_tail::run() {
           }
         }
       }
-      freeReplyObject(r);
     }
     if (!stopping_ && on_event_) on_event_("bus.tail_lost", c->errstr);
-    redisFree(c);
   }
 }
 
