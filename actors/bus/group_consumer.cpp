@@ -64,7 +64,7 @@ void group_consumer::run() {
     if (!conn) break;
     redisContext* c = conn.get();
     // BUSYGROUP: it exists already, which is what we want
-    auto created = command(c, {"XGROUP", "CREATE", o.stream, o.group, "$", "MKSTREAM"});
+    command(c, {"XGROUP", "CREATE", o.stream, o.group, "$", "MKSTREAM"});
     if (!replayed) {
       command(c, {"XGROUP", "SETID", o.stream, o.group, o.replay_from});
       replayed = true;
@@ -87,11 +87,13 @@ void group_consumer::run() {
       }
       if (ack.size() > 3) command(c, ack);
     };
-    bool own_pending = true;  // after a (re)connect: our own unacknowledged entries first
-    auto next_claim = std::chrono::steady_clock::now() + o.claim_every;
+    // Our own unacknowledged entries (a failed try, or read when the
+    // connection broke) come back through XAUTOCLAIM like a dead consumer's:
+    // one path for every retry, each counted in the entry's deliveries.
+    auto next_claim = std::chrono::steady_clock::now();
     while (!stopping_) {
       auto r = command(c, {"XREADGROUP", "GROUP", o.group, o.consumer, "COUNT", std::to_string(o.batch), "BLOCK",
-                           std::to_string(block_ms), "STREAMS", o.stream, own_pending ? "0" : ">"});
+                           std::to_string(block_ms), "STREAMS", o.stream, ">"});
       if (!r) break;  // connection lost
       if (is_error(r, "NOGROUP")) {  // Redis lost the group (no persistence): recreate, say so
         if (on_event_) on_event_("bus.group_lost", o.group);
@@ -100,16 +102,7 @@ void group_consumer::run() {
       }
       std::vector<stream_entry> batch;
       if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) batch = entries_of(r->element[0]->element[1]);
-      if (own_pending && batch.empty()) own_pending = false;
-      // Entries we read and failed stay pending: XAUTOCLAIM hands them back.
-      if (own_pending) {
-        // re-reading our own pending list: give each entry the claim treatment below
-        batch.clear();
-        own_pending = false;
-        next_claim = std::chrono::steady_clock::now();
-      } else {
-        process(std::move(batch));
-      }
+      process(std::move(batch));
       if (std::chrono::steady_clock::now() < next_claim) continue;
       next_claim = std::chrono::steady_clock::now() + o.claim_every;
       // take over what idled too long (ours or a dead consumer's)

@@ -1,8 +1,7 @@
 // actors/bus/group_consumer.hpp
 // A consumer group on the event stream (Block 8, ADR-0046), on a Redis
-// connection and a thread of its own (XREADGROUP BLOCKs). After every
-// (re)connect it reads its own pending entries first (id 0), then new ones
-// (>). `handle` gets a batch and answers, per entry, "" (done: XACK) or why
+// connection and a thread of its own (XREADGROUP BLOCKs) reading new
+// entries (>). `handle` gets a batch and answers, per entry, "" (done: XACK) or why
 // it failed (left pending). Every `claim_every` it takes over entries idle
 // longer than `min_idle` (its own failures, or a dead consumer's) with
 // XAUTOCLAIM; an entry delivered more than `max_deliveries` times goes to
