@@ -147,6 +147,18 @@ std::chrono::milliseconds webhook_retry_delay(int attempt, std::chrono::millisec
   return std::chrono::milliseconds(static_cast<int64_t>(ms * (0.5 + std::clamp(jitter, 0.0, 0.999999))));
 }
 
+std::string permission_for_event(std::string_view type) {
+  if (type.substr(0, 4) != "crm.") return {};
+  auto rest = type.substr(4);
+  auto singular = rest.substr(0, rest.find('.'));
+  for (const auto& e : entity_registry())
+    if (e.table.size() == singular.size() + 1 && e.table.compare(0, singular.size(), singular) == 0)
+      return e.path + ":read";
+  if (singular == "user" || singular == "session" || singular == "tenant") return "users:manage";
+  if (singular == "access_profile") return "profiles:manage";
+  return {};
+}
+
 std::optional<std::string> shape_for_subscriber(std::string_view envelope, const access_profile& profile) {
   simdjson::dom::parser parser;
   simdjson::dom::object root;

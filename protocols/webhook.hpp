@@ -56,6 +56,12 @@ bool is_internal_address(std::string_view address);
 std::chrono::milliseconds webhook_retry_delay(int attempt, std::chrono::milliseconds base,
                                               std::chrono::milliseconds cap, double jitter);
 
+// The permission a subscriber's owner needs for events of `type` (role-based,
+// checked at delivery): "<entity path>:read" for a CRM entity's events,
+// "users:manage" for users, sessions and tenants, "profiles:manage" for
+// access profiles; "" for a type nobody may receive.
+std::string permission_for_event(std::string_view type);
+
 // The envelope `envelope` as subscriber whose profile is `profile` may see it:
 // for events of a CRM entity (subject "<entity path>/<id>"), `data` keeps only
 // the fields the profile can read (the id always); other events pass

@@ -133,12 +133,20 @@ bool webhook_module::deliver_one() {
     run_db_(db_request{tenant, {pg_query{storage::stmt_webhook_postpone, {tenant, job, pause}, true}}});
     return true;
   }
+  // the owner's role must still allow reading this kind of event (a role
+  // changed since the subscription was made): otherwise it is given up
+  auto needed = protocols::permission_for_event(type);
+  auto permissions = "," + owner_state->sets[0].cell(0, 2) + ",";
+  bool permitted = !needed.empty() && permissions.find("," + needed + ",") != std::string::npos;
   protocols::json_body entities{owner_state->sets[0].cell(0, 1)};
   auto profile = protocols::read_access_entities(entities, "", false);
   auto body = protocols::shape_for_subscriber(envelope, profile);
   auto key = protocols::webhook_key(secret);
   attempt_result result;
-  if (!body || !key) {
+  if (!permitted) {
+    result.error = "the owner's role may not read " + type + " events (needs " + (needed.empty() ? "?" : needed) + ")";
+    attempt = std::max(attempt, options_.max_attempts);  // no retry: give it up, logged
+  } else if (!body || !key) {
     result.error = !body ? "the event is not JSON" : "the subscription's secret is unusable";
   } else {
     protocols::json_body head{envelope};
@@ -153,17 +161,21 @@ bool webhook_module::deliver_one() {
   std::optional<std::string> status = result.status ? std::optional<std::string>{std::to_string(result.status)}
                                                     : std::nullopt;
   std::optional<std::string> error = result.error.empty() ? std::nullopt : std::optional<std::string>{result.error};
-  auto done = run_db_(db_request{
+  db_request outcome{
       tenant,
       {pg_query{storage::stmt_webhook_log, {tenant, webhook, event_id, type, std::to_string(attempt), status,
                                             std::to_string(result.latency_ms), error}, true},
-       pg_query{storage::stmt_webhook_job_state, {tenant, job, state, std::to_string(delay.count() / 1000.0)}, true},
-       pg_query{storage::stmt_webhook_health,
-                {tenant, webhook, ok ? "true" : "false", std::to_string(options_.disable_after)}, true}}});
+       pg_query{storage::stmt_webhook_job_state, {tenant, job, state, std::to_string(delay.count() / 1000.0)}, true}}};
+  // a refusal of ours is no failure of the receiver: the subscription's health stays
+  if (permitted)
+    outcome.queries.push_back(pg_query{storage::stmt_webhook_health,
+                                       {tenant, webhook, ok ? "true" : "false", std::to_string(options_.disable_after)},
+                                       true});
+  auto done = run_db_(std::move(outcome));
   if (ok) ++stats_.delivered;
   else ++stats_.failed_attempts;
   if (state == "dead") ++stats_.given_up;
-  if (done && !done->sets.at(2).rows.empty() && done->sets[2].cell(0, 0) == "f" && on_event_)
+  if (done && done->sets.size() > 2 && !done->sets[2].rows.empty() && done->sets[2].cell(0, 0) == "f" && on_event_)
     on_event_("webhook.disabled", webhook);
   return true;
 }

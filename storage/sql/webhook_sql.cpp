@@ -49,8 +49,9 @@ std::vector<pg_statement> webhook_statements() {
        " w.url, w.secret, w.enabled, w.owner_user_id"
        " FROM c JOIN webhooks w ON w.tenant_id = c.tenant_id AND w.id = c.webhook_id"},
       {stmt_webhook_owner,
-       "SELECT u.locked, COALESCE(ap.entities::text, '{}') FROM users u LEFT JOIN access_profiles ap"
-       " ON ap.tenant_id = u.tenant_id AND ap.name = u.access_profile WHERE u.tenant_id = $1 AND u.id = $2"},
+       "SELECT u.locked, COALESCE(ap.entities::text, '{}'), COALESCE(array_to_string(r.permissions, ','), '')"
+       " FROM users u LEFT JOIN access_profiles ap ON ap.tenant_id = u.tenant_id AND ap.name = u.access_profile"
+       " LEFT JOIN roles r ON r.tenant_id = u.tenant_id AND r.name = u.role WHERE u.tenant_id = $1 AND u.id = $2"},
       {stmt_webhook_postpone,
        "UPDATE webhook_jobs SET attempts = attempts - 1, next_attempt_at = now() + make_interval(secs => $3)"
        " WHERE tenant_id = $1 AND id = $2"},

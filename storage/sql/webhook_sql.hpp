@@ -37,7 +37,7 @@ inline constexpr const char* stmt_event_processed = "ev_processed";
 // ($1 lease seconds) -> tenant, job id, webhook id, event id, event type,
 // envelope, attempts (this one included), url, secret, enabled, owner
 inline constexpr const char* stmt_webhook_claim = "wh_claim";
-// ($1 tenant, $2 owner) -> locked, access profile entities JSON (tenant-scoped)
+// ($1 tenant, $2 owner) -> locked, access profile entities JSON, role permissions "a,b" (tenant-scoped)
 inline constexpr const char* stmt_webhook_owner = "wh_owner";
 // ($1 tenant, $2 job, $3 seconds): try again later without counting the attempt
 // (the owner is locked, the subscription disabled)

@@ -205,6 +205,32 @@ class Webhooks(unittest.TestCase):
         self.assertNotIn("email", data)
         self.assertNotIn(b"FR-SECRET-1", body)
 
+    def test_an_owner_whose_role_no_longer_reads_the_events_receives_none(self):
+        email, pw = "demoted-%s@wh.test" % h.tag(), h.new_password()
+        r = self.call("POST", USERS, {"email": email, "password": pw, "role": "admin"})
+        owner_id = r.json()["data"]["id"]
+        owner = h.login_token(SERVER, self.tenant, email=email, password=pw)["access_token"]
+        rc = self.receiver()
+        hook = self.subscribe(rc.url, events=["crm.user.*"], token=owner)
+        # the owner becomes a sales user: no users:manage, so no user events
+        self.assertEqual(self.call("PATCH", "%s/%s" % (USERS, owner_id), {"role": "sales"}).status, 200)
+        time.sleep(0.3)
+        self.assertEqual(self.call("POST", USERS, {"email": "new-%s@wh.test" % h.tag(), "password": h.new_password(),
+                                                    "role": "viewer"}).status, 201)
+
+        def log():
+            return self.call("GET", "%s/%s/deliveries" % (WEBHOOKS, hook["id"])).json()["data"]
+        h.wait_for(lambda: any("may not read" in (e["error"] or "") for e in log()), 10,
+                   what="the refusal in the delivery log")
+        time.sleep(0.5)
+        # the role change's own crm.user.updated may have gone out before it
+        # committed the new role; nothing after it leaves
+        self.assertFalse(any(json.loads(b)["type"] == "crm.user.created" for _, b in rc.requests), rc.requests)
+        entry = [e for e in log() if "may not read" in (e["error"] or "")][0]
+        self.assertIsNone(entry["status"])
+        self.assertIn("users:manage", entry["error"])
+        self.assertTrue(self.call("GET", "%s/%s" % (WEBHOOKS, hook["id"])).json()["data"]["enabled"])
+
     def test_deliveries_wait_while_the_owner_is_locked(self):
         email, pw = "owner-%s@wh.test" % h.tag(), h.new_password()
         r = self.call("POST", USERS, {"email": email, "password": pw, "role": "admin"})

@@ -94,3 +94,15 @@ TEST_CASE("webhook: a subscriber sees only the fields its owner's profile reads"
   CHECK(shape_for_subscriber(user, p) == user);
   CHECK_FALSE(shape_for_subscriber("[1]", p));
 }
+
+TEST_CASE("webhook: the permission an event needs at delivery", "[protocols][webhook]") {
+  CHECK(permission_for_event("crm.customer.updated") == "customers:read");
+  CHECK(permission_for_event("crm.price_list.deleted") == "price-lists:read");
+  CHECK(permission_for_event("crm.deal.attachment_added") == "deals:read");
+  CHECK(permission_for_event("crm.user.locked") == "users:manage");
+  CHECK(permission_for_event("crm.session.revoked") == "users:manage");
+  CHECK(permission_for_event("crm.tenant.created") == "users:manage");
+  CHECK(permission_for_event("crm.access_profile.updated") == "profiles:manage");
+  CHECK(permission_for_event("crm.unknown.created").empty());
+  CHECK(permission_for_event("customer.created").empty());
+}
