@@ -1,6 +1,7 @@
 #include "actors/bus/relay.hpp"
 
 #include "actors/data/storage_messages.hpp"
+#include "protocols/values.hpp"
 #include "storage/redis/redis_client.hpp"
 #include "storage/sql/event_sql.hpp"
 
@@ -15,20 +16,15 @@ int64_t now_ms() {
       .count();
 }
 
-// "{1,2,3}": a bigint[] literal of the rows to delete.
-std::string seq_array(const std::vector<std::string>& seqs, const std::vector<int8_t>& done) {
-  std::string out = "{";
-  for (size_t i = 0; i < seqs.size(); ++i) {
-    if (done[i] != 1) continue;
-    if (out.size() > 1) out += ',';
-    out += seqs[i];
-  }
-  return out + "}";
+// The array literal of the seqs published (bound as $1::bigint[]).
+std::string published_seqs(const std::vector<std::string>& seqs, const std::vector<int8_t>& done) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < seqs.size(); ++i)
+    if (done[i] == 1) out.push_back(seqs[i]);
+  return protocols::pg_array_literal(out);
 }
 
 using self_ptr = caf::stateful_actor<relay_state>*;
-
-void look(self_ptr self);
 
 // Every XADD of the batch answered: delete what was published, then go on
 // (at once when the batch was full or someone woke us, after `retry` when
@@ -50,14 +46,13 @@ void finish_batch(self_ptr self) {
   };
   if (ok == 0) return after();
   db_request rq{{}, {storage::pg_query{storage::stmt_relay_context, {}, true},
-                     storage::pg_query{storage::stmt_outbox_delete, {seq_array(st.seqs, st.done)}, true}}};
+                     storage::pg_query{storage::stmt_outbox_delete, {published_seqs(st.seqs, st.done)}, true}}};
   self->request(st.deps.storage->get(), st.deps.timeout, db_atom::value, std::move(rq))
       .then(
           [self, ok, after](db_result&) {
             auto& st = self->state;
             if (st.deps.counters) {
               st.deps.counters->published += ok;
-              st.deps.counters->batches += 1;
               st.deps.counters->last_lag_ms = now_ms() - st.newest_time_ms;
             }
             after();

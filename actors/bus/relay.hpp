@@ -34,7 +34,6 @@ using bus_tick_atom = caf::atom_constant<caf::atom("bus_tick")>;  // the fallbac
 struct bus_counters {
   std::atomic<uint64_t> published{0};      // envelopes XADDed and deleted from the outbox
   std::atomic<uint64_t> publish_failed{0};  // XADDs that failed (retried)
-  std::atomic<uint64_t> batches{0};
   std::atomic<int64_t> last_lag_ms{0};      // commit-to-XADD of the newest envelope published
 };
 

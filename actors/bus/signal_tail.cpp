@@ -59,10 +59,7 @@ void signal_tail::run() {
           for (size_t f = 0; f + 1 < fields->elements; f += 2) {
             if (std::string_view{fields->element[f]->str, fields->element[f]->len} != "envelope") continue;
             auto signal = protocols::signal_of({fields->element[f + 1]->str, fields->element[f + 1]->len});
-            if (signal && on_signal_) {
-              on_signal_(std::move(*signal));
-              ++applied_;
-            }
+            if (signal && on_signal_) on_signal_(std::move(*signal));
           }
         }
       }

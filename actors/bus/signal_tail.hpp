@@ -30,7 +30,6 @@ public:
 
   void start();
   void stop();  // returns within one BLOCK period
-  uint64_t applied() const { return applied_.load(); }
 
 private:
   void run();
@@ -41,7 +40,6 @@ private:
   signal_fn on_signal_;
   event_fn on_event_;
   std::atomic<bool> stopping_{false};
-  std::atomic<uint64_t> applied_{0};
   std::thread thread_;
 };
 

@@ -73,7 +73,7 @@ std::vector<std::string> webhook_module::fan_out(const std::vector<stream_entry>
   bool any = false;
   for (size_t i = 0; i < batch.size(); ++i) {
     if (!heads[i]) continue;
-    // relay context: the jobs of every tenant, though each statement names its own
+    // in the event's tenant: its subscriptions, its jobs, its processed mark
     db_request rq{heads[i]->tenant, fan_out_queries(*heads[i], batch[i].envelope)};
     auto res = run_db_(std::move(rq));
     if (!res) results[i] = "storage: " + caf::to_string(res.error());
