@@ -227,6 +227,37 @@ const entity_def& audit_log_def() {
   return def;
 }
 
+const entity_def& guard_incident_def() {
+  static const entity_def def = [] {
+    auto server = [](field_def d, bool never_null = true) {
+      d.writable = false;
+      d.never_null = never_null;
+      return d;
+    };
+    std::vector<std::string> entities;
+    for (const auto& e : entity_registry()) entities.push_back(e.path);
+    std::vector<std::string> metrics{"requests", "reads",   "rows_read", "distinct_records",
+                                     "writes",   "deletes", "downloads"};
+    entity_def e{"guard/incidents", "guard_incidents",
+                 {server(f("id", field_kind::uuid_ref)), server(f("created_at", field_kind::timestamp)),
+                  server(f("user_id", field_kind::uuid_ref)), server(choice("kind", {"budget", "baseline", "honeytoken"})),
+                  server(f("budget_id", field_kind::uuid_ref), false), server(choice("metric", metrics)),
+                  server(f("observed", field_kind::integer)), server(f("threshold", field_kind::integer)),
+                  server(f("window_s", field_kind::integer)), server(choice("severity", {"warn", "block"})),
+                  server(choice("action", {"flagged", "blocked"})), server(choice("record_entity", entities), false),
+                  server(f("record_id", field_kind::uuid_ref), false),
+                  server(f("first_trace_id", field_kind::text, false, 32)),
+                  server(f("last_trace_id", field_kind::text, false, 32)),
+                  server(f("client_addr", field_kind::text, false, 64)),
+                  server(f("user_agent", field_kind::text, false, 512)),
+                  server(f("last_seen_at", field_kind::timestamp)), server(f("resolved_at", field_kind::timestamp), false),
+                  server(f("resolved_by", field_kind::uuid_ref), false)}};
+    e.index = entity_registry().size() + 1;
+    return e;
+  }();
+  return def;
+}
+
 const entity_def* entity_by_path(std::string_view path) {
   for (const auto& e : entity_registry())
     if (e.path == path) return &e;

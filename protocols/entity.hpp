@@ -66,6 +66,10 @@ const entity_def* entity_by_path(std::string_view path);
 // action, changes (not filterable), trace_id.
 const entity_def& audit_log_def();
 
+// The guard's incidents as the query DSL sees them (path "guard/incidents",
+// nothing writable): what GET /api/v1/guard/incidents returns.
+const entity_def& guard_incident_def();
+
 struct field_value {
   std::string name;
   std::optional<std::string> value;  // text form for a SQL parameter; nullopt = NULL

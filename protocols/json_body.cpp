@@ -126,6 +126,25 @@ std::optional<bool> json_body::boolean(std::string_view path, bool required) {
   return v;
 }
 
+std::optional<int64_t> json_body::integer(std::string_view path, bool required, int64_t min, int64_t max) {
+  std::string field{path};
+  simdjson::dom::element el;
+  if (!ok_ || !lookup(impl_->root, path, el) || el.is_null()) {
+    if (required) add_error(field, "required", field + " is required");
+    return std::nullopt;
+  }
+  int64_t v = 0;
+  if (!el.is_int64() || el.get_int64().get(v)) {
+    add_error(field, "type", field + " must be a whole number");
+    return std::nullopt;
+  }
+  if (v < min || v > max) {
+    add_error(field, "range", field + " must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return std::nullopt;
+  }
+  return v;
+}
+
 std::optional<size_t> json_body::array(std::string_view path, bool required, size_t max_items) {
   std::string field{path};
   simdjson::dom::element el;

@@ -8,6 +8,7 @@
 #pragma once
 #include <caf/error.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +48,9 @@ public:
 
   // The boolean at `path`; records "required" or "type".
   std::optional<bool> boolean(std::string_view path, bool required);
+  // The whole number at `path` (JSON integer, no fraction or exponent) in
+  // [min, max]; records "required", "type" or "range".
+  std::optional<int64_t> integer(std::string_view path, bool required, int64_t min, int64_t max);
   // The length of the array at `path`; records "required", "type" or
   // "too_long" (more than `max_items`). Items are read with index paths:
   // string("items.0.price").

@@ -23,7 +23,7 @@ std::optional<nxp_signal> signal_of(std::string_view envelope) {
     out.user_id = *user;
     return out;
   }
-  if (*type == "crm.user.locked" || *type == "crm.user.updated") {
+  if (*type == "crm.user.locked" || *type == "crm.user.unlocked" || *type == "crm.user.updated") {
     auto id = body.string("data.id", any_id);
     if (!id || !is_uuid(*id)) return std::nullopt;
     out.what = nxp_signal::kind::user_changed;
@@ -32,6 +32,10 @@ std::optional<nxp_signal> signal_of(std::string_view envelope) {
   }
   if (*type == "crm.access_profile.created" || *type == "crm.access_profile.updated") {
     out.what = nxp_signal::kind::profiles_changed;
+    return out;
+  }
+  if (type->rfind("crm.guard_budget.", 0) == 0 || type->rfind("crm.guard_honeytoken.", 0) == 0) {
+    out.what = nxp_signal::kind::guard_changed;
     return out;
   }
   return std::nullopt;

@@ -11,7 +11,7 @@
 namespace crm::protocols {
 
 struct nxp_signal {
-  enum class kind : uint8_t { session_revoked, user_changed, profiles_changed } what = kind::user_changed;
+  enum class kind : uint8_t { session_revoked, user_changed, profiles_changed, guard_changed } what = kind::user_changed;
   std::string tenant;   // tenantid
   std::string id;       // session id (session_revoked) or user id (user_changed)
   std::string user_id;  // session_revoked: the session's user

@@ -4,6 +4,12 @@
 
 namespace crm::protocols {
 
+int64_t throttle_wait(const throttle_policy& p, uint64_t failures, int64_t last, int64_t now) {
+  if (failures < p.free_failures || now - last >= p.forget_after_s) return 0;
+  auto steps = std::min<uint64_t>(failures - p.free_failures, 20);
+  return std::max<int64_t>(0, last + std::min(p.max_delay_s, p.base_delay_s << steps) - now);
+}
+
 int64_t failure_throttle::retry_after(std::string_view key, int64_t now) const {
   auto it = entries_.find(std::string{key});
   if (it == entries_.end() || now - it->second.last >= policy_.forget_after_s) return 0;
@@ -16,10 +22,7 @@ void failure_throttle::failed(std::string_view key, int64_t now) {
   if (e.failures > 0 && now - e.last >= policy_.forget_after_s) e = {};
   ++e.failures;
   e.last = now;
-  if (e.failures >= policy_.free_failures) {
-    auto steps = std::min<uint32_t>(e.failures - policy_.free_failures, 20);
-    e.blocked_until = now + std::min(policy_.max_delay_s, policy_.base_delay_s << steps);
-  }
+  e.blocked_until = now + throttle_wait(policy_, e.failures, now, now);
 }
 
 void failure_throttle::prune(int64_t now) {

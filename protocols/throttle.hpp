@@ -21,6 +21,12 @@ struct throttle_policy {
   size_t max_keys = 100'000;  // memory bound; the oldest entries go first
 };
 
+// Seconds a key must still wait at `now` after `failures` consecutive
+// failures, the last at `last` (0: it may try). The one rule of both the
+// in-process throttle below and the cluster-wide counts in Redis
+// (actors/guard/login_guard.cpp).
+int64_t throttle_wait(const throttle_policy& p, uint64_t failures, int64_t last, int64_t now);
+
 class failure_throttle {
 public:
   explicit failure_throttle(throttle_policy p = {}) : policy_(p) {}

@@ -63,6 +63,17 @@ const std::array<handler, route_count>& handlers() {
     h[route_webhook_patch] = patch_webhook;
     h[route_webhook_delete] = delete_webhook;
     h[route_webhook_deliveries] = list_webhook_deliveries;
+    h[route_guard_budgets_list] = list_guard_budgets;
+    h[route_guard_budgets_create] = create_guard_budget;
+    h[route_guard_budget_put] = put_guard_budget;
+    h[route_guard_budget_delete] = delete_guard_budget;
+    h[route_guard_incidents_list] = list_guard_incidents;
+    h[route_guard_incidents_query] = query_records;
+    h[route_guard_incident_get] = get_guard_incident;
+    h[route_guard_incident_resolve] = resolve_guard_incident;
+    h[route_guard_honeytokens_list] = list_guard_honeytokens;
+    h[route_guard_honeytokens_create] = create_guard_honeytoken;
+    h[route_guard_honeytoken_delete] = delete_guard_honeytoken;
     return h;
   }();
   return table;
@@ -97,6 +108,30 @@ void run_handler(route_context&& c) {
   handlers()[static_cast<size_t>(c.row->id)](std::move(c));
 }
 
+// The caller's budget actor admits the call (docs/GUARD.md): past a block
+// it is refused before anything runs; past a warn it runs and says so.
+// A budget actor that died answers nothing: the call fails with 503 and
+// the next one finds a new actor that read the counts back from Redis.
+void admit(route_context&& c) {
+  guard_call call{c.traceparent(), c.req().trace.trace_id, c.req().remote_addr,
+                  std::string{c.req().header_value("user-agent").substr(0, 512)}};
+  auto guard = c.who.guard;
+  auto deadline = c.timeout();
+  c.guard = std::make_shared<guard_ticket>();
+  c.guard->cost.call = call;
+  c.ask(
+      guard, deadline,
+      [c](guard_verdict& v) mutable {
+        if (v.level == protocols::guard_level::block) {
+          c.guard.reset();  // refused: it cost nothing beyond the request counted
+          return c.fail(error_of(errc::guard_blocked, "the CRM Guard blocked this user's activity"));
+        }
+        c.guard->verdict = std::move(v);
+        run_handler(std::move(c));
+      },
+      gadmit_atom::value, std::move(call));
+}
+
 // Verifies the bearer token and asks the identity actors for its principal
 // (RBAC: the route's permission, if any), then runs the rest.
 void authenticate(route_context&& c) {
@@ -113,6 +148,7 @@ void authenticate(route_context&& c) {
       registry, deadline,
       [c](principal& who) mutable {
         c.who = std::move(who);
+        if (c.who.guard) return admit(std::move(c));
         run_handler(std::move(c));
       },
       auth_atom::value, claims->tid, claims->sid, claims->sub, std::move(permission));
@@ -132,7 +168,7 @@ std::string_view bearer_token(std::string_view h) {
 
 void handle_api(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match& m,
                 http::exchange&& x) {
-  route_context c{self, &deps, m.matched, std::make_shared<http::exchange>(std::move(x)), {}, {}, {}};
+  route_context c{self, &deps, m.matched, std::make_shared<http::exchange>(std::move(x)), {}, {}, {}, {}};
   if (!m.params.empty()) c.param = m.params.front().second;
   if (!has_handler(m.matched->id)) return c.fail(error_of(errc::internal, "the route has no handler"));
   switch (m.matched->auth) {

@@ -7,7 +7,6 @@
 #include "actors/api/handlers.hpp"
 #include "actors/api/list_params.hpp"
 #include "actors/api/query_api.hpp"
-#include "protocols/json_writer.hpp"
 #include "protocols/uuid.hpp"
 
 namespace crm::actors {
@@ -23,29 +22,18 @@ void list_audit(route_context c) {
   protocols::json_body errors{"{}"};
   auto params =
       read_list_params(c.req().query, audit_default_page, audit_max_page, {"entity", "entity_id"}, errors);
-  std::vector<std::pair<const char*, std::string>> filters;
+  std::vector<filter_term> filters;
   if (auto it = params.extra.find("entity"); it != params.extra.end()) {
     if (!protocols::entity_by_path(it->second))
       errors.add_error("entity", "choice", "entity must name a CRM entity");
-    filters.emplace_back("entity", it->second);
+    filters.push_back({"entity", "eq", it->second});
   }
   if (auto it = params.extra.find("entity_id"); it != params.extra.end()) {
     if (!protocols::is_uuid(it->second)) errors.add_error("entity_id", "format", "entity_id must be a UUID");
-    filters.emplace_back("entity_id", protocols::ascii_lower(it->second));
+    filters.push_back({"entity_id", "eq", protocols::ascii_lower(it->second)});
   }
   if (!errors.errors().empty()) return c.fail(errors.validation_error());
-  protocols::json_writer w;
-  w.begin_object();
-  if (!filters.empty()) {
-    w.key("filter").begin_object().key("and").begin_array();
-    for (const auto& [field, value] : filters)
-      w.begin_object().key("field").string(field).key("op").string("eq").key("value").string(value).end_object();
-    w.end_array().end_object();
-  }
-  w.key("page").begin_object().key("size").number(static_cast<uint64_t>(params.limit));
-  if (!params.after.empty()) w.key("after").string(params.after);
-  w.end_object().end_object();
-  run_query(c, w.view());
+  run_query(c, page_body(params.limit, params.after, filters));
 }
 
 } // namespace crm::actors

@@ -43,7 +43,19 @@ void get_webhook(route_context c);
 void patch_webhook(route_context c);
 void delete_webhook(route_context c);
 void list_webhook_deliveries(route_context c);
-// query_api.cpp: POST /api/v1/{entity}/query, GET /api/v1/{entity}, POST /api/v1/audit-logs/query
+// guard_api.cpp
+void list_guard_budgets(route_context c);
+void create_guard_budget(route_context c);
+void put_guard_budget(route_context c);
+void delete_guard_budget(route_context c);
+void list_guard_incidents(route_context c);
+void get_guard_incident(route_context c);
+void resolve_guard_incident(route_context c);
+void list_guard_honeytokens(route_context c);
+void create_guard_honeytoken(route_context c);
+void delete_guard_honeytoken(route_context c);
+// query_api.cpp: POST /api/v1/{entity}/query, GET /api/v1/{entity}, POST /api/v1/audit-logs/query,
+// POST /api/v1/guard/incidents/query
 void query_records(route_context c);
 
 } // namespace crm::actors

@@ -17,8 +17,10 @@ namespace crm::actors {
 void run_query(const route_context& c, std::string_view body) {
   const auto& e = c.entity();
   bool audit = &e == &protocols::audit_log_def();
+  bool server_log = audit || &e == &protocols::guard_incident_def();  // every field readable by its permission
   const auto& deps = *c.deps;
-  protocols::query_scope scope{&e, audit ? ~uint64_t{0} : readable_of(c.who, e), c.who.tenant_id, deps.cursor_key};
+  protocols::query_scope scope{&e, server_log ? ~uint64_t{0} : readable_of(c.who, e), c.who.tenant_id,
+                               deps.cursor_key};
   auto plan = protocols::plan_query(body, scope, deps.query_caps);
   if (!plan) return c.fail(plan.error());
   // the audit log's `changes` keep only what the reader may read
@@ -33,6 +35,7 @@ void run_query(const route_context& c, std::string_view body) {
         const auto& rows = res.sets.at(1);
         const auto& plan = *shared_plan;
         size_t shown = std::min(rows.rows.size(), plan.page_size);
+        c.count_rows(rows, shown);
         protocols::json_writer w;
         w.begin_object().key("data").begin_array();
         for (size_t i = 0; i < shown; ++i) write_record(w, c.entity(), rows, i, plan.fields);
@@ -51,9 +54,26 @@ void run_query(const route_context& c, std::string_view body) {
       db_atom::value, db_request{c.who.tenant_id, std::move(queries)});
 }
 
-std::string page_body(size_t size, std::string_view after) {
+std::string page_body(size_t size, std::string_view after) { return page_body(size, after, {}); }
+
+std::string page_body(size_t size, std::string_view after, const std::vector<filter_term>& terms) {
   protocols::json_writer w;
-  w.begin_object().key("page").begin_object().key("size").number(static_cast<uint64_t>(size));
+  w.begin_object();
+  if (!terms.empty()) {
+    w.key("filter").begin_object().key("and").begin_array();
+    for (const auto& t : terms) {
+      if (t.op == "is_not_null") {
+        w.begin_object().key("not").begin_object().key("field").string(t.field).key("op").string("is_null");
+        w.end_object().end_object();
+        continue;
+      }
+      w.begin_object().key("field").string(t.field).key("op").string(t.op);
+      if (t.op != "is_null") w.key("value").string(t.value);
+      w.end_object();
+    }
+    w.end_array().end_object();
+  }
+  w.key("page").begin_object().key("size").number(static_cast<uint64_t>(size));
   if (!after.empty()) w.key("after").string(after);
   w.end_object().end_object();
   return std::move(w).str();

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace crm::actors {
 
@@ -13,5 +14,12 @@ void run_query(const route_context& c, std::string_view body);
 
 // {"page":{"size":N,"after":"<cursor>"}} (no "after" when it is empty).
 std::string page_body(size_t size, std::string_view after);
+
+// The same with {"filter":{"and":[...]}} of the terms (field, op, value;
+// an empty value for is_null / a "not" of it when op is "is_not_null").
+struct filter_term {
+  std::string field, op, value;
+};
+std::string page_body(size_t size, std::string_view after, const std::vector<filter_term>& terms);
 
 } // namespace crm::actors

@@ -81,6 +81,7 @@ void get_record(route_context c) {
   pg_query select{entity_statement(entity_op::select, c.entity()), {c.who.tenant_id, c.param}, true};
   run_records(c, {std::move(select)}, false, [c](std::vector<storage::pg_rows>& sets) {
     if (sets.at(0).rows.empty()) return c.fail(record_not_found(c.entity()));
+    c.count_rows(sets[0], 1);
     answer_record(c, 200, sets[0], true);
   });
 }

@@ -8,6 +8,8 @@
 // every answer names the route and the caller for logs and metrics.
 #pragma once
 #include "actors/api/api.hpp"
+#include "actors/guard/guard.hpp"
+#include "storage/pg/pg_pool.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/json_body.hpp"
 
@@ -20,6 +22,14 @@
 
 namespace crm::actors {
 
+// The guard's part of one call (docs/GUARD.md): the admission's verdict,
+// and what the call cost, reported to the user's budget actor once the
+// answer has left.
+struct guard_ticket {
+  guard_verdict verdict;
+  guard_cost cost;
+};
+
 struct route_context {
   caf::event_based_actor* self = nullptr;
   const api_deps* deps = nullptr;
@@ -28,6 +38,7 @@ struct route_context {
   std::string param;  // the path's {id} or {name}; "" when the pattern has none
   principal who;      // the caller; empty on routes without a session
   std::shared_ptr<protocols::json_body> body;  // the parsed body of json routes
+  std::shared_ptr<guard_ticket> guard;         // set when the caller's budget actor admitted the call
 
   const http::request& req() const { return ex->req; }
   std::string_view route() const { return row->pattern; }
@@ -38,7 +49,12 @@ struct route_context {
   caf::actor registry() const;  // invalid while the registry restarts: the request then fails
   caf::actor storage() const;
 
-  // Answers with `r`, naming the route and the caller.
+  // Records returned to the caller (rows_read, distinct_records, honeytokens):
+  // the ids in column 0 of the first `n` rows.
+  void count_rows(const storage::pg_rows& rows, size_t n) const;
+
+  // Answers with `r`, naming the route and the caller; adds the guard's
+  // headers and reports the call's cost to the caller's budget actor.
   void reply(http::response r) const;
   // Answers with a JSON body.
   void reply_json(int status, std::string json) const;

@@ -71,6 +71,22 @@ protocols::router build_router(role r) {
     api("PATCH", "/api/v1/webhooks/{id}", route_webhook_patch, small_json, json, session, "users:manage");
     api("DELETE", "/api/v1/webhooks/{id}", route_webhook_delete, no_body, none, session, "users:manage");
     api("GET", "/api/v1/webhooks/{id}/deliveries", route_webhook_deliveries, no_body, none, session, "users:manage");
+    const auto* incidents = &protocols::guard_incident_def();
+    api("GET", "/api/v1/guard/budgets", route_guard_budgets_list, no_body, none, session, "guard:manage");
+    api("POST", "/api/v1/guard/budgets", route_guard_budgets_create, small_json, json, session, "guard:manage");
+    api("PUT", "/api/v1/guard/budgets/{id}", route_guard_budget_put, small_json, json, session, "guard:manage");
+    api("DELETE", "/api/v1/guard/budgets/{id}", route_guard_budget_delete, no_body, none, session, "guard:manage");
+    api("GET", "/api/v1/guard/incidents", route_guard_incidents_list, no_body, none, session, "guard:manage", incidents);
+    api("POST", "/api/v1/guard/incidents/query", route_guard_incidents_query, small_json, text, session,
+        "guard:manage", incidents);
+    api("GET", "/api/v1/guard/incidents/{id}", route_guard_incident_get, no_body, none, session, "guard:manage");
+    api("POST", "/api/v1/guard/incidents/{id}/resolve", route_guard_incident_resolve, ignored_body, none, session,
+        "guard:manage");
+    api("GET", "/api/v1/guard/honeytokens", route_guard_honeytokens_list, no_body, none, session, "guard:manage");
+    api("POST", "/api/v1/guard/honeytokens", route_guard_honeytokens_create, small_json, json, session,
+        "guard:manage");
+    api("DELETE", "/api/v1/guard/honeytokens/{id}", route_guard_honeytoken_delete, no_body, none, session,
+        "guard:manage");
     for (const auto& e : protocols::entity_registry()) {
       auto base = "/api/v1/" + e.path;
       auto read = e.path + ":read", write = e.path + ":write";

@@ -56,6 +56,17 @@ enum route_id : int {
   route_webhook_patch,
   route_webhook_delete,
   route_webhook_deliveries,
+  route_guard_budgets_list,  // actors/api/guard_api.cpp
+  route_guard_budgets_create,
+  route_guard_budget_put,
+  route_guard_budget_delete,
+  route_guard_incidents_list,
+  route_guard_incidents_query,
+  route_guard_incident_get,
+  route_guard_incident_resolve,
+  route_guard_honeytokens_list,
+  route_guard_honeytokens_create,
+  route_guard_honeytoken_delete,
   route_count          // one past the last
 };
 

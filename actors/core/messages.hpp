@@ -9,6 +9,8 @@
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
 
+#include <functional>
+
 namespace crm::actors {
 
 using health_atom = caf::atom_constant<caf::atom("health")>;    // health_status push
@@ -17,6 +19,12 @@ using pg_atom = caf::atom_constant<caf::atom("pg")>;            // postgres prob
 using redis_atom = caf::atom_constant<caf::atom("redis")>;      // redis probe result
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;  // push state again
 using front_atom = caf::atom_constant<caf::atom("front")>;      // ask for the front handle
+using run_atom = caf::atom_constant<caf::atom("run")>;          // run an actor_task inside the actor
+
+// A continuation posted back into an actor from another thread (a Redis
+// callback): (run_atom, actor_task) runs it in the actor's own turn. If the
+// actor is gone the message is dropped and the task never runs. Local only.
+using actor_task = std::function<void()>;
 
 // The requests one I/O thread parsed in one turn, with their reply handles.
 // Local only: the reply handles point into this process's connections.
@@ -39,3 +47,4 @@ typename Inspector::result_type inspect(Inspector& f, health_status& x) {
 } // namespace crm::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::http_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::actor_task)

@@ -9,6 +9,7 @@
 //   back from the `sessions` table on first use.
 // Every request between them carries a deadline.
 #pragma once
+#include "actors/guard/guard.hpp"
 #include "actors/identity/identity_messages.hpp"
 #include "protocols/jwt.hpp"
 #include "protocols/throttle.hpp"
@@ -35,6 +36,7 @@ struct identity_deps {
   std::chrono::milliseconds timeout{5000};  // for every request to another actor
   std::string dummy_hash;                   // verified when a user does not exist
   std::function<int64_t()> now;             // unix seconds
+  guard_settings guard;                     // the CRM Guard (off when guard.redis is null)
 };
 
 // -- session ------------------------------------------------------------------
@@ -82,6 +84,17 @@ struct tenant_state {
   // ("<address> <lower-cased email>") and per client address, never per
   // account alone: failures from one address cannot lock the account out
   // for another. 429 rate.limited while a key must wait.
+  // The CRM Guard (actors/identity/tenant_guard.hpp): every budget of the
+  // tenant, its honeytokens, and the live budget actor per user.
+  std::vector<protocols::guard_budget> guard_budgets;
+  std::shared_ptr<const honeytoken_map> honeytokens = std::make_shared<honeytoken_map>();
+  uint64_t guard_version = 0;  // bumped by every reload
+  struct live_guard {
+    caf::actor actor;
+    std::string profile;
+    uint64_t version = 0;
+  };
+  std::unordered_map<std::string, live_guard> guards;  // user id -> budget actor
   protocols::failure_throttle accounts{protocols::throttle_policy{5, 1, 900, 3600, 100'000}};
   protocols::failure_throttle addresses{protocols::throttle_policy{20, 1, 900, 3600, 100'000}};
 };

@@ -9,6 +9,7 @@
 #include "protocols/errc.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/actor.hpp>
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
 
@@ -66,6 +67,9 @@ struct principal {
   // profile change applies at once); never null once vouched for. Local
   // only: not inspected.
   profile_ptr profile;
+  // The user's budget actor (actors/guard/guard.hpp); invalid when the
+  // guard is off or nothing binds the user. Local only: not inspected.
+  caf::actor guard;
 };
 
 template <class Inspector>

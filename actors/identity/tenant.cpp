@@ -4,11 +4,13 @@
 #include "protocols/errc.hpp"
 #include "protocols/json_body.hpp"
 #include "protocols/permissions.hpp"
+#include "actors/identity/tenant_guard.hpp"
 #include "actors/identity/tenant_profiles.hpp"
 #include "actors/identity/tenant_users.hpp"
 #include "storage/sql/entity_sql.hpp"
 #include "protocols/nxp.hpp"
 #include "storage/sql/event_sql.hpp"
+#include "storage/sql/guard_sql.hpp"
 #include "storage/sql/identity_sql.hpp"
 
 #include <caf/all.hpp>
@@ -156,6 +158,7 @@ void vouch(caf::stateful_actor<tenant_state>* self, const caf::actor& session_ac
                          error_of(errc::auth_forbidden, "the role '" + who.role + "' lacks " + permission)),
                      void();
             who.profile = profile_named(st, who.access_profile);
+            who.guard = guard_of(self, who.user_id, who.access_profile);
             rp.deliver(std::move(who));
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -243,6 +246,7 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
   self->monitor(parent);
   self->set_down_handler([=](caf::down_msg& dm) {
     if (dm.source == parent) return self->quit(dm.reason);
+    if (guard_down(self->state, dm.source)) return;  // spawned again on the user's next request
     auto& sessions = self->state.sessions;
     for (auto it = sessions.begin(); it != sessions.end(); ++it)
       if (it->second.actor.address() == dm.source) {
@@ -254,7 +258,9 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
   // Tenants created before access profiles existed get the baseline ones here.
   db_request load{st.id,
                   {pg_query{storage::stmt_tenant_slug, {st.id}, true}, pg_query{storage::stmt_tenant_roles, {st.id}, true},
-                   storage::ensure_profiles_query(st.id), pg_query{storage::stmt_profiles_load, {st.id}, true}}};
+                   storage::ensure_profiles_query(st.id), pg_query{storage::stmt_profiles_load, {st.id}, true},
+                   pg_query{storage::stmt_guard_budgets, {st.id}, true},
+                   pg_query{storage::stmt_guard_honeytokens, {st.id}, true}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(load))
       .await(
           [=](db_result& res) {
@@ -265,6 +271,7 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
             for (size_t i = 0; i < res.sets.at(1).rows.size(); ++i)
               st.roles[res.sets[1].cell(i, 0)] = parse_text_array(res.sets[1].cell(i, 1));
             load_profiles(st, res.sets.at(3));
+            load_guard(st, res.sets.at(4), res.sets.at(5));
           },
           [=](caf::error& e) { self->quit(e); });  // requests waiting here get an error reply
   return {
@@ -297,8 +304,12 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
         using k = protocols::nxp_signal::kind;
         switch (static_cast<k>(kind)) {
           case k::session_revoked: invalidate_sessions(self, user_id, id); break;
-          case k::user_changed: invalidate_sessions(self, id); break;
+          case k::user_changed:
+            invalidate_sessions(self, id);
+            forget_guard(self, id, false);  // locked, unlocked or changed: judged anew
+            break;
           case k::profiles_changed: reload_profiles(self); break;
+          case k::guard_changed: reload_guard(self); break;
         }
       },
       [=](ucreate_atom, user_draft& d) { return create_user(self, std::move(d)); },
@@ -307,6 +318,9 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
       [=](upatch_atom, const std::string& id, user_draft& d) { return patch_user(self, id, std::move(d)); },
       [=](lock_atom, const std::string& id, const std::string& tp) { return set_locked(self, id, true, tp); },
       [=](unlock_atom, const std::string& id, const std::string& tp) { return set_locked(self, id, false, tp); },
+      [=](gblock_atom, const std::string& id, const std::string& tp) {  // past a block: lock and revoke
+        set_locked(self, id, true, tp);
+      },
       [=](roles_atom) { return list_roles(self->state); },
       [=](profiles_atom) { return list_profiles(self->state); },
       [=](profile_atom, const std::string& name) { return get_profile(self->state, name); },

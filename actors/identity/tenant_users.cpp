@@ -6,6 +6,7 @@
 #include "actors/identity/tenant_users.hpp"
 
 #include "actors/identity/random.hpp"
+#include "actors/identity/tenant_guard.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/json_body.hpp"
 #include "storage/sql/event_sql.hpp"
@@ -188,7 +189,8 @@ caf::result<user_view> set_locked(caf::stateful_actor<tenant_state>* self, const
     answer_user(self, std::move(rq), 1, rp, [=] { invalidate_sessions(self, id); });
   } else {
     rq.queries.push_back({storage::stmt_user_unlock, {st.id, id}, true});
-    answer_user(self, std::move(rq), 1, rp);
+    // the guard's counts start afresh once the unlock has committed
+    answer_user(self, std::move(rq), 1, rp, [=] { forget_guard(self, id, true); });
   }
   return rp;
 }

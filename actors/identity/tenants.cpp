@@ -5,6 +5,7 @@
 #include "protocols/permissions.hpp"
 #include "storage/sql/entity_sql.hpp"
 #include "storage/sql/event_sql.hpp"
+#include "storage/sql/guard_sql.hpp"
 #include "storage/sql/identity_sql.hpp"
 
 #include <caf/all.hpp>
@@ -30,6 +31,7 @@ db_request bootstrap_plan(const std::string& tenant_id, const std::string& admin
   }
   rq.queries.push_back({storage::stmt_admin_insert, {admin_id, tenant_id, d.admin_email, hash}, true});
   rq.queries.push_back(storage::ensure_profiles_query(tenant_id));
+  rq.queries.push_back({storage::stmt_guard_defaults, {tenant_id}, true});  // docs/GUARD.md
   return rq;
 }
 

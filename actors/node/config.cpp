@@ -177,6 +177,38 @@ const std::vector<option>& options() {
      [](config& c, std::string_view v) { return parse_ms(v, c.webhook_retry_cap); }},
     {"webhook-timeout-ms", "NEXTCRM_WEBHOOK_TIMEOUT_MS", "10000", "one delivery's total time (connect: a third of it)",
      [](config& c, std::string_view v) { return parse_ms(v, c.webhook_timeout); }},
+    {"guard", "NEXTCRM_GUARD", "on", "the CRM Guard: on, or off (no budgets, no incidents; for benchmarks)",
+     [](config& c, std::string_view v) {
+       c.guard = v == "on";
+       return v == "on" || v == "off";
+     }},
+    {"guard-flush-ms", "NEXTCRM_GUARD_FLUSH_MS", "50",
+     "how often a budget actor adds its counts to Redis (bounds the overshoot past block across nodes)",
+     [](config& c, std::string_view v) { return parse_ms(v, c.guard_flush); }},
+    {"guard-idle-s", "NEXTCRM_GUARD_IDLE_S", "120", "a user's budget actor ends after this long without traffic",
+     [](config& c, std::string_view v) {
+       int64_t s = 0;
+       if (!parse_number<int64_t>(v, s, 1, 86400)) return false;
+       c.guard_idle = std::chrono::seconds(s);
+       return true;
+     }},
+    {"guard-baseline-period-s", "NEXTCRM_GUARD_BASELINE_PERIOD_S", "3600",
+     "the baseline's period: rows read per period, averaged (EWMA) over the earlier ones",
+     [](config& c, std::string_view v) { return parse_number<int64_t>(v, c.guard_baseline.period_s, 1, 86400); }},
+    {"guard-baseline-min-periods", "NEXTCRM_GUARD_BASELINE_MIN_PERIODS", "24",
+     "periods of history before the baseline may raise an incident",
+     [](config& c, std::string_view v) { return parse_number<int64_t>(v, c.guard_baseline.min_periods, 1, 100000); }},
+    {"guard-baseline-factor", "NEXTCRM_GUARD_BASELINE_FACTOR", "10",
+     "a period past this many times the user's mean raises a warn incident",
+     [](config& c, std::string_view v) {
+       int64_t f = 0;
+       if (!parse_number<int64_t>(v, f, 2, 1000)) return false;
+       c.guard_baseline.factor = static_cast<double>(f);
+       return true;
+     }},
+    {"guard-baseline-floor", "NEXTCRM_GUARD_BASELINE_FLOOR", "1000",
+     "rows read in a period below which the baseline never fires",
+     [](config& c, std::string_view v) { return parse_number<int64_t>(v, c.guard_baseline.floor, 0, 1'000'000'000); }},
     {"log-level", "NEXTCRM_LOG_LEVEL", "info", "debug, info, warn, error",
      [](config& c, std::string_view v) { return parse_log_level(v, c.level); }},
   };

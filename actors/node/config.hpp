@@ -7,6 +7,7 @@
 #include "actors/node/log_sink.hpp"
 #include "actors/api/route_table.hpp"
 #include "http/options.hpp"
+#include "protocols/guard.hpp"
 #include "protocols/query.hpp"
 #include "storage/pg/pg_pool.hpp"
 #include "storage/redis/redis_client.hpp"
@@ -56,6 +57,11 @@ struct config {
   std::chrono::milliseconds webhook_retry_base{1000};
   std::chrono::milliseconds webhook_retry_cap{3600000};
   std::chrono::milliseconds webhook_timeout{10000};
+  // The CRM Guard (Block 6, docs/GUARD.md).
+  bool guard = true;
+  std::chrono::milliseconds guard_flush{50};
+  std::chrono::seconds guard_idle{120};
+  protocols::baseline_rule guard_baseline;
   size_t workers = 1;              // CAF scheduler threads (0 in the config = auto)
   size_t fronts = 1;               // front actors (0 in the config = one per worker)
   std::string scheduler = "sharing";  // CAF scheduler policy: sharing | stealing

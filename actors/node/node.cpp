@@ -139,6 +139,15 @@ bool node::start(std::string& error) {
   deps.identity.now = now;
   // Verified against when a login names no existing user: same cost, same answer.
   deps.identity.dummy_hash = protocols::hash_password(random_bytes(16), random_bytes(16));
+  // The CRM Guard counts in Redis, shared by every node (docs/GUARD.md).
+  if (cfg_.guard) deps.identity.guard.redis = redis_.get();
+  deps.identity.guard.flush = cfg_.guard_flush;
+  deps.identity.guard.idle = cfg_.guard_idle;
+  deps.identity.guard.baseline = cfg_.guard_baseline;
+  deps.identity.guard.now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
   deps.relay.storage = &storage_slot_;
   deps.relay.redis = redis_.get();
   deps.relay.counters = &bus_counters_;

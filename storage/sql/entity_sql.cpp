@@ -159,14 +159,17 @@ const std::string& entity_columns(const entity_def& e) {
   // Built once per entity: every query of the entity sends the same list.
   static const auto lists = [] {
     std::vector<std::string> out;
-    for (const auto& entity : protocols::entity_registry()) {
+    auto add = [&](const entity_def& entity) {
       std::string list;
       for (size_t i = 0; i < entity.fields.size(); ++i) {
         if (i) list += ", ";
         list += column_text(entity.fields[i]) + " AS c" + std::to_string(i);
       }
       out.push_back(std::move(list));
-    }
+    };
+    for (const auto& entity : protocols::entity_registry()) add(entity);
+    add(protocols::audit_log_def());       // index: registry size
+    add(protocols::guard_incident_def());  // the next
     return out;
   }();
   return lists.at(e.index);

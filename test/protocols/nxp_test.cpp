@@ -37,6 +37,15 @@ TEST_CASE("nxp: a locked or changed user names the user; a profile change the te
     CHECK(s->what == nxp_signal::kind::user_changed);
     CHECK(s->id == user);
   }
+  // an unlock: the guard's budget actors judge the user afresh
+  auto unlocked = signal_of(envelope("crm.user.unlocked", R"({"id":")" + user + R"("})"));
+  REQUIRE(unlocked);
+  CHECK(unlocked->what == nxp_signal::kind::user_changed);
+  for (auto type : {"crm.guard_budget.created", "crm.guard_budget.deleted", "crm.guard_honeytoken.created"}) {
+    auto s = signal_of(envelope(type, R"({"id":")" + user + R"("})"));
+    REQUIRE(s);
+    CHECK(s->what == nxp_signal::kind::guard_changed);
+  }
   for (auto type : {"crm.access_profile.created", "crm.access_profile.updated"}) {
     auto s = signal_of(envelope(type, R"({"name":"p"})"));
     REQUIRE(s);
@@ -47,7 +56,6 @@ TEST_CASE("nxp: a locked or changed user names the user; a profile change the te
 
 TEST_CASE("nxp: other types and malformed envelopes carry no signal", "[protocols][nxp]") {
   CHECK_FALSE(signal_of(envelope("crm.customer.updated", R"({"id":")" + user + R"("})")));
-  CHECK_FALSE(signal_of(envelope("crm.user.unlocked", R"({"id":")" + user + R"("})")));  // nothing to drop
   CHECK_FALSE(signal_of(envelope("crm.session.revoked", R"({"id":"not-a-uuid","user_id":")" + user + R"("})")));
   CHECK_FALSE(signal_of(envelope("crm.user.locked", R"({})")));
   CHECK_FALSE(signal_of("not json"));

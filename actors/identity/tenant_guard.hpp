@@ -1,0 +1,32 @@
+// actors/identity/tenant_guard.hpp
+// The CRM Guard inside the tenant actor (docs/GUARD.md): the tenant keeps
+// its budgets and honeytokens in memory, spawns and supervises one budget
+// actor per active user (actors/guard/guard.hpp), hands it to the front
+// with the principal (vouch), and tells it when what binds its user
+// changed. A killed budget actor is spawned again on the user's next
+// request and reads the counts back from Redis: nothing is forgotten.
+#pragma once
+#include "actors/identity/identity.hpp"
+
+namespace crm::actors {
+
+// The stored budgets and honeytokens (rows of stmt_guard_budgets and
+// stmt_guard_honeytokens) into the tenant's state.
+void load_guard(tenant_state& st, const storage::pg_rows& budgets, const storage::pg_rows& honeytokens);
+
+// Reads them again (a change committed here or on another node) and hands
+// every live budget actor what now binds its user.
+void reload_guard(caf::stateful_actor<tenant_state>* self);
+
+// The budget actor of `user_id` (profile `profile`), spawned if needed; an
+// invalid handle when the guard is off or nothing binds the user.
+caf::actor guard_of(caf::stateful_actor<tenant_state>* self, const std::string& user_id, const std::string& profile);
+
+// The user's counts start afresh (an unlock): cleared in Redis when
+// `everywhere`, and the live budget actor judges anew.
+void forget_guard(caf::stateful_actor<tenant_state>* self, const std::string& user_id, bool everywhere);
+
+// A budget actor went down: forget it (true when `source` was one).
+bool guard_down(tenant_state& st, const caf::actor_addr& source);
+
+} // namespace crm::actors
