@@ -95,8 +95,13 @@ struct tenant_state {
     uint64_t version = 0;
   };
   std::unordered_map<std::string, live_guard> guards;  // user id -> budget actor
-  protocols::failure_throttle accounts{protocols::throttle_policy{5, 1, 900, 3600, 100'000}};
-  protocols::failure_throttle addresses{protocols::throttle_policy{20, 1, 900, 3600, 100'000}};
+  // The same counts live in Redis too (actors/identity/tenant.cpp), so every
+  // node sees every node's failures; these in-process ones still hold when
+  // Redis is away.
+  static constexpr protocols::throttle_policy account_policy{5, 1, 900, 3600, 100'000};
+  static constexpr protocols::throttle_policy address_policy{20, 1, 900, 3600, 100'000};
+  protocols::failure_throttle accounts{account_policy};
+  protocols::failure_throttle addresses{address_policy};
 };
 
 // (login_atom, login_request) -> login_result

@@ -1,5 +1,6 @@
 #include "actors/identity/identity.hpp"
 
+#include "actors/data/redis_then.hpp"
 #include "actors/identity/random.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/json_body.hpp"
@@ -9,6 +10,7 @@
 #include "actors/identity/tenant_users.hpp"
 #include "storage/sql/entity_sql.hpp"
 #include "protocols/nxp.hpp"
+#include "storage/redis/guard_scripts.hpp"
 #include "storage/sql/event_sql.hpp"
 #include "storage/sql/guard_sql.hpp"
 #include "storage/sql/identity_sql.hpp"
@@ -27,6 +29,17 @@ namespace {
 // The per-account throttle counts an account at one client address: failures
 // from elsewhere never make this address wait (OWASP: not per account alone).
 std::string account_key(const login_request& rq) { return rq.client + ' ' + protocols::ascii_lower(rq.email); }
+
+// The same keys in Redis, where every node's failures meet.
+std::vector<std::string> login_keys(const tenant_state& st, const login_request& rq) {
+  const auto& prefix = st.deps.guard.prefix;
+  return {storage::guard_login_key(prefix, "account", st.id + ' ' + account_key(rq)),
+          storage::guard_login_key(prefix, "address", st.id + ' ' + rq.client)};
+}
+
+caf::error rate_limited(int64_t wait) {
+  return caf::make_error(errc::rate_limited, "too many failed logins; retry later", std::to_string(wait));
+}
 
 caf::error user_locked() { return error_of(errc::auth_user_locked, "the user is locked"); }
 
@@ -70,12 +83,18 @@ void login_verify(caf::stateful_actor<tenant_state>* self, attempt a, std::strin
           [=](bool ok) {
             auto& st = self->state;
             auto now = st.deps.now();
+            auto keys = login_keys(st, a->rq);
+            auto* redis = st.deps.guard.redis;
             if (!a->found || !ok) {
               st.accounts.failed(account_key(a->rq), now);
               st.addresses.failed(a->rq.client, now);
+              if (redis)
+                redis->command(storage::login_failed_command(keys, now, tenant_state::account_policy.forget_after_s),
+                               [](caf::expected<storage::redis_reply>) {});
               return a->fail(wrong_credentials());
             }
             st.accounts.succeeded(account_key(a->rq));
+            if (redis) redis->command({"DEL", keys.front()}, [](caf::expected<storage::redis_reply>) {});
             if (a->locked) return a->fail(user_locked());
             login_open_session(self, a);
           },
@@ -280,13 +299,31 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
         auto now = st.deps.now();
         auto wait = std::max(st.accounts.retry_after(account_key(rq), now),
                              st.addresses.retry_after(rq.client, now));
-        if (wait > 0)
-          return caf::make_error(errc::rate_limited, "too many failed logins; retry later", std::to_string(wait));
+        if (wait > 0) return rate_limited(wait);
         if (!st.exists) return wrong_credentials();
         auto a = std::make_shared<login_attempt>();
         a->rq = std::move(rq);
         a->rp = self->make_response_promise<login_result>();
-        login(self, a);
+        if (!st.deps.guard.on()) {
+          login(self, a);
+          return a->rp;
+        }
+        // every node's failures (Redis away: this node's alone)
+        auto keys = login_keys(st, a->rq);
+        redis_then(self, *st.deps.guard.redis, storage::login_state_command(keys),
+                   [=](caf::expected<storage::redis_reply> r) {
+                     auto& st = self->state;
+                     if (r) {
+                       if (auto counts = storage::read_login_state(*r, 2)) {
+                         auto now = st.deps.now();
+                         auto wait = std::max(
+                             protocols::throttle_wait(tenant_state::account_policy, (*counts)[0].first, (*counts)[0].second, now),
+                             protocols::throttle_wait(tenant_state::address_policy, (*counts)[1].first, (*counts)[1].second, now));
+                         if (wait > 0) return a->fail(rate_limited(wait));
+                       }
+                     }
+                     login(self, a);
+                   });
         return a->rp;
       },
       [=](auth_atom, const std::string& sid, const std::string& user_id,
@@ -321,6 +358,7 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
       [=](gblock_atom, const std::string& id, const std::string& tp) {  // past a block: lock and revoke
         set_locked(self, id, true, tp);
       },
+      [=](run_atom, actor_task& task) { task(); },  // a Redis answer (actors/data/redis_then.hpp)
       [=](roles_atom) { return list_roles(self->state); },
       [=](profiles_atom) { return list_profiles(self->state); },
       [=](profile_atom, const std::string& name) { return get_profile(self->state, name); },
