@@ -13,7 +13,6 @@
 #include "protocols/entity.hpp"
 #include "protocols/guard.hpp"
 #include "protocols/json_writer.hpp"
-#include "protocols/nxp.hpp"
 #include "protocols/uuid.hpp"
 #include "storage/sql/event_sql.hpp"
 #include "storage/sql/guard_sql.hpp"
@@ -61,27 +60,30 @@ auto answer_list(const route_context& c, row_writer write, size_t set = 0) {
   };
 }
 
-// The tenant's budgets or honeytokens changed and committed: this node
-// applies it now (the others on the event's signal).
-void guard_changed(const route_context& c) {
-  if (auto registry = c.registry())
-    c.self->send(registry, signal_atom::value, c.who.tenant_id,
-                 static_cast<uint8_t>(protocols::nxp_signal::kind::guard_changed), std::string{}, std::string{});
-}
-
-// Answers {"data": row} of set `set`, or 404 `missing`; tells this node first
-// when `changed`.
+// Answers {"data": row} of set `set`, or 404 `missing`. When `changed`
+// (budgets, honeytokens), this node applies the change before answering: the
+// caller's next request is judged by it (other nodes on the event's signal).
 auto answer_one(const route_context& c, int status, row_writer write, const char* missing, size_t set, bool changed) {
   return [=](db_result& res) {
     const auto& rows = res.sets.at(set);
     if (rows.rows.empty()) return c.fail(error_of(errc::resource_not_found, missing));
-    if (changed) guard_changed(c);
-    if (status == 204) return c.no_content();
-    protocols::json_writer w;
-    w.begin_object().key("data");
-    write(w, rows, 0);
-    w.end_object();
-    c.reply_json(status, std::move(w).str());
+    std::string body;
+    if (status != 204) {
+      protocols::json_writer w;
+      w.begin_object().key("data");
+      write(w, rows, 0);
+      w.end_object();
+      body = std::move(w).str();
+    }
+    auto answer = [c, status, body]() mutable {
+      if (status == 204) return c.no_content();
+      c.reply_json(status, std::move(body));
+    };
+    auto registry = c.registry();
+    if (!changed || !registry) return answer();
+    c.self->request(registry, c.timeout(), greload_atom::value, c.who.tenant_id)
+        .then([answer](caf::ok_atom) mutable { answer(); },
+              [answer](caf::error&) mutable { answer(); });  // committed: the signal will apply it
   };
 }
 

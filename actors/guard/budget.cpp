@@ -124,11 +124,11 @@ void count(budget_state& st, guard_metric m, int64_t n) {
 }
 
 // Writes one incident (and its event); `done` gets its id ("" on failure).
-void write_incident(caf::event_based_actor* self, const state_ptr& sp, std::vector<std::optional<std::string>> params,
-                    std::function<void(std::string)> done) {
+void write_incident(caf::event_based_actor* self, const state_ptr& sp, const std::string& traceparent,
+                    std::vector<std::optional<std::string>> params, std::function<void(std::string)> done) {
   auto& st = *sp;
   db_request rq{st.who.tenant_id,
-                {storage::event_context(st.last.traceparent),
+                {storage::event_context(traceparent),
                  storage::pg_query{storage::stmt_guard_incident_insert, std::move(params), true}}};
   self->request(st.who.storage, st.who.timeout, db_atom::value, std::move(rq))
       .then([done](db_result& res) { done(res.sets.at(1).rows.empty() ? "" : res.sets[1].cell(0, 0)); },
@@ -176,9 +176,10 @@ void raise_once(caf::event_based_actor* self, const state_ptr& sp, std::string o
   if (block) self->send(st.who.tenant, gblock_atom::value, st.who.user_id, st.last.traceparent);
   auto params = incident_params(st, f);
   redis_then(self, *st.cfg.redis, {"SET", std::move(once_key), "1", "NX", "PX", std::to_string(std::max<int64_t>(ttl_ms, 1))},
-             [self, sp, params = std::move(params), written](caf::expected<storage::redis_reply> r) mutable {
+             [self, sp, tp = st.last.traceparent, params = std::move(params),
+              written](caf::expected<storage::redis_reply> r) mutable {
                if (r && r->type == storage::redis_reply::kind::nil) return;  // another node raised it
-               write_incident(self, sp, std::move(params), [written](std::string id) {
+               write_incident(self, sp, tp, std::move(params), [written](std::string id) {
                  if (written) written(std::move(id));
                });
              });
@@ -290,17 +291,26 @@ void flush(caf::event_based_actor* self, const state_ptr& sp) {
     st.baseline_pending = 0;
   }
   bool with_baseline = !base.key.empty();
-  auto generation = st.rules;  // the series the reply is for
+  std::vector<std::string> keys;  // the series the reply is for (the rules may change meanwhile)
+  for (const auto& a : adds) keys.push_back(a.key);
   redis_then(self, *st.cfg.redis, storage::guard_flush_command(st.cfg.now_ms(), adds, base),
-             [self, sp, with_baseline, generation](caf::expected<storage::redis_reply> r) {
+             [self, sp, with_baseline, keys](caf::expected<storage::redis_reply> r) {
                auto& st = *sp;
                st.flushing = false;
                std::optional<storage::guard_flush_reply> reply;
-               if (r) reply = storage::read_guard_flush(*r, st.all.size(), with_baseline);
-               if (reply && generation == st.rules) {
-                 for (size_t i = 0; i < st.all.size(); ++i) {
-                   st.all[i].base = reply->totals[i];
-                   st.all[i].inflight = 0;
+               if (r) reply = storage::read_guard_flush(*r, keys.size(), with_baseline);
+               if (reply) {
+                 // what Redis counted is counted: a series still here takes its
+                 // total; one added since keeps its in-flight part for the next flush
+                 for (auto& s : st.all) {
+                   auto k = std::find(keys.begin(), keys.end(), s.key);
+                   if (k == keys.end()) {
+                     s.pending += s.inflight;
+                     s.inflight = 0;
+                     continue;
+                   }
+                   s.base = reply->totals[static_cast<size_t>(k - keys.begin())];
+                   s.inflight = 0;
                  }
                  st.ids_inflight.clear();
                  st.baseline_inflight = 0;
@@ -318,7 +328,7 @@ void flush(caf::event_based_actor* self, const state_ptr& sp) {
                  st.ids_inflight.clear();
                  st.baseline_pending += st.baseline_inflight;
                  st.baseline_inflight = 0;
-                 if (generation == st.rules) ++st.failures;
+                 ++st.failures;
                }
                st.loaded = true;  // Redis away: judge on what this node counted
                answer_waiting(self, sp);

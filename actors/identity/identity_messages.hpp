@@ -46,6 +46,7 @@ using roles_atom = caf::atom_constant<caf::atom("roles")>;
 using profiles_atom = caf::atom_constant<caf::atom("profiles")>;  // list access profiles
 using profile_atom = caf::atom_constant<caf::atom("profile")>;    // one access profile
 using pput_atom = caf::atom_constant<caf::atom("pput")>;          // create or replace one
+using greload_atom = caf::atom_constant<caf::atom("greload")>;    // read the guard's budgets again
 
 // An access profile as the tenant actor holds it: immutable once shared, so
 // a principal carries it to the handler without a copy. A PUT swaps in a

@@ -358,6 +358,11 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
       [=](gblock_atom, const std::string& id, const std::string& tp) {  // past a block: lock and revoke
         set_locked(self, id, true, tp);
       },
+      [=](greload_atom) -> caf::result<caf::ok_atom> {  // answered once every budget actor has the new rules
+        auto rp = self->make_response_promise<caf::ok_atom>();
+        reload_guard(self, [rp]() mutable { rp.deliver(caf::ok_atom::value); });
+        return rp;
+      },
       [=](run_atom, actor_task& task) { task(); },  // a Redis answer (actors/data/redis_then.hpp)
       [=](roles_atom) { return list_roles(self->state); },
       [=](profiles_atom) { return list_profiles(self->state); },

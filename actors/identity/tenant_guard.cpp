@@ -42,22 +42,25 @@ void load_guard(tenant_state& st, const storage::pg_rows& budgets, const storage
   ++st.guard_version;
 }
 
-void reload_guard(caf::stateful_actor<tenant_state>* self) {
+void reload_guard(caf::stateful_actor<tenant_state>* self, std::function<void()> done) {
   auto& st = self->state;
   db_request rq{st.id,
                 {storage::pg_query{storage::stmt_guard_budgets, {st.id}, true},
                  storage::pg_query{storage::stmt_guard_honeytokens, {st.id}, true}}};
   self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(rq))
       .then(
-          [self](db_result& res) {
+          [self, done](db_result& res) {
             auto& st = self->state;
             load_guard(st, res.sets.at(0), res.sets.at(1));
             for (auto& [user, g] : st.guards) {
               self->send(g.actor, grules_atom::value, rules_for(st, user, g.profile));
               g.version = st.guard_version;
             }
+            if (done) done();
           },
-          [](caf::error&) {});  // the next signal will do; budget actors keep the rules they have
+          [done](caf::error&) {  // the next signal will do; budget actors keep the rules they have
+            if (done) done();
+          });
 }
 
 caf::actor guard_of(caf::stateful_actor<tenant_state>* self, const std::string& user_id, const std::string& profile) {

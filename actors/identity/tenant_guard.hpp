@@ -15,8 +15,9 @@ namespace crm::actors {
 void load_guard(tenant_state& st, const storage::pg_rows& budgets, const storage::pg_rows& honeytokens);
 
 // Reads them again (a change committed here or on another node) and hands
-// every live budget actor what now binds its user.
-void reload_guard(caf::stateful_actor<tenant_state>* self);
+// every live budget actor what now binds its user; then `done` (also when
+// the read failed: the actors keep the rules they have).
+void reload_guard(caf::stateful_actor<tenant_state>* self, std::function<void()> done = {});
 
 // The budget actor of `user_id` (profile `profile`), spawned if needed; an
 // invalid handle when the guard is off or nothing binds the user.

@@ -152,6 +152,7 @@ caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps de
       [=](signal_atom a, const std::string& tid, uint8_t kind, const std::string& id, const std::string& user_id) {
         if (auto t = self->state.tenant_actor(tid)) self->send(t, a, kind, id, user_id);
       },
+      [=](greload_atom a, const std::string& tid) { return self->delegate(tenant_of(tid), a); },
       [=](pput_atom a, const std::string& tid, profile_ptr& p, const std::string& tp) {
         return self->delegate(tenant_of(tid), a, p, tp);
       },

@@ -49,7 +49,7 @@ def seed_customers(tenant_id, n, prefix="g"):
         INSERT INTO customers (tenant_id, id, name, status)
         SELECT current_setting('app.tenant_id')::uuid, gen_random_uuid(), '%s' || g, 'active'
           FROM generate_series(1, %d) g RETURNING id""" % (prefix, n))
-    return [r.strip() for r in rows.splitlines() if r.strip()]
+    return [r[0] for r in rows]
 
 
 class GuardCase(unittest.TestCase):
@@ -218,10 +218,11 @@ class WarnThenBlock(GuardCase):
         self.assertEqual(block["client_addr"], "127.0.0.1")
         self.assertIsNone(block["resolved_at"])
         # every incident is an event on the bus
-        env = h.wait_bus_envelopes(S.env["NEXTCRM_REDIS_ADDR"], STREAM, self.tenant.id,
-                                   lambda e: e["type"] == "crm.guard_incident.raised"
-                                   and e["data"]["id"] == block["id"])
-        self.assertTrue(env)
+        raised = lambda envs: [e for e in envs if e["type"] == "crm.guard_incident.raised"  # noqa: E731
+                               and e["data"]["id"] == block["id"]]
+        envs = h.wait_bus_envelopes(S.env["NEXTCRM_REDIS_ADDR"], STREAM, self.tenant.id, raised)
+        self.assertEqual(len(raised(envs)), 1)
+        self.assertEqual(raised(envs)[0]["traceparent"][3:35], block["first_trace_id"])
 
     def test_resolving_records_who_and_when_and_does_not_unlock(self):
         uid, email, pw, token = self.new_user()
