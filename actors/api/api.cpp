@@ -6,6 +6,7 @@
 // caller who may not do this learns nothing about the body it sent.
 #include "actors/api/api.hpp"
 
+#include "actors/api/guard_front.hpp"
 #include "actors/api/handlers.hpp"
 #include "actors/api/route_table.hpp"
 #include "protocols/problem.hpp"
@@ -108,30 +109,6 @@ void run_handler(route_context&& c) {
   handlers()[static_cast<size_t>(c.row->id)](std::move(c));
 }
 
-// The caller's budget actor admits the call (docs/GUARD.md): past a block
-// it is refused before anything runs; past a warn it runs and says so.
-// A budget actor that died answers nothing: the call fails with 503 and
-// the next one finds a new actor that read the counts back from Redis.
-void admit(route_context&& c) {
-  guard_call call{c.traceparent(), c.req().trace.trace_id, c.req().remote_addr,
-                  std::string{c.req().header_value("user-agent").substr(0, 512)}};
-  auto guard = c.who.guard;
-  auto deadline = c.timeout();
-  c.guard = std::make_shared<guard_ticket>();
-  c.guard->cost.call = call;
-  c.ask(
-      guard, deadline,
-      [c](guard_verdict& v) mutable {
-        if (v.level == protocols::guard_level::block) {
-          c.guard.reset();  // refused: it cost nothing beyond the request counted
-          return c.fail(error_of(errc::guard_blocked, "the CRM Guard blocked this user's activity"));
-        }
-        c.guard->verdict = std::move(v);
-        run_handler(std::move(c));
-      },
-      gadmit_atom::value, std::move(call));
-}
-
 // Verifies the bearer token and asks the identity actors for its principal
 // (RBAC: the route's permission, if any), then runs the rest.
 void authenticate(route_context&& c) {
@@ -148,7 +125,7 @@ void authenticate(route_context&& c) {
       registry, deadline,
       [c](principal& who) mutable {
         c.who = std::move(who);
-        if (c.who.guard) return admit(std::move(c));
+        if (c.who.gauge) return guard_admit(std::move(c), run_handler);
         run_handler(std::move(c));
       },
       auth_atom::value, claims->tid, claims->sid, claims->sub, std::move(permission));

@@ -1,10 +1,15 @@
 #include "actors/api/route_context.hpp"
 
+#include "actors/api/guard_front.hpp"
+
 #include "http/problem_response.hpp"
 #include "protocols/problem.hpp"
 #include "protocols/trace.hpp"
 
 #include <caf/all.hpp>
+
+#include <algorithm>
+#include <mutex>
 
 namespace crm::actors {
 
@@ -30,33 +35,56 @@ caf::actor route_context::storage() const { return deps->storage ? deps->storage
 
 void route_context::count_rows(const storage::pg_rows& rows, size_t n) const {
   if (!guard) return;
-  auto& ids = guard->cost.ids;
-  for (size_t i = 0; i < n && i < rows.rows.size(); ++i) ids.push_back(rows.cell(i, 0));
-  if (row->entity) guard->cost.entity = row->entity->path;
+  auto& t = *guard;
+  n = std::min(n, rows.rows.size());
+  t.rows += static_cast<int64_t>(n);
+  if (row->entity) t.entity = row->entity->path;
+  if (!t.snap->wants_ids) return;
+  const auto* honey = t.snap->honeytokens.get();
+  for (size_t i = 0; i < n; ++i) {
+    const auto& id = rows.cell(i, 0);
+    auto h = id_hash(id);
+    t.ids.push_back(h);
+    if (honey && honey->count(h)) t.honey.push_back(id);
+  }
 }
 
 void route_context::reply(http::response r) const {
   r.route = row->pattern;
   if (r.tenant_id.empty()) r.tenant_id = who.tenant_id;
   if (r.user_id.empty()) r.user_id = who.user_id;
-  if (!guard || !who.guard) return ex->reply.send(std::move(r));
-  const auto& v = guard->verdict;
-  if (v.level == protocols::guard_level::warn) r.headers.emplace_back("X-Guard", "warn");
-  if (!v.policy.empty()) {
-    r.headers.emplace_back("RateLimit-Policy", v.policy);
-    r.headers.emplace_back("RateLimit", v.state);
+  if (!guard || !who.gauge) return ex->reply.send(std::move(r));
+  auto& t = *guard;
+  if (t.level == protocols::guard_level::warn) r.headers.emplace_back("X-Guard", "warn");
+  if (!t.snap->policy.empty()) {
+    r.headers.emplace_back("RateLimit-Policy", t.snap->policy);
+    r.headers.emplace_back("RateLimit", t.state);
   }
   bool ok = r.status >= 200 && r.status < 300;
   ex->reply.send(std::move(r));
   // after the answer has left: what the call cost
-  auto& cost = guard->cost;
+  using protocols::guard_metric;
+  auto& g = *who.gauge;
+  auto add = [&g](guard_metric m, int64_t n) { g.counted[static_cast<size_t>(m)].fetch_add(n, std::memory_order_relaxed); };
   const auto& method = row->method;
   bool query = row->pattern.size() >= 6 && row->pattern.compare(row->pattern.size() - 6, 6, "/query") == 0;
-  bool read = method == "GET" || query;
-  if (ok && read) cost.reads = 1;
-  else if (ok && method == "DELETE") cost.deletes = 1;
-  else if (ok) cost.writes = 1;
-  self->send(who.guard, gcost_atom::value, std::move(cost));
+  if (ok && (method == "GET" || query)) add(guard_metric::reads, 1);
+  else if (ok && method == "DELETE") add(guard_metric::deletes, 1);
+  else if (ok) add(guard_metric::writes, 1);
+  if (t.rows > 0) {
+    add(guard_metric::rows_read, t.rows);
+    if (!t.ids.empty()) {
+      // new since the last flush: an upper bound of the distinct ones until Redis says
+      int64_t fresh = 0;
+      {
+        std::lock_guard<std::mutex> lock{g.ids_mutex};
+        for (auto h : t.ids) fresh += g.ids.insert(h).second ? 1 : 0;
+      }
+      add(guard_metric::distinct_records, fresh);
+    }
+  }
+  for (const auto& id : t.honey) self->send(who.guard, ghoney_atom::value, guard_call_of(*this), t.entity, id);
+  guard_after(*this);
 }
 
 void route_context::reply_json(int status, std::string json) const { reply(json_response(status, std::move(json))); }

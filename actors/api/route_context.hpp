@@ -22,12 +22,17 @@
 
 namespace crm::actors {
 
-// The guard's part of one call (docs/GUARD.md): the admission's verdict,
-// and what the call cost, reported to the user's budget actor once the
-// answer has left.
+// The guard's part of one call (docs/GUARD.md): the snapshot it was judged
+// by, its level and RateLimit state, and what it cost, added to the user's
+// gauge once the answer has left.
 struct guard_ticket {
-  guard_verdict verdict;
-  guard_cost cost;
+  snapshot_ptr snap;
+  protocols::guard_level level = protocols::guard_level::none;
+  std::string state;                // RateLimit
+  int64_t rows = 0;                 // records returned
+  std::vector<uint64_t> ids;        // their id hashes (distinct_records), when the snapshot wants them
+  std::vector<std::string> honey;   // honeytoken record ids among them
+  std::string entity;               // their entity
 };
 
 struct route_context {

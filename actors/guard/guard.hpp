@@ -1,16 +1,15 @@
 // actors/guard/guard.hpp
 // The CRM Guard's budget actors (Block 6, docs/GUARD.md): one per active
-// user, spawned and supervised by the user's tenant actor. Each request is
-// admitted by it (the `requests` metric counts there, so the call that goes
-// past `block` is the one refused), and reports what it cost after its
-// answer left (reads, rows, record ids, writes, deletes, downloads). The
-// actor keeps what it counted since its last flush and flushes every
-// `flush` to Redis, where every node's counts meet (ADR-0049); it judges
-// the window's total (Redis's answer plus what it has not flushed yet)
-// against the budgets that bind its user, raises incidents, and has the
-// tenant actor lock the user past `block`.
+// user, spawned and supervised by the user's tenant actor. The request path
+// counts each call into the user's gauge (actors/guard/gauge.hpp) and
+// judges it against the snapshot the actor published, without a message;
+// the actor flushes the counts to Redis every `flush`, where every node's
+// counts meet (ADR-0049), publishes the window's totals, and acts when a
+// front tells it a line was crossed: incidents, and past `block` the
+// tenant actor locks the user and revokes every session.
 #pragma once
 #include "actors/core/messages.hpp"
+#include "actors/guard/gauge.hpp"
 #include "protocols/guard.hpp"
 
 #include <caf/actor.hpp>
@@ -33,11 +32,13 @@ class redis_client;
 
 namespace crm::actors {
 
-using gadmit_atom = caf::atom_constant<caf::atom("gadmit")>;    // admit one request
-using gcost_atom = caf::atom_constant<caf::atom("gcost")>;      // what an answered request cost
-using grules_atom = caf::atom_constant<caf::atom("grules")>;    // the budgets and honeytokens changed
-using gflush_atom = caf::atom_constant<caf::atom("gflush")>;    // flush timer
-using gforget_atom = caf::atom_constant<caf::atom("gforget")>;  // an unlock: start counting afresh
+using grefresh_atom = caf::atom_constant<caf::atom("grefresh")>;  // flush now, answer once published
+using galarm_atom = caf::atom_constant<caf::atom("galarm")>;      // a call crossed a line: act
+using gtouch_atom = caf::atom_constant<caf::atom("gtouch")>;      // a call past warn (at most 1/s)
+using ghoney_atom = caf::atom_constant<caf::atom("ghoney")>;      // a honeytoken was read
+using grules_atom = caf::atom_constant<caf::atom("grules")>;      // the budgets and honeytokens changed
+using gflush_atom = caf::atom_constant<caf::atom("gflush")>;      // (gflush_atom, from the timer): flush
+using gforget_atom = caf::atom_constant<caf::atom("gforget")>;    // an unlock: judge afresh
 // (gblock_atom, user id, traceparent) to the tenant actor: lock the user and
 // revoke every session (the budget actor has raised the incident)
 using gblock_atom = caf::atom_constant<caf::atom("gblock")>;
@@ -51,9 +52,6 @@ struct guard_settings {
   std::function<int64_t()> now_ms;        // wall clock, unix milliseconds (buckets are shared by nodes)
   bool on() const { return redis != nullptr; }
 };
-
-// Record id -> "warn" | "block": the tenant's honeytokens.
-using honeytoken_map = std::unordered_map<std::string, std::string>;
 
 // What binds one user: their budgets and their tenant's honeytokens.
 struct guard_rules {
@@ -70,21 +68,6 @@ struct guard_call {
   std::string user_agent;
 };
 
-// The admission's answer: the level and the RateLimit header values.
-struct guard_verdict {
-  protocols::guard_level level = protocols::guard_level::none;
-  std::string policy;  // RateLimit-Policy
-  std::string state;   // RateLimit
-};
-
-// What one answered request cost.
-struct guard_cost {
-  guard_call call;
-  uint32_t reads = 0, writes = 0, deletes = 0, downloads = 0;
-  std::string entity;            // the records' entity path (honeytokens name one)
-  std::vector<std::string> ids;  // the records returned (rows_read, distinct_records, honeytokens)
-};
-
 struct guard_user {
   std::string tenant_id;
   std::string user_id;
@@ -93,15 +76,15 @@ struct guard_user {
   std::chrono::milliseconds timeout{5000};
 };
 
-// (gadmit_atom, guard_call) -> guard_verdict
-// (gcost_atom, guard_cost)
-// (grules_atom, guard_rules_ptr)
-// (gforget_atom): clears the user's counts everywhere (after an unlock)
-caf::behavior budget(caf::event_based_actor* self, guard_user who, guard_settings settings, guard_rules_ptr rules);
+// (grefresh_atom) -> ok: a fresh snapshot is published
+// (galarm_atom, guard_call), (gtouch_atom, guard_call)
+// (ghoney_atom, guard_call, entity path, record id)
+// (grules_atom, guard_rules_ptr), (gforget_atom)
+// `gauge` outlives the actor: a successor adopts it and loses nothing.
+caf::behavior budget(caf::event_based_actor* self, guard_user who, guard_settings settings, gauge_ptr gauge,
+                     guard_rules_ptr rules);
 
 } // namespace crm::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::guard_rules_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::guard_call)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::guard_verdict)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(crm::actors::guard_cost)

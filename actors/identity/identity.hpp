@@ -90,7 +90,8 @@ struct tenant_state {
   std::shared_ptr<const honeytoken_map> honeytokens = std::make_shared<honeytoken_map>();
   uint64_t guard_version = 0;  // bumped by every reload
   struct live_guard {
-    caf::actor actor;
+    caf::actor actor;  // invalid after a crash: spawned again, adopting the gauge
+    gauge_ptr gauge;
     std::string profile;
     uint64_t version = 0;
   };

@@ -5,6 +5,7 @@
 // marked unsafe for CAF at the end.
 #pragma once
 #include "actors/data/storage_messages.hpp"
+#include "actors/guard/gauge.hpp"
 #include "protocols/access_profile.hpp"
 #include "protocols/errc.hpp"
 
@@ -68,9 +69,10 @@ struct principal {
   // profile change applies at once); never null once vouched for. Local
   // only: not inspected.
   profile_ptr profile;
-  // The user's budget actor (actors/guard/guard.hpp); invalid when the
-  // guard is off or nothing binds the user. Local only: not inspected.
+  // The user's budget actor and gauge (actors/guard/guard.hpp); invalid /
+  // null when the guard is off or nothing binds the user. Local only.
   caf::actor guard;
+  gauge_ptr gauge;
 };
 
 template <class Inspector>

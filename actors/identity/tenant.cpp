@@ -177,7 +177,9 @@ void vouch(caf::stateful_actor<tenant_state>* self, const caf::actor& session_ac
                          error_of(errc::auth_forbidden, "the role '" + who.role + "' lacks " + permission)),
                      void();
             who.profile = profile_named(st, who.access_profile);
-            who.guard = guard_of(self, who.user_id, who.access_profile);
+            auto g = guard_of(self, who.user_id, who.access_profile);
+            who.guard = std::move(g.actor);
+            who.gauge = std::move(g.gauge);
             rp.deliver(std::move(who));
           },
           [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -265,7 +267,7 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
   self->monitor(parent);
   self->set_down_handler([=](caf::down_msg& dm) {
     if (dm.source == parent) return self->quit(dm.reason);
-    if (guard_down(self->state, dm.source)) return;  // spawned again on the user's next request
+    if (guard_down(self->state, dm)) return;  // spawned again on the user's next request
     auto& sessions = self->state.sessions;
     for (auto it = sessions.begin(); it != sessions.end(); ++it)
       if (it->second.actor.address() == dm.source) {
@@ -356,7 +358,7 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
       [=](lock_atom, const std::string& id, const std::string& tp) { return set_locked(self, id, true, tp); },
       [=](unlock_atom, const std::string& id, const std::string& tp) { return set_locked(self, id, false, tp); },
       [=](gblock_atom, const std::string& id, const std::string& tp) {  // past a block: lock and revoke
-        set_locked(self, id, true, tp);
+        lock_for_guard(self, id, tp);
       },
       [=](greload_atom) -> caf::result<caf::ok_atom> {  // answered once every budget actor has the new rules
         auto rp = self->make_response_promise<caf::ok_atom>();

@@ -19,15 +19,20 @@ void load_guard(tenant_state& st, const storage::pg_rows& budgets, const storage
 // the read failed: the actors keep the rules they have).
 void reload_guard(caf::stateful_actor<tenant_state>* self, std::function<void()> done = {});
 
-// The budget actor of `user_id` (profile `profile`), spawned if needed; an
-// invalid handle when the guard is off or nothing binds the user.
-caf::actor guard_of(caf::stateful_actor<tenant_state>* self, const std::string& user_id, const std::string& profile);
+// The budget actor and gauge of `user_id` (profile `profile`), spawned if
+// needed; empty when the guard is off or nothing binds the user.
+struct guard_ref {
+  caf::actor actor;
+  gauge_ptr gauge;
+};
+guard_ref guard_of(caf::stateful_actor<tenant_state>* self, const std::string& user_id, const std::string& profile);
 
 // The user's counts start afresh (an unlock): cleared in Redis when
 // `everywhere`, and the live budget actor judges anew.
 void forget_guard(caf::stateful_actor<tenant_state>* self, const std::string& user_id, bool everywhere);
 
-// A budget actor went down: forget it (true when `source` was one).
-bool guard_down(tenant_state& st, const caf::actor_addr& source);
+// A budget actor went down (true when `dm` is about one): an idle one is
+// forgotten, a crashed one's gauge kept for its successor.
+bool guard_down(tenant_state& st, const caf::down_msg& dm);
 
 } // namespace crm::actors

@@ -177,6 +177,16 @@ caf::result<user_view> patch_user(caf::stateful_actor<tenant_state>* self, const
   return rp;
 }
 
+void lock_for_guard(caf::stateful_actor<tenant_state>* self, const std::string& id, const std::string& traceparent) {
+  auto& st = self->state;
+  db_request rq{st.id,
+                {event_context(traceparent), pg_query{storage::stmt_user_lock_guard, {st.id, id}, true},
+                 pg_query{storage::stmt_sessions_end_lock, {st.id, id}, true}}};
+  // the live actors end once the rows have committed; nobody waits for an answer
+  self->request(st.deps.storage, st.deps.timeout, db_atom::value, std::move(rq))
+      .then([self, id](db_result&) { invalidate_sessions(self, id); }, [](caf::error&) {});
+}
+
 caf::result<user_view> set_locked(caf::stateful_actor<tenant_state>* self, const std::string& id,
                                   bool locked, const std::string& traceparent) {
   auto& st = self->state;

@@ -18,6 +18,8 @@ caf::result<user_view> patch_user(caf::stateful_actor<tenant_state>* self, const
 // `traceparent`: of the request, for the event (crm.user.locked / unlocked).
 caf::result<user_view> set_locked(caf::stateful_actor<tenant_state>* self, const std::string& id, bool locked,
                                   const std::string& traceparent);
+// The same lock for the CRM Guard past a block: no one waits for an answer.
+void lock_for_guard(caf::stateful_actor<tenant_state>* self, const std::string& id, const std::string& traceparent);
 role_list list_roles(const tenant_state& st);
 
 // After a change to what `user_id`'s sessions may do has committed (or

@@ -83,6 +83,10 @@ std::vector<pg_statement> identity_statements() {
        user_event("UPDATE users SET locked = true, locked_at = now(), session_epoch = session_epoch + 1"
                   " WHERE tenant_id = $1 AND id = $2 RETURNING" + user_columns,
                   "$1", "locked")},
+      {stmt_user_lock_guard,
+       user_event("UPDATE users SET locked = true, locked_at = now(), session_epoch = session_epoch + 1"
+                  " WHERE tenant_id = $1 AND id = $2 AND NOT locked RETURNING" + user_columns,
+                  "$1", "locked")},
       {stmt_user_unlock,
        user_event("UPDATE users SET locked = false, locked_at = NULL WHERE tenant_id = $1 AND id = $2 RETURNING" +
                       user_columns,

@@ -51,6 +51,9 @@ inline constexpr const char* stmt_sessions_end_password = "id_sessions_end_pw";
 inline constexpr const char* stmt_session_keep = "id_session_keep";
 // ($1 tenant, $2 id): locked, session_epoch bumped / unlocked
 inline constexpr const char* stmt_user_lock = "id_user_lock";
+// ($1 tenant, $2 user) -> the user when it was not locked yet (the guard's
+// lock: locking a locked user again writes no event)
+inline constexpr const char* stmt_user_lock_guard = "user_lock_guard";
 inline constexpr const char* stmt_user_unlock = "id_user_unlock";
 // ($1 tenant, $2 user): every live session revoked for 'lock'
 inline constexpr const char* stmt_sessions_end_lock = "id_sessions_end_lock";

@@ -103,12 +103,17 @@ end
 LUA
 }
 
-# run PHASE PORT OUT: one wrk run; prints "rps p99 errors".
+# run PHASE PORT PID OUT: one wrk run; prints "rps p99 errors nextcrm_us redis_us"
+# (CPU microseconds per request of the server and of Redis).
 run() {
-  local phase="$1" port="$2" out="$3" rps p50 p99 bad
+  local phase="$1" port="$2" pid="$3" out="$4" rps p50 p99 bad nb na rb ra req
+  nb="$(cpu_ticks "$pid")" rb="$(cpu_ticks "$REDIS_PID")"
   wrk_run "http://127.0.0.1:${port}/" "${SECS}s" "$out" -s "${RUN_DIR}/${phase}.lua"
+  sleep 0.3
+  na="$(cpu_ticks "$pid")" ra="$(cpu_ticks "$REDIS_PID")"
   read -r rps p50 p99 bad < <(wrk_parse "$out")
-  echo "$rps $p99 $bad"
+  req="$(awk '/requests in/ { print $1 }' "$out")"
+  echo "$rps $p99 $bad $(per_request "$((na - nb))" "$req") $(per_request "$((ra - rb))" "$req")"
 }
 
 main() {
@@ -124,21 +129,28 @@ main() {
   seed
   raise_budgets
   write_scripts
-  local phase round side port rps p99 bad errors=0
-  declare -A RPS P99
+  local phase round side port pid rps p99 bad app_us redis_us errors=0
+  declare -A RPS P99 APP RED
+  HZ="$(getconf CLK_TCK)"
+  REDIS_PID="$(cat "${RUN_DIR}/redis/redis.pid")"
+  ON_PID="$(cat "${RUN_DIR}/nextcrm.pid")"
+  OFF_PID="$(cat "${OFF_DIR}/nextcrm.pid")"
   for phase in query get; do
     # warm both (caches, budget actor, statement cache)
-    run "$phase" "$HTTP_PORT" "${RUN_DIR}/warm-on.txt" >/dev/null
-    run "$phase" "$OFF_PORT" "${RUN_DIR}/warm-off.txt" >/dev/null
+    run "$phase" "$HTTP_PORT" "$ON_PID" "${RUN_DIR}/warm-on.txt" >/dev/null
+    run "$phase" "$OFF_PORT" "$OFF_PID" "${RUN_DIR}/warm-off.txt" >/dev/null
     for ((round = 1; round <= ROUNDS; round++)); do
       for side in on off; do
-        port="$HTTP_PORT"
-        [[ "$side" == off ]] && port="$OFF_PORT"
-        read -r rps p99 bad < <(run "$phase" "$port" "${RUN_DIR}/${phase}-${side}-${round}.txt")
+        port="$HTTP_PORT" pid="$ON_PID"
+        [[ "$side" == off ]] && port="$OFF_PORT" pid="$OFF_PID"
+        read -r rps p99 bad app_us redis_us < <(run "$phase" "$port" "$pid" "${RUN_DIR}/${phase}-${side}-${round}.txt")
         errors=$((errors + bad))
         RPS[$phase-$side]+="$rps "
         P99[$phase-$side]+="$p99 "
-        printf '%-6s round %d guard %-3s %8s req/s  p99 %8s ms  non-2xx %s\n' "$phase" "$round" "$side" "$rps" "$p99" "$bad"
+        APP[$phase-$side]+="$app_us "
+        RED[$phase-$side]+="$redis_us "
+        printf '%-6s round %d guard %-3s %8s req/s  p99 %8s ms  non-2xx %s  cpu/req: nextcrm %s us, redis %s us\n' \
+          "$phase" "$round" "$side" "$rps" "$p99" "$bad" "$app_us" "$redis_us"
       done
     done
   done
@@ -152,6 +164,8 @@ main() {
     pon="$(median ${P99[$phase-on]})" poff="$(median ${P99[$phase-off]})"
     printf '%-6s %14s %16s %6s %11s %11s %6s\n' "$phase" "$ron" "$roff" "$(ratio "$ron" "$roff")" "$pon" "$poff" "$(ratio "$pon" "$poff")"
     echo "       throughput cost <= 5%: $(verdict "$(ratio "$ron" "$roff")" '>=' 0.95); p99 cost <= 5%: $(verdict "$(ratio "$pon" "$poff")" '<=' 1.05)"
+    # shellcheck disable=SC2086
+    echo "       CPU per request: nextcrm $(median ${APP[$phase-on]}) us on, $(median ${APP[$phase-off]}) us off; redis $(median ${RED[$phase-on]}) us on, $(median ${RED[$phase-off]}) us off"
   done
   ((errors == 0)) || die "${errors} non-2xx answers during the runs"
 }
