@@ -206,15 +206,26 @@ const std::vector<entity_def>& entity_registry() {
   return registry;
 }
 
+namespace {
+
+// A field of a server-written log (audit, incidents): never written by clients.
+field_def server(field_def d, bool never_null = true) {
+  d.writable = false;
+  d.never_null = never_null;
+  return d;
+}
+
+std::vector<std::string> entity_paths() {
+  std::vector<std::string> out;
+  for (const auto& e : entity_registry()) out.push_back(e.path);
+  return out;
+}
+
+} // namespace
+
 const entity_def& audit_log_def() {
   static const entity_def def = [] {
-    auto server = [](field_def d, bool never_null = true) {
-      d.writable = false;
-      d.never_null = never_null;
-      return d;
-    };
-    std::vector<std::string> entities;
-    for (const auto& e : entity_registry()) entities.push_back(e.path);
+    auto entities = entity_paths();
     entity_def e{"audit-logs", "audit_logs",
                  {server(f("id", field_kind::uuid_ref)), server(f("at", field_kind::timestamp)),
                   server(f("actor_user_id", field_kind::uuid_ref), false), server(choice("entity", entities)),
@@ -229,13 +240,7 @@ const entity_def& audit_log_def() {
 
 const entity_def& guard_incident_def() {
   static const entity_def def = [] {
-    auto server = [](field_def d, bool never_null = true) {
-      d.writable = false;
-      d.never_null = never_null;
-      return d;
-    };
-    std::vector<std::string> entities;
-    for (const auto& e : entity_registry()) entities.push_back(e.path);
+    auto entities = entity_paths();
     std::vector<std::string> metrics{"requests", "reads",   "rows_read", "distinct_records",
                                      "writes",   "deletes", "downloads"};
     entity_def e{"guard/incidents", "guard_incidents",

@@ -90,32 +90,28 @@ guard_level level_of(const guard_budget& b, int64_t observed) {
   return guard_level::none;
 }
 
-std::string ratelimit_policy(const std::vector<guard_budget>& budgets) {
-  std::string out;
-  for (const auto& b : budgets) {
-    if (!out.empty()) out += ", ";
-    out += '"' + policy_name(b) + "\";q=" + std::to_string(b.block) + ";w=" + std::to_string(b.window_s);
-  }
-  return out;
+std::string ratelimit_policy(const guard_budget& b) {
+  return '"' + policy_name(b) + "\";q=" + std::to_string(b.block) + ";w=" + std::to_string(b.window_s);
 }
 
-std::string ratelimit_state(const std::vector<guard_budget>& budgets, const std::vector<int64_t>& observed) {
-  const guard_budget* tightest = nullptr;
+std::string ratelimit_state(const guard_budget& b, int64_t observed) {
+  return '"' + policy_name(b) + "\";r=" + std::to_string(std::max<int64_t>(0, b.block - observed)) +
+         ";t=" + std::to_string(b.window_s);
+}
+
+size_t tightest_budget(const std::vector<guard_budget>& budgets, const std::vector<int64_t>& observed) {
+  size_t best = budgets.size();
   double least = 2.0;
-  int64_t remaining = 0;
   for (size_t i = 0; i < budgets.size() && i < observed.size(); ++i) {
     const auto& b = budgets[i];
-    int64_t left = std::max<int64_t>(0, b.block - observed[i]);
-    double share = static_cast<double>(left) / static_cast<double>(std::max<int64_t>(1, b.block));
-    if (!tightest || share < least) {
-      tightest = &b;
+    double left = static_cast<double>(std::max<int64_t>(0, b.block - observed[i]));
+    double share = left / static_cast<double>(std::max<int64_t>(1, b.block));
+    if (share < least) {
+      best = i;
       least = share;
-      remaining = left;
     }
   }
-  if (!tightest) return {};
-  return '"' + policy_name(*tightest) + "\";r=" + std::to_string(remaining) +
-         ";t=" + std::to_string(tightest->window_s);
+  return best;
 }
 
 bool baseline_exceeded(const baseline_rule& r, double mean, int64_t periods, int64_t current) {

@@ -64,13 +64,18 @@ enum class guard_level : uint8_t { none, warn, block };
 // block when observed > block, warn when observed > warn.
 guard_level level_of(const guard_budget& b, int64_t observed);
 
-// IETF draft-ietf-httpapi-ratelimit-headers: one policy per budget, named
-// "<metric>-<window_s>" (RateLimit-Policy: "requests-60";q=6000;w=60, ...),
-// and the one with the least room left (RateLimit: "requests-60";r=12;t=60).
-// q and r count up to block; t is the window (the sliding window frees room
-// gradually, so the whole window is the honest upper bound).
-std::string ratelimit_policy(const std::vector<guard_budget>& budgets);
-std::string ratelimit_state(const std::vector<guard_budget>& budgets, const std::vector<int64_t>& observed);
+// IETF draft-ietf-httpapi-ratelimit-headers. A budget is the policy
+// "<metric>-<window_s>" with quota q = block and window w; the answers name
+// the binding budget with the least room left (the nearest wall):
+// RateLimit-Policy: "requests-60";q=6000;w=60 and RateLimit:
+// "requests-60";r=12;t=60 (r = room left before block; t = the window: a
+// sliding window frees room gradually, the whole window is the honest
+// upper bound).
+std::string ratelimit_policy(const guard_budget& b);
+std::string ratelimit_state(const guard_budget& b, int64_t observed);
+// The index of the budget with the least room left (share of its block),
+// or budgets.size() when there is none.
+size_t tightest_budget(const std::vector<guard_budget>& budgets, const std::vector<int64_t>& observed);
 
 // The per-user baseline (ADR-0050): an exponentially weighted mean of a
 // metric per period. A period far above it (past factor x mean and past

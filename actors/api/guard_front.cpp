@@ -53,7 +53,7 @@ void arm(const route_context& c) {
 }
 
 void judge(route_context&& c, void (*next)(route_context&&)) {
-  auto snap = c.who.gauge->snapshot.load();
+  auto snap = c.who.gauge->load();
   auto obs = observed(*snap, *c.who.gauge);
   tell(c, *snap, obs);
   arm(c);
@@ -63,7 +63,10 @@ void judge(route_context&& c, void (*next)(route_context&&)) {
   c.guard = std::make_shared<guard_ticket>();
   c.guard->snap = std::move(snap);
   c.guard->level = level;
-  c.guard->state = protocols::ratelimit_state(c.guard->snap->budgets, obs);
+  const auto& budgets = c.guard->snap->budgets;
+  c.guard->tightest = protocols::tightest_budget(budgets, obs);
+  if (c.guard->tightest < budgets.size())
+    c.guard->state = protocols::ratelimit_state(budgets[c.guard->tightest], obs[c.guard->tightest]);
   next(std::move(c));
 }
 
@@ -77,7 +80,7 @@ guard_call guard_call_of(const route_context& c) {
 void guard_admit(route_context&& c, void (*next)(route_context&&)) {
   auto& g = *c.who.gauge;
   g.counted[static_cast<size_t>(protocols::guard_metric::requests)].fetch_add(1, std::memory_order_relaxed);
-  auto snap = g.snapshot.load();
+  auto snap = g.load();
   if (snap && snap->loaded && now_ms() <= snap->fresh_until_ms) return judge(std::move(c), next);
   // idle on this node: judged on counts read now. A budget actor that died
   // answers request_receiver_down: 503, and the next call finds a new one.

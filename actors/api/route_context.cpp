@@ -56,9 +56,9 @@ void route_context::reply(http::response r) const {
   if (!guard || !who.gauge) return ex->reply.send(std::move(r));
   auto& t = *guard;
   if (t.level == protocols::guard_level::warn) r.headers.emplace_back("X-Guard", "warn");
-  if (!t.snap->policy.empty()) {
-    r.headers.emplace_back("RateLimit-Policy", t.snap->policy);
-    r.headers.emplace_back("RateLimit", t.state);
+  if (t.tightest < t.snap->policies.size()) {
+    r.headers.emplace_back("RateLimit-Policy", t.snap->policies[t.tightest]);
+    r.headers.emplace_back("RateLimit", std::move(t.state));
   }
   bool ok = r.status >= 200 && r.status < 300;
   ex->reply.send(std::move(r));

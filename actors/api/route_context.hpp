@@ -28,6 +28,7 @@ namespace crm::actors {
 struct guard_ticket {
   snapshot_ptr snap;
   protocols::guard_level level = protocols::guard_level::none;
+  size_t tightest = 0;              // the budget the RateLimit headers name (== budgets: none)
   std::string state;                // RateLimit
   int64_t rows = 0;                 // records returned
   std::vector<uint64_t> ids;        // their id hashes (distinct_records), when the snapshot wants them

@@ -98,13 +98,13 @@ void publish(budget_state& st) {
   s->budgets = st.rules->budgets;
   s->honeytokens = st.rules->honeytokens;
   s->included = st.sent;
-  s->policy = protocols::ratelimit_policy(s->budgets);
   s->loaded = st.loaded;
   s->at_ms = st.base_at;
   s->fresh_until_ms = st.base_at + std::max<int64_t>(4 * st.cfg.flush.count(), 200);
   for (size_t i = 0; i < s->budgets.size(); ++i) {
     const auto& b = s->budgets[i];
     s->base.push_back(st.all[st.of_budget[i]].base);
+    s->policies.push_back(protocols::ratelimit_policy(b));
     auto it = st.marks.find(b.id);
     auto acted = guard_level::none;
     if (it != st.marks.end()) {
@@ -115,7 +115,7 @@ void publish(budget_state& st) {
     if (b.metric == guard_metric::distinct_records) s->wants_ids = true;
   }
   if (s->honeytokens && !s->honeytokens->empty()) s->wants_ids = true;
-  st.gauge->snapshot.store(std::move(s));
+  st.gauge->store(std::move(s));
 }
 
 // (Re)builds the series from the binding budgets; bases of series that
@@ -221,7 +221,7 @@ void adopt_kept_call(budget_state& st) {
 void act(caf::event_based_actor* self, const state_ptr& sp) {
   auto& st = *sp;
   if (st.last.trace_id.empty()) adopt_kept_call(st);
-  auto snap = st.gauge->snapshot.load();
+  auto snap = st.gauge->load();
   if (!snap) return;
   auto obs = observed(*snap, *st.gauge);
   auto now = st.cfg.now_ms();
@@ -253,7 +253,7 @@ void act(caf::event_based_actor* self, const state_ptr& sp) {
 // A call past warn: the open warn incidents follow the burst (observed, last trace).
 void touch(caf::event_based_actor* self, const state_ptr& sp) {
   auto& st = *sp;
-  auto snap = st.gauge->snapshot.load();
+  auto snap = st.gauge->load();
   if (!snap) return;
   auto obs = observed(*snap, *st.gauge);
   for (size_t i = 0; i < st.rules->budgets.size() && i < obs.size(); ++i) {
@@ -381,7 +381,7 @@ caf::behavior budget(caf::event_based_actor* self, guard_user who, guard_setting
   sp->cfg = std::move(settings);
   sp->gauge = std::move(gauge);
   // a successor of a killed actor: Redis has what its snapshot includes
-  if (auto snap = sp->gauge->snapshot.load()) sp->sent = snap->included;
+  if (auto snap = sp->gauge->load()) sp->sent = snap->included;
   set_rules(*sp, std::move(rules));
   sp->loaded = false;
   sp->gauge->alarmed.store(false);

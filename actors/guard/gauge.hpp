@@ -10,6 +10,7 @@
 // Exactness on one node: a snapshot pairs the totals Redis returned with
 // the counters' values they include (`included`), swapped atomically, so
 // base + (counted now - included) never counts a call twice or misses one.
+// The snapshot is immutable once published; readers share it.
 #pragma once
 #include "protocols/guard.hpp"
 
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -41,7 +43,7 @@ struct guard_snapshot {
   std::array<int64_t, protocols::guard_metric_count> included{};  // counter values inside `base`
   std::vector<protocols::guard_level> acted;     // per budget: what the actor did in its current window
   std::shared_ptr<const honeytoken_map> honeytokens;
-  std::string policy;                            // RateLimit-Policy
+  std::vector<std::string> policies;             // per budget: its RateLimit-Policy
   bool wants_ids = false;                        // a distinct_records budget or a honeytoken exists
   bool loaded = false;                           // base came from Redis (or Redis was away)
   int64_t at_ms = 0;                             // when base was read (unix ms)
@@ -52,7 +54,17 @@ using snapshot_ptr = std::shared_ptr<const guard_snapshot>;
 struct guard_gauge {
   // Monotonic: everything this node counted for the user since the gauge exists.
   std::array<std::atomic<int64_t>, protocols::guard_metric_count> counted{};
-  std::atomic<snapshot_ptr> snapshot;
+  // The published snapshot behind a reader-writer lock: readers only touch
+  // the lock word (std::atomic<std::shared_ptr> of libstdc++ 12 spins with
+  // sched_yield under contention: every call reads it).
+  snapshot_ptr load() const {
+    std::shared_lock<std::shared_mutex> lock{snapshot_mutex};
+    return snapshot;
+  }
+  void store(snapshot_ptr s) {
+    std::unique_lock<std::shared_mutex> lock{snapshot_mutex};
+    snapshot.swap(s);
+  }
   std::atomic<bool> armed{false};    // a flush is scheduled
   std::atomic<bool> alarmed{false};  // the actor was told a line was crossed and has not answered yet
   std::atomic<int64_t> touched_ms{0};  // the last time a call past warn was reported to the actor
@@ -64,6 +76,9 @@ struct guard_gauge {
   std::mutex call_mutex;
   std::string last_traceparent, last_trace_id, last_client, last_user_agent;
   std::atomic<int64_t> call_at_ms{0};
+
+  mutable std::shared_mutex snapshot_mutex;
+  snapshot_ptr snapshot;
 
   int64_t now(protocols::guard_metric m) const { return counted[static_cast<size_t>(m)].load(std::memory_order_relaxed); }
 };

@@ -45,7 +45,8 @@ CREATE TABLE guard_incidents (
   resolved_at    timestamptz,
   resolved_by    uuid,
   PRIMARY KEY (tenant_id, id),
-  FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id)
+  FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id),
+  FOREIGN KEY (tenant_id, budget_id) REFERENCES guard_budgets (tenant_id, id) ON DELETE SET NULL (budget_id)
 );
 CREATE INDEX guard_incidents_recent ON guard_incidents (tenant_id, created_at DESC, id DESC);
 CREATE INDEX guard_incidents_open ON guard_incidents (tenant_id, user_id) WHERE resolved_at IS NULL;

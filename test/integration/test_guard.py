@@ -164,8 +164,13 @@ class Budgets(GuardCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json()["data"]["warn"], 100)
         self.assertIsNone(self.call("GET", API + "/customers", token=token).header("x-guard"))
+        warned = self.wait_incidents(lambda i: i["user_id"] == uid and i["budget_id"] == b["id"])
         self.assertEqual(self.call("DELETE", BUDGETS + "/" + b["id"]).status, 204)
         h.check_problem(self, self.call("DELETE", BUDGETS + "/" + b["id"]), 404, h.NOT_FOUND)
+        # the incident stays, naming no budget any more
+        r = self.call("GET", INCIDENTS + "/" + warned[0]["id"])
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(r.json()["data"]["budget_id"])
 
     def test_a_users_own_budget_overrides_its_profiles(self):
         viewer = [b for b in self.call("GET", BUDGETS).json()["data"]

@@ -86,14 +86,16 @@ TEST_CASE("levels: past warn, past block", "[protocols][guard]") {
   CHECK(level_of(b, 21) == guard_level::block);
 }
 
-TEST_CASE("RateLimit headers name every policy and the tightest state", "[protocols][guard]") {
+TEST_CASE("RateLimit headers name the budget with the least room left", "[protocols][guard]") {
   std::vector<guard_budget> bs{budget("profile:x", guard_metric::requests, 60, 10, 100),
                                budget("profile:x", guard_metric::rows_read, 3600, 10, 1000)};
-  CHECK(ratelimit_policy(bs) == R"("requests-60";q=100;w=60, "rows_read-3600";q=1000;w=3600)");
-  CHECK(ratelimit_state(bs, {10, 950}) == R"("rows_read-3600";r=50;t=3600)");
-  CHECK(ratelimit_state(bs, {99, 0}) == R"("requests-60";r=1;t=60)");
-  CHECK(ratelimit_state(bs, {500, 0}) == R"("requests-60";r=0;t=60)");
-  CHECK(ratelimit_state({}, {}).empty());
+  CHECK(ratelimit_policy(bs[0]) == R"("requests-60";q=100;w=60)");
+  CHECK(tightest_budget(bs, {10, 950}) == 1);
+  CHECK(ratelimit_state(bs[1], 950) == R"("rows_read-3600";r=50;t=3600)");
+  CHECK(tightest_budget(bs, {99, 0}) == 0);
+  CHECK(ratelimit_state(bs[0], 99) == R"("requests-60";r=1;t=60)");
+  CHECK(ratelimit_state(bs[0], 500) == R"("requests-60";r=0;t=60)");
+  CHECK(tightest_budget({}, {}) == 0);
 }
 
 TEST_CASE("the baseline warns only with history, past the floor and far above the mean", "[protocols][guard]") {
