@@ -91,7 +91,7 @@ void guard_admit(route_context&& c, void (*next)(route_context&&)) {
 }
 
 void guard_after(const route_context& c) {
-  const auto& snap = c.guard->snap;
+  auto snap = c.who.gauge->load();  // the newest: the one admitting the call may be old by now
   tell(c, *snap, observed(*snap, *c.who.gauge));
   keep_call(c);
   arm(c);

@@ -78,7 +78,10 @@ void route_context::reply(http::response r) const {
       int64_t fresh = 0;
       {
         std::lock_guard<std::mutex> lock{g.ids_mutex};
-        for (auto h : t.ids) fresh += g.ids.insert(h).second ? 1 : 0;
+        for (auto h : t.ids) {
+          if (g.ids.size() >= guard_gauge::max_ids) ++fresh;  // full (Redis away): counted, not kept
+          else fresh += g.ids.insert(h).second ? 1 : 0;
+        }
       }
       add(guard_metric::distinct_records, fresh);
     }

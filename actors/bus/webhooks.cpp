@@ -1,9 +1,12 @@
 #include "actors/bus/webhooks.hpp"
 
 #include "protocols/access_profile.hpp"
+#include "protocols/entity.hpp"
 #include "protocols/json_body.hpp"
 #include "protocols/uuid.hpp"
 #include "storage/sql/event_sql.hpp"
+#include "storage/sql/guard_sql.hpp"
+#include "storage/sql/identity_sql.hpp"
 #include "storage/sql/webhook_sql.hpp"
 
 #include <curl/curl.h>
@@ -172,12 +175,37 @@ bool webhook_module::deliver_one() {
                                        {tenant, webhook, ok ? "true" : "false", std::to_string(options_.disable_after)},
                                        true});
   auto done = run_db_(std::move(outcome));
+  if (ok) honeytoken_delivered(tenant, owner, envelope);
   if (ok) ++stats_.delivered;
   else ++stats_.failed_attempts;
   if (state == "dead") ++stats_.given_up;
   if (done && done->sets.size() > 2 && !done->sets[2].rows.empty() && done->sets[2].cell(0, 0) == "f" && on_event_)
     on_event_("webhook.disabled", webhook);
   return true;
+}
+
+// A webhook is a read (docs/GUARD.md): an event about a honeytoken record
+// delivered to its subscriber raises an incident with the event's trace id;
+// a `block` honeytoken locks the subscriber (every node drops their sessions
+// on the crm.user.locked signal).
+void webhook_module::honeytoken_delivered(const std::string& tenant, const std::string& owner,
+                                          const std::string& envelope) {
+  protocols::json_body head{envelope};
+  auto subject = head.string("subject", {false, 0, 200}).value_or("");
+  auto traceparent = head.string("traceparent", {false, 0, 128}).value_or("");
+  auto slash = subject.find('/');
+  if (slash == std::string::npos || traceparent.size() < 35) return;
+  auto entity = subject.substr(0, slash), record = subject.substr(slash + 1);
+  if (!protocols::entity_by_path(entity) || !protocols::is_uuid(record)) return;
+  auto trace = traceparent.substr(3, 32);
+  auto raised = run_db_(db_request{
+      tenant,
+      {storage::event_context(traceparent),
+       pg_query{storage::stmt_guard_honeytoken_delivered, {tenant, owner, entity, record, trace}, true}}});
+  if (!raised || raised->sets.size() < 2 || raised->sets[1].rows.empty() || raised->sets[1].cell(0, 8) != "block") return;
+  run_db_(db_request{tenant,
+                     {storage::event_context(traceparent), pg_query{storage::stmt_user_lock_guard, {tenant, owner}, true},
+                      pg_query{storage::stmt_sessions_end_lock, {tenant, owner}, true}}});
 }
 
 webhook_module::attempt_result webhook_module::post(const std::string& url, const std::string& body,

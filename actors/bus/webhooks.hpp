@@ -77,6 +77,7 @@ private:
   };
   void work();
   bool deliver_one();  // false when nothing was due
+  void honeytoken_delivered(const std::string& tenant, const std::string& owner, const std::string& envelope);
   attempt_result post(const std::string& url, const std::string& body, const std::string& key,
                       const std::string& event_id, const std::string& traceparent);
 

@@ -70,6 +70,7 @@ struct guard_gauge {
   std::atomic<int64_t> touched_ms{0};  // the last time a call past warn was reported to the actor
   std::mutex ids_mutex;              // record id hashes since the last flush (distinct_records)
   std::unordered_set<uint64_t> ids;
+  static constexpr size_t max_ids = 100'000;  // while flushes fail, ids past it are counted, not kept
 
   // The newest call, kept at most every 100 ms (what an incident raised by a
   // flush, e.g. the baseline's, names): under call_mutex.

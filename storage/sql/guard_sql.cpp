@@ -31,6 +31,17 @@ std::string honeytoken_event(const std::string& change, const char* action) {
                     "jsonb_build_object('id', w.id, 'entity', w.entity, 'record_id', w.record_id, 'action', w.action)");
 }
 
+// One incident per row the INSERT ... writes, with its event.
+std::string incident_event(const std::string& insert) {
+  return with_event(insert + " RETURNING id, user_id, kind, budget_id, metric, observed, threshold, window_s,"
+                             " severity, action, record_entity, record_id, first_trace_id, client_addr",
+                    "$1", "'crm.guard_incident.raised'", "'guard/incidents/' || w.id",
+                    "jsonb_build_object('id', w.id, 'user_id', w.user_id, 'kind', w.kind, 'budget_id', w.budget_id,"
+                    " 'metric', w.metric, 'observed', w.observed, 'threshold', w.threshold, 'window_s', w.window_s,"
+                    " 'severity', w.severity, 'action', w.action, 'record_entity', w.record_entity,"
+                    " 'record_id', w.record_id, 'trace_id', w.first_trace_id, 'client_addr', w.client_addr)");
+}
+
 } // namespace
 
 std::vector<pg_statement> guard_statements() {
@@ -49,16 +60,17 @@ std::vector<pg_statement> guard_statements() {
        budget_event("DELETE FROM guard_budgets WHERE tenant_id = $1 AND id = $2 RETURNING" + budget_columns, "deleted")},
       {stmt_guard_defaults, "SELECT app_guard_defaults($1)"},
       {stmt_guard_incident_insert,
-       with_event("INSERT INTO guard_incidents (tenant_id, user_id, kind, budget_id, metric, observed, threshold,"
-                  " window_s, severity, action, record_entity, record_id, first_trace_id, last_trace_id,"
-                  " client_addr, user_agent) VALUES ($1, $2, $3, $4::uuid, $5, $6, $7, $8, $9, $10, $11, $12::uuid,"
-                  " $13, $14, $15, $16) RETURNING id, user_id, kind, budget_id, metric, observed, threshold, window_s,"
-                  " severity, action, record_entity, record_id, first_trace_id, client_addr",
-                  "$1", "'crm.guard_incident.raised'", "'guard/incidents/' || w.id",
-                  "jsonb_build_object('id', w.id, 'user_id', w.user_id, 'kind', w.kind, 'budget_id', w.budget_id,"
-                  " 'metric', w.metric, 'observed', w.observed, 'threshold', w.threshold, 'window_s', w.window_s,"
-                  " 'severity', w.severity, 'action', w.action, 'record_entity', w.record_entity,"
-                  " 'record_id', w.record_id, 'trace_id', w.first_trace_id, 'client_addr', w.client_addr)")},
+       incident_event("INSERT INTO guard_incidents (tenant_id, user_id, kind, budget_id, metric, observed, threshold,"
+                      " window_s, severity, action, record_entity, record_id, first_trace_id, last_trace_id,"
+                      " client_addr, user_agent) VALUES ($1, $2, $3, $4::uuid, $5, $6, $7, $8, $9, $10, $11, $12::uuid,"
+                      " $13, $14, $15, $16)")},
+      {stmt_guard_honeytoken_delivered,
+       incident_event("INSERT INTO guard_incidents (tenant_id, user_id, kind, metric, observed, threshold, window_s,"
+                      " severity, action, record_entity, record_id, first_trace_id, last_trace_id, client_addr,"
+                      " user_agent) SELECT $1, $2, 'honeytoken', 'reads', 1, 1, 0, h.action,"
+                      " CASE h.action WHEN 'block' THEN 'blocked' ELSE 'flagged' END, h.entity, h.record_id, $5, $5,"
+                      " 'webhook', 'nextcrm webhook delivery' FROM guard_honeytokens h"
+                      " WHERE h.tenant_id = $1 AND h.entity = $3 AND h.record_id::text = $4")},
       {stmt_guard_incident_touch,
        "UPDATE guard_incidents SET observed = GREATEST(observed, $3), last_trace_id = $4, last_seen_at = clock_timestamp()"
        " WHERE tenant_id = $1 AND id = $2"},

@@ -28,6 +28,10 @@ inline constexpr const char* stmt_guard_defaults = "gd_defaults";
 //  $13 first trace id, $14 last trace id, $15 client address, $16 user agent)
 // -> id; crm.guard_incident.raised
 inline constexpr const char* stmt_guard_incident_insert = "gd_inc_ins";
+// A webhook delivered an event about a record to its subscriber: ($1 tenant,
+// $2 subscriber, $3 entity path, $4 record id, $5 trace id) -> the incident
+// (severity, column 8 of the RETURNING) when the record is a honeytoken
+inline constexpr const char* stmt_guard_honeytoken_delivered = "gd_honey_hook";
 // ($1 tenant, $2 id, $3 observed, $4 last trace id): a warn still going on
 inline constexpr const char* stmt_guard_incident_touch = "gd_inc_touch";
 // ($1 tenant, $2 id, $3 resolver) -> id when it was open; crm.guard_incident.resolved

@@ -8,7 +8,8 @@ auth.session_revoked), RateLimit headers, paging exfiltration caught by
 rows_read and distinct_records, honeytokens, the per-user baseline, the
 endpoints' permission and validation, and silence under normal traffic.
 """
-import json
+import base64
+import http.server
 import os
 import sys
 import threading
@@ -33,7 +34,7 @@ def setUpModule():
     global S, GW
     h.require_env()
     # a baseline that learns in seconds: 2 s periods, 3 of history, 5x the mean, past 20 rows
-    S = h.start_module_server(env={"NEXTCRM_BUS_STREAM": STREAM,
+    S = h.start_module_server(env={"NEXTCRM_BUS_STREAM": STREAM, "NEXTCRM_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
                                    "NEXTCRM_GUARD_BASELINE_PERIOD_S": "2",
                                    "NEXTCRM_GUARD_BASELINE_MIN_PERIODS": "3",
                                    "NEXTCRM_GUARD_BASELINE_FACTOR": "5",
@@ -378,6 +379,39 @@ class Honeytokens(GuardCase):
         self.assertEqual(self.call("GET", API + "/customers/" + ids[1], token=other_token).status, 200)
         time.sleep(0.5)
         self.assertEqual([i for i in self.incidents() if i["user_id"] == other], [])
+
+
+    def test_a_honeytoken_delivered_by_a_webhook_raises_an_incident_for_the_subscriber(self):
+        ids = seed_customers(self.tenant.id, 1, prefix="hook")
+        got = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                got.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        self.addCleanup(httpd.server_close)
+        self.addCleanup(httpd.shutdown)
+        secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        r = self.call("POST", API + "/webhooks", {"url": "http://127.0.0.1:%d/hook" % httpd.server_address[1],
+                                                  "events": ["crm.customer.*"], "secret": secret})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(self.call("POST", HONEYTOKENS, {"entity": "customers", "record_id": ids[0]}).status, 201)
+        trace = os.urandom(16).hex()
+        r = self.call("PATCH", API + "/customers/" + ids[0], {"status": "churned"},
+                      headers={"traceparent": "00-%s-%s-01" % (trace, os.urandom(8).hex())})
+        self.assertEqual(r.status, 200, r)
+        h.wait_for(lambda: got, 15, what="the delivery")
+        inc = self.wait_incidents(lambda i: i["kind"] == "honeytoken" and i["client_addr"] == "webhook", 10)
+        self.assertEqual((inc[0]["user_id"], inc[0]["record_id"], inc[0]["first_trace_id"], inc[0]["severity"]),
+                         (self.tenant.admin_user_id, ids[0], trace, "warn"))
 
 
 class Baseline(GuardCase):
