@@ -376,6 +376,11 @@ void flush(caf::event_based_actor* self, const state_ptr& sp) {
 
 caf::behavior budget(caf::event_based_actor* self, guard_user who, guard_settings settings, gauge_ptr gauge,
                      guard_rules_ptr rules) {
+  // ends with its tenant actor (which ends with the registry at shutdown)
+  self->monitor(who.tenant);
+  self->set_down_handler([self, tenant = who.tenant.address()](caf::down_msg& dm) {
+    if (dm.source == tenant) self->quit(dm.reason);
+  });
   auto sp = std::make_shared<budget_state>();
   sp->who = std::move(who);
   sp->cfg = std::move(settings);
