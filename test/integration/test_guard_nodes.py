@@ -105,6 +105,15 @@ class Nodes(unittest.TestCase):
         self.assertEqual(statuses[:-1], [200] * (block - 20))
         self.assertEqual(statuses[-1], 403, "the restarted node forgot the count")
 
+    def test_a_node_with_live_budget_actors_stops_within_its_grace(self):
+        _, _, _, token = self.new_user()
+        for _ in range(5):
+            self.assertEqual(h.api(B.port, "GET", API + "/customers", token=token).status, 200)
+        # the budget actors end with their tenant actors: SIGTERM drains and exits (stop() fails past the grace)
+        self.assertEqual(B.stop(), 0)
+        B.start(healthy=True)
+        self.assertEqual(h.api(B.port, "GET", API + "/customers", token=token).status, 200)
+
 
 if __name__ == "__main__":
     h.main()
