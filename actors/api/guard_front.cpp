@@ -4,6 +4,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <chrono>
 
 namespace crm::actors {
@@ -19,18 +20,20 @@ int64_t now_ms() {
 
 constexpr int64_t touch_every_ms = 1000;
 
-// The actor acts on what `obs` shows past its marks: told once until it answers.
-void tell(const route_context& c, const guard_snapshot& s, const std::vector<int64_t>& obs) {
+// The actor acts on what `obs` shows past its marks: told once until it
+// answers. Returns the highest level.
+guard_level tell(const route_context& c, const guard_snapshot& s, const std::vector<int64_t>& obs) {
   auto& g = *c.who.gauge;
   auto j = judge_levels(s, obs);
   if (j.news) {
     if (!g.alarmed.exchange(true)) c.self->send(c.who.guard, galarm_atom::value, guard_call_of(c));
-    return;
+    return j.level;
   }
-  if (j.level == guard_level::none) return;
+  if (j.level == guard_level::none) return j.level;
   auto now = now_ms(), last = g.touched_ms.load();
   if (now - last >= touch_every_ms && g.touched_ms.compare_exchange_strong(last, now))
     c.self->send(c.who.guard, gtouch_atom::value, guard_call_of(c));
+  return j.level;
 }
 
 constexpr int64_t keep_call_every_ms = 100;
@@ -55,9 +58,8 @@ void arm(const route_context& c) {
 void judge(route_context&& c, void (*next)(route_context&&)) {
   auto snap = c.who.gauge->load();
   auto obs = observed(*snap, *c.who.gauge);
-  tell(c, *snap, obs);
+  auto level = tell(c, *snap, obs);
   arm(c);
-  auto level = judge_levels(*snap, obs).level;
   if (level == guard_level::block)
     return c.fail(protocols::error_of(protocols::errc::guard_blocked, "the CRM Guard blocked this user's activity"));
   c.guard = std::make_shared<guard_ticket>();
@@ -65,8 +67,12 @@ void judge(route_context&& c, void (*next)(route_context&&)) {
   c.guard->level = level;
   const auto& budgets = c.guard->snap->budgets;
   c.guard->tightest = protocols::tightest_budget(budgets, obs);
-  if (c.guard->tightest < budgets.size())
-    c.guard->state = protocols::ratelimit_state(budgets[c.guard->tightest], obs[c.guard->tightest]);
+  if (auto i = c.guard->tightest; i < budgets.size()) {  // protocols::ratelimit_state, from preformatted parts
+    const auto& s = *c.guard->snap;
+    auto left = std::to_string(std::max<int64_t>(0, budgets[i].block - obs[i]));
+    c.guard->state.reserve(s.state_heads[i].size() + left.size() + s.state_tails[i].size());
+    c.guard->state.append(s.state_heads[i]).append(left).append(s.state_tails[i]);
+  }
   next(std::move(c));
 }
 

@@ -44,6 +44,8 @@ struct guard_snapshot {
   std::vector<protocols::guard_level> acted;     // per budget: what the actor did in its current window
   std::shared_ptr<const honeytoken_map> honeytokens;
   std::vector<std::string> policies;             // per budget: its RateLimit-Policy
+  std::vector<std::string> state_heads;          // per budget: RateLimit up to r= ("requests-60";r=)
+  std::vector<std::string> state_tails;          // and after it (;t=60)
   bool wants_ids = false;                        // a distinct_records budget or a honeytoken exists
   bool loaded = false;                           // base came from Redis (or Redis was away)
   int64_t at_ms = 0;                             // when base was read (unix ms)
@@ -85,14 +87,13 @@ struct guard_gauge {
 };
 using gauge_ptr = std::shared_ptr<guard_gauge>;
 
-// The observed value of each budget of `s` with the gauge's counters now.
+// The observed value of each budget of `s` with the gauge's counters now
+// (each counter read once).
 inline std::vector<int64_t> observed(const guard_snapshot& s, const guard_gauge& g) {
-  std::vector<int64_t> out;
-  out.reserve(s.budgets.size());
-  for (size_t i = 0; i < s.budgets.size(); ++i) {
-    auto m = static_cast<size_t>(s.budgets[i].metric);
-    out.push_back(s.base[i] + g.counted[m].load(std::memory_order_relaxed) - s.included[m]);
-  }
+  std::array<int64_t, protocols::guard_metric_count> since{};
+  for (size_t m = 0; m < since.size(); ++m) since[m] = g.counted[m].load(std::memory_order_relaxed) - s.included[m];
+  std::vector<int64_t> out(s.budgets.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = s.base[i] + since[static_cast<size_t>(s.budgets[i].metric)];
   return out;
 }
 
