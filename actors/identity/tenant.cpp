@@ -357,6 +357,10 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
       [=](upatch_atom, const std::string& id, user_draft& d) { return patch_user(self, id, std::move(d)); },
       [=](lock_atom, const std::string& id, const std::string& tp) { return set_locked(self, id, true, tp); },
       [=](unlock_atom, const std::string& id, const std::string& tp) { return set_locked(self, id, false, tp); },
+      [=](gkill_atom) {  // chaos: the successors adopt the gauges, nothing counted is lost
+        for (auto& [user, g] : self->state.guards)
+          if (g.actor) self->send_exit(g.actor, caf::exit_reason::kill);
+      },
       [=](gblock_atom, const std::string& id, const std::string& tp) {  // past a block: lock and revoke
         lock_for_guard(self, id, tp);
       },

@@ -153,6 +153,9 @@ caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps de
         if (auto t = self->state.tenant_actor(tid)) self->send(t, a, kind, id, user_id);
       },
       [=](greload_atom a, const std::string& tid) { return self->delegate(tenant_of(tid), a); },
+      [=](gkill_atom a) {  // chaos: every live tenant kills its budget actors
+        for (auto& [id, t] : self->state.tenants) self->send(t, a);
+      },
       [=](pput_atom a, const std::string& tid, profile_ptr& p, const std::string& tp) {
         return self->delegate(tenant_of(tid), a, p, tp);
       },

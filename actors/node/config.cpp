@@ -182,6 +182,12 @@ const std::vector<option>& options() {
        c.guard = v == "on";
        return v == "on" || v == "off";
      }},
+    {"chaos-signals", "NEXTCRM_CHAOS_SIGNALS", "off",
+     "on: SIGUSR2 kills every guard budget actor of the node (fault-injection tests; never in production)",
+     [](config& c, std::string_view v) {
+       c.chaos_signals = v == "on";
+       return v == "on" || v == "off";
+     }},
     {"guard-flush-ms", "NEXTCRM_GUARD_FLUSH_MS", "50",
      "how often a budget actor adds its counts to Redis (bounds the overshoot past block across nodes)",
      [](config& c, std::string_view v) { return parse_ms(v, c.guard_flush); }},

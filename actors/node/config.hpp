@@ -59,6 +59,7 @@ struct config {
   std::chrono::milliseconds webhook_timeout{10000};
   // The CRM Guard (Block 6, docs/GUARD.md).
   bool guard = true;
+  bool chaos_signals = false;  // SIGUSR2 kills every budget actor (tests; issue 15 brings the chaos facility)
   std::chrono::milliseconds guard_flush{50};
   std::chrono::seconds guard_idle{120};
   protocols::baseline_rule guard_baseline;

@@ -2,6 +2,7 @@
 
 #include "storage/sql/identity_sql.hpp"
 
+#include "actors/guard/guard.hpp"
 #include "actors/identity/random.hpp"
 #include "actors/node/supervisor.hpp"
 #include "protocols/password.hpp"
@@ -269,6 +270,10 @@ void node::start_modules() {
       go, [w = webhooks_.get()](const std::vector<stream_entry>& batch) { return w->fan_out(batch); }, event);
   webhooks_->start();
   webhook_group_->start();
+}
+
+void node::kill_budget_actors() {
+  if (auto registry = registry_slot_.get()) caf::anon_send(registry, crm::actors::gkill_atom::value);
 }
 
 void node::stop() {

@@ -36,6 +36,8 @@ public:
   // Graceful: stop accepting, finish in-flight requests, then stop the
   // actors and the storage thread. Blocks; not on an I/O thread.
   void stop();
+  // Chaos (NEXTCRM_CHAOS_SIGNALS): kills every budget actor of this node.
+  void kill_budget_actors();
 
   uint16_t port() const { return port_; }
   uint16_t admin_port() const { return admin_port_; }
