@@ -94,9 +94,13 @@ std::string ratelimit_policy(const guard_budget& b) {
   return '"' + policy_name(b) + "\";q=" + std::to_string(b.block) + ";w=" + std::to_string(b.window_s);
 }
 
+std::pair<std::string, std::string> ratelimit_state_parts(const guard_budget& b) {
+  return {'"' + policy_name(b) + "\";r=", ";t=" + std::to_string(b.window_s)};
+}
+
 std::string ratelimit_state(const guard_budget& b, int64_t observed) {
-  return '"' + policy_name(b) + "\";r=" + std::to_string(std::max<int64_t>(0, b.block - observed)) +
-         ";t=" + std::to_string(b.window_s);
+  auto [head, tail] = ratelimit_state_parts(b);
+  return head + std::to_string(std::max<int64_t>(0, b.block - observed)) + tail;
 }
 
 size_t tightest_budget(const std::vector<guard_budget>& budgets, const std::vector<int64_t>& observed) {

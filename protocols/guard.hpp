@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace crm::protocols {
@@ -73,6 +74,8 @@ guard_level level_of(const guard_budget& b, int64_t observed);
 // upper bound).
 std::string ratelimit_policy(const guard_budget& b);
 std::string ratelimit_state(const guard_budget& b, int64_t observed);
+// The same around r, for callers that format it per call: {"\"<name>\";r=", ";t=<window>"}.
+std::pair<std::string, std::string> ratelimit_state_parts(const guard_budget& b);
 // The index of the budget with the least room left (share of its block),
 // or budgets.size() when there is none.
 size_t tightest_budget(const std::vector<guard_budget>& budgets, const std::vector<int64_t>& observed);

@@ -145,6 +145,8 @@ bool webhook_module::deliver_one() {
   auto profile = protocols::read_access_entities(entities, "", false);
   auto body = protocols::shape_for_subscriber(envelope, profile);
   auto key = protocols::webhook_key(secret);
+  protocols::json_body head{envelope};
+  auto traceparent = head.string("traceparent", {false, 0, 128}).value_or("");
   attempt_result result;
   if (!permitted) {
     result.error = "the owner's role may not read " + type + " events (needs " + (needed.empty() ? "?" : needed) + ")";
@@ -152,8 +154,6 @@ bool webhook_module::deliver_one() {
   } else if (!body || !key) {
     result.error = !body ? "the event is not JSON" : "the subscription's secret is unusable";
   } else {
-    protocols::json_body head{envelope};
-    auto traceparent = head.string("traceparent", {false, 0, 128}).value_or("");
     result = post(url, *body, *key, event_id, traceparent);
   }
   bool ok = result.status >= 200 && result.status < 300;
@@ -175,7 +175,7 @@ bool webhook_module::deliver_one() {
                                        {tenant, webhook, ok ? "true" : "false", std::to_string(options_.disable_after)},
                                        true});
   auto done = run_db_(std::move(outcome));
-  if (ok) honeytoken_delivered(tenant, owner, envelope);
+  if (ok) honeytoken_delivered(tenant, owner, head.string("subject", {false, 0, 200}).value_or(""), traceparent);
   if (ok) ++stats_.delivered;
   else ++stats_.failed_attempts;
   if (state == "dead") ++stats_.given_up;
@@ -189,10 +189,7 @@ bool webhook_module::deliver_one() {
 // a `block` honeytoken locks the subscriber (every node drops their sessions
 // on the crm.user.locked signal).
 void webhook_module::honeytoken_delivered(const std::string& tenant, const std::string& owner,
-                                          const std::string& envelope) {
-  protocols::json_body head{envelope};
-  auto subject = head.string("subject", {false, 0, 200}).value_or("");
-  auto traceparent = head.string("traceparent", {false, 0, 128}).value_or("");
+                                          const std::string& subject, const std::string& traceparent) {
   auto slash = subject.find('/');
   if (slash == std::string::npos || traceparent.size() < 35) return;
   auto entity = subject.substr(0, slash), record = subject.substr(slash + 1);

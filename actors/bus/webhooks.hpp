@@ -77,7 +77,9 @@ private:
   };
   void work();
   bool deliver_one();  // false when nothing was due
-  void honeytoken_delivered(const std::string& tenant, const std::string& owner, const std::string& envelope);
+  // the event's subject and traceparent: an incident when it names a honeytoken
+  void honeytoken_delivered(const std::string& tenant, const std::string& owner, const std::string& subject,
+                            const std::string& traceparent);
   attempt_result post(const std::string& url, const std::string& body, const std::string& key,
                       const std::string& event_id, const std::string& traceparent);
 

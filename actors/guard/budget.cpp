@@ -105,10 +105,9 @@ void publish(budget_state& st) {
     const auto& b = s->budgets[i];
     s->base.push_back(st.all[st.of_budget[i]].base);
     s->policies.push_back(protocols::ratelimit_policy(b));
-    auto state = protocols::ratelimit_state(b, 0);  // "<name>";r=<block>;t=<window>
-    auto r = state.find(";r="), t = state.find(";t=");
-    s->state_heads.push_back(state.substr(0, r + 3));
-    s->state_tails.push_back(state.substr(t));
+    auto [head, tail] = protocols::ratelimit_state_parts(b);
+    s->state_heads.push_back(std::move(head));
+    s->state_tails.push_back(std::move(tail));
     auto it = st.marks.find(b.id);
     auto acted = guard_level::none;
     if (it != st.marks.end()) {
