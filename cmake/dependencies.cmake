@@ -35,3 +35,10 @@ pkg_check_modules(LIBCURL REQUIRED IMPORTED_TARGET libcurl)
 find_library(ARGON2_LIB argon2 REQUIRED)
 add_library(argon2 UNKNOWN IMPORTED)
 set_target_properties(argon2 PROPERTIES IMPORTED_LOCATION ${ARGON2_LIB})
+
+# The content pipeline's sanitizer (nextcrm-worker, sandboxed): libvips,
+# qpdf, libmagic, zlib. ClamAV and poppler run as processes (GPL: not linked).
+pkg_check_modules(VIPS REQUIRED IMPORTED_TARGET vips)
+pkg_check_modules(QPDF REQUIRED IMPORTED_TARGET libqpdf)
+pkg_check_modules(LIBMAGIC REQUIRED IMPORTED_TARGET libmagic)
+pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)

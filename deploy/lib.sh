@@ -17,6 +17,7 @@ NEXTCRM_PACKAGES=(
   libcaf-dev libasio-dev node-llhttp libsimdjson-dev libpq-dev libhiredis-dev
   libssl-dev libargon2-dev libcurl4-openssl-dev catch2 clang libclang-rt-dev
   postgresql redis-server nginx-light wrk curl jq python3 python3-yaml openssl
+  libmagic-dev libvips-dev libvips-tools libqpdf-dev qpdf zlib1g-dev clamav bubblewrap poppler-utils
 )
 
 # ---------------------------------------------------------------- messages
@@ -491,6 +492,8 @@ export_nextcrm_env() {
   export NEXTCRM_TRUSTED_PROXIES="${NEXTCRM_TRUSTED_PROXIES:-127.0.0.1/32,::1/128}"
   # webhooks of the dev stack may reach receivers on this machine (README)
   export NEXTCRM_WEBHOOK_ALLOW_HOSTS="${NEXTCRM_WEBHOOK_ALLOW_HOSTS:-127.0.0.1}"
+  # the content pipeline's quarantine and safe store (docs/CONTENT.md)
+  export NEXTCRM_CONTENT_DIR="${NEXTCRM_CONTENT_DIR:-${RUN_DIR:-${NEXTCRM_ROOT}/.run}/content}"
 }
 
 # Prints one NEXTCRM_JWT_KEYS entry "KID:<base64 of 32 random bytes>" (an

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include <unistd.h>
+
 namespace crm::http {
 namespace {
 using clock = std::chrono::steady_clock;
@@ -254,12 +256,24 @@ void connection::on_response(uint64_t seq, response r) {
 }
 
 void connection::flush_ready() {
-  while (!pending_.empty() && pending_.front().ready && !close_after_write_) {
+  serialize_ready();
+  write();
+}
+
+// Serializes the answers ready at the head of the pipeline into queued_,
+// stopping after one whose body streams from a file (the next waits).
+void connection::serialize_ready() {
+  while (!file_ && !pending_.empty() && pending_.front().ready && !close_after_write_) {
     auto& s = pending_.front();
     bool last = pending_.size() == 1 && !parser_.in_message();
     bool close_after = s.resp.close || !s.keep_alive || (draining_ && last);
     response_meta meta{s.request_id, s.traceparent, s.method == "HEAD", close_after};
     write_response(queued_, s.resp, meta);
+    bool bodiless = meta.head || s.resp.status < 200 || s.resp.status == 204 || s.resp.status == 304;
+    if (s.resp.file && !bodiless) {
+      file_ = s.resp.file;
+      file_offset_ = 0;
+    }
     if (core_->hooks.completed)
       core_->hooks.completed({s.method, s.trace_id, s.request_id, s.client, clock::now() - s.received, s.resp});
     pending_.pop_front();
@@ -268,7 +282,20 @@ void connection::flush_ready() {
       pending_.clear();  // answers still to come for later requests are dropped
     }
   }
-  write();
+}
+
+// The next piece of the file being sent, into queued_ (64 KiB at a time,
+// so a large artifact never sits whole in memory). False on a read error:
+// the response cannot be completed, the connection must close.
+bool connection::next_file_chunk() {
+  constexpr uint64_t chunk = 64 * 1024;
+  auto n = static_cast<size_t>(std::min(chunk, file_->size - file_offset_));
+  size_t at = queued_.size();
+  queued_.resize(at + n);
+  ssize_t got = ::pread(file_->fd, queued_.data() + at, n, static_cast<off_t>(file_offset_));
+  if (got != static_cast<ssize_t>(n)) return false;
+  file_offset_ += n;
+  return true;
 }
 
 void connection::write() {
@@ -285,6 +312,11 @@ void connection::on_written(std::error_code ec) {
   out_.clear();
   if (closed_) return;
   if (ec) return close();
+  if (file_ && file_offset_ >= file_->size) {  // the file is out: the answers behind it may go
+    file_.reset();
+    serialize_ready();
+  }
+  if (file_ && queued_.empty() && !next_file_chunk()) return close();
   if (!queued_.empty()) return write();
   if (close_after_write_) return linger_close();
   if (draining_ && pending_.empty() && !parser_.in_message()) return close();

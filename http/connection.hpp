@@ -64,6 +64,8 @@ private:
   void push_problem(protocols::errc code, std::string detail, bool close);
   void on_response(uint64_t seq, response r);
   void flush_ready();
+  void serialize_ready();
+  bool next_file_chunk();
   void write();
   void on_written(std::error_code ec);
   void arm_watchdog();
@@ -85,6 +87,8 @@ private:
   uint64_t next_seq_ = 0;
   std::string out_;      // being written
   std::string queued_;   // serialized while a write is in flight
+  std::shared_ptr<file_body> file_;  // a response body streaming from disk
+  uint64_t file_offset_ = 0;
   asio::steady_timer watchdog_;      // request, idle and handler deadlines
   asio::steady_timer linger_timer_;  // final drain before close
   std::chrono::steady_clock::time_point message_started_;

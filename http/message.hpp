@@ -3,6 +3,7 @@
 // gets back, plus the reply handle that carries the response to the
 // connection from any thread.
 #pragma once
+#include "http/upload_file.hpp"
 #include "protocols/router.hpp"
 #include "protocols/trace.hpp"
 
@@ -26,6 +27,9 @@ struct request {
   std::string query;
   std::vector<header> headers;
   std::string body;
+  // Routes that stream their body to disk (uploads): set by the body-limit
+  // hook; the body then goes here, not into `body`.
+  std::shared_ptr<upload_file> upload;
   protocols::listener where = protocols::listener::public_api;
   protocols::trace_context trace;
   std::string request_id;
@@ -54,6 +58,7 @@ struct response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::shared_ptr<file_body> file;  // instead of `body`: streamed from disk
   std::vector<header> headers;  // extra headers, e.g. Allow, ETag, Retry-After
   std::string route;            // route pattern for logs and metrics; "" = none matched
   std::string tenant_id;        // for the log line, when known

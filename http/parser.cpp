@@ -51,6 +51,7 @@ bool request_parser::take_expect_continue() {
 }
 
 parse_error request_parser::fail(parse_error e, const char* detail) {
+  current_ = {};  // a partial upload's file goes now, not when the connection closes
   done_ = true;
   in_message_ = false;
   error_detail_ = detail;
@@ -110,6 +111,7 @@ int request_parser::on_message_begin(llhttp_t* p) {
   self.last_was_value_ = false;
   self.headers_done_ = false;
   self.current_ = {};
+  self.body_bytes_ = 0;
   return 0;
 }
 
@@ -210,17 +212,20 @@ int request_parser::on_headers_complete(llhttp_t* p) {
 
 int request_parser::on_body(llhttp_t* p, const char* at, size_t len) {
   auto& self = self_of(p);
-  auto& body = self.current_.req.body;
-  if (body.size() + len > self.body_limit_) {
+  auto& req = self.current_.req;
+  self.body_bytes_ += len;
+  if (self.body_bytes_ > self.body_limit_) {
     self.pending_error_ = parse_error::body_too_large;
-    return -1;
+    return -1;  // an upload's file goes with the request (its destructor removes it)
   }
-  body.append(at, len);
+  if (req.upload) req.upload->write(at, len);
+  else req.body.append(at, len);
   return 0;
 }
 
 int request_parser::on_message_complete(llhttp_t* p) {
   auto& self = self_of(p);
+  if (self.current_.req.upload) self.current_.req.upload->finish();
   self.in_message_ = false;
   self.expect_continue_ = false;
   self.message_complete_ = true;

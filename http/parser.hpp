@@ -79,6 +79,7 @@ private:
   parsed_request current_;
   size_t header_bytes_ = 0;
   size_t body_limit_ = 0;
+  size_t body_bytes_ = 0;  // of the current request (an upload's are not kept in memory)
   bool in_message_ = false;
   bool last_was_value_ = false;
   const char* feed_begin_ = nullptr;  // start of the input llhttp runs on (obs-fold detection)

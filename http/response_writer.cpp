@@ -83,7 +83,7 @@ void write_response(std::string& out, const response& r, const response_meta& me
   }
   if (r.status != 204 && r.status >= 200) {
     out.append("Content-Length: ");
-    append_number(out, r.body.size());
+    append_number(out, r.file ? static_cast<size_t>(r.file->size) : r.body.size());
     out.append("\r\n");
   }
   if (!meta.request_id.empty()) append_header(out, "X-Request-Id", meta.request_id);
@@ -91,7 +91,7 @@ void write_response(std::string& out, const response& r, const response_meta& me
   for (const auto& [name, value] : r.headers) append_header(out, name, value);
   if (meta.close) out.append("Connection: close\r\n");
   out.append("\r\n");
-  if (!no_body) out.append(r.body);
+  if (!no_body && !r.file) out.append(r.body);
 }
 
 } // namespace crm::http

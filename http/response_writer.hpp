@@ -18,7 +18,8 @@ struct response_meta {
   bool close = false;       // adds "Connection: close"
 };
 
-// Appends the serialized response to `out`.
+// Appends the serialized response to `out`. With `r.file`, only the head
+// (its Content-Length the file's size): the connection streams the file.
 void write_response(std::string& out, const response& r, const response_meta& meta);
 
 // The reason phrase of `status` ("Not Found"), "Unknown" for unlisted codes.

@@ -226,6 +226,7 @@ std::vector<std::string> entity_paths() {
 const entity_def& audit_log_def() {
   static const entity_def def = [] {
     auto entities = entity_paths();
+    entities.push_back("attachments");  // attaching content to a record is audited too (migration 0011)
     entity_def e{"audit-logs", "audit_logs",
                  {server(f("id", field_kind::uuid_ref)), server(f("at", field_kind::timestamp)),
                   server(f("actor_user_id", field_kind::uuid_ref), false), server(choice("entity", entities)),

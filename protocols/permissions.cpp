@@ -14,7 +14,7 @@ std::vector<std::string> entity_permissions(std::initializer_list<std::string_vi
 
 std::vector<role_definition> make_baseline() {
   auto admin = entity_permissions({"read", "write", "delete"});
-  for (auto p : {"users:manage", "profiles:manage", "audit:read", "guard:manage", "content:upload"})
+  for (auto p : {"users:manage", "profiles:manage", "audit:read", "guard:manage", "content:upload", "content:manage"})
     admin.emplace_back(p);
   auto manager = entity_permissions({"read", "write", "delete"});
   manager.emplace_back("audit:read");

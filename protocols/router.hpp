@@ -24,8 +24,9 @@ enum class route_auth : uint8_t { none, platform, session };
 
 // What a route reads from the request body: nothing (any body is ignored),
 // a JSON object, a JSON object or JSON merge patch, or JSON text handed to
-// the handler unparsed (the query planner parses its own).
-enum class body_media : uint8_t { none, json, json_or_merge_patch, json_text };
+// the handler unparsed (the query planner parses its own), or a file
+// upload streamed to disk as it arrives (raw or multipart/form-data).
+enum class body_media : uint8_t { none, json, json_or_merge_patch, json_text, upload };
 
 struct route {
   std::string method;       // "GET", "POST", ...

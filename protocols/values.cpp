@@ -48,6 +48,31 @@ std::string pg_array_literal(const std::vector<std::string>& items) {
   return out + "}";
 }
 
+std::vector<std::string> parse_pg_text_array(std::string_view a) {
+  std::vector<std::string> out;
+  if (a.size() < 2 || a.front() != '{' || a.back() != '}') return {};
+  a = a.substr(1, a.size() - 2);
+  size_t i = 0;
+  while (i < a.size()) {
+    std::string item;
+    bool quoted = a[i] == '"';
+    if (quoted) {
+      for (++i; i < a.size() && a[i] != '"'; ++i) {
+        if (a[i] == '\\' && i + 1 < a.size()) ++i;
+        item += a[i];
+      }
+      if (i >= a.size()) return {};
+      ++i;
+    } else {
+      while (i < a.size() && a[i] != ',') item += a[i++];
+    }
+    if (quoted || item != "NULL") out.push_back(std::move(item));
+    if (i < a.size() && a[i] != ',') return {};
+    ++i;
+  }
+  return out;
+}
+
 bool is_money(std::string_view text, int scale, int integer_digits) {
   auto dot = text.find('.');
   auto whole = text.substr(0, dot);

@@ -14,6 +14,10 @@ namespace crm::protocols {
 // parameter; every item quoted, '"' and '\' escaped).
 std::string pg_array_literal(const std::vector<std::string>& items);
 
+// The items of a one-dimensional text[] as PostgreSQL prints it
+// ({a,"b c","d\"e"}); NULL items and a malformed literal give no items.
+std::vector<std::string> parse_pg_text_array(std::string_view literal);
+
 // "1250.00", "0", "12.5": digits, an optional '.' with 1..`scale` digits, at
 // most `integer_digits` before it, no sign, no exponent, no spaces.
 bool is_money(std::string_view text, int scale = 2, int integer_digits = 16);

@@ -75,6 +75,12 @@ const std::array<handler, route_count>& handlers() {
     h[route_guard_honeytokens_list] = list_guard_honeytokens;
     h[route_guard_honeytokens_create] = create_guard_honeytoken;
     h[route_guard_honeytoken_delete] = delete_guard_honeytoken;
+    h[route_content_upload] = upload_content;
+    h[route_content_item_get] = get_content_item;
+    h[route_content_token_create] = create_download_token;
+    h[route_content_download] = download_content;
+    h[route_content_settings_get] = get_content_settings;
+    h[route_content_settings_put] = put_content_settings;
     return h;
   }();
   return table;
@@ -97,7 +103,7 @@ void run_handler(route_context&& c) {
     c.param = protocols::ascii_lower(c.param);
   }
   auto media = c.row->media;
-  if (media != body_media::none) {
+  if (media != body_media::none && media != body_media::upload) {
     bool patch = media == body_media::json_or_merge_patch;
     if (!is_json(c.req().header_value("content-type"), patch))
       return c.fail(error_of(errc::request_unsupported_media_type, "send application/json"));

@@ -35,6 +35,12 @@ struct api_deps {
   std::chrono::milliseconds query_timeout{2000};  // statement_timeout of a query
   std::string cursor_key;                         // signs query cursors
   protocols::webhook_allowlist webhook_allow;     // NEXTCRM_WEBHOOK_ALLOW_HOSTS
+  // The content pipeline (docs/CONTENT.md)
+  front_slot* content_pool = nullptr;  // this node's pool (content role), or none
+  std::string content_dir;             // quarantine and store below it
+  std::string content_token_key;       // signs download tokens
+  int64_t content_max_upload = 256ll << 20;
+  int64_t content_token_ttl_s = 120;
 };
 
 // Runs the prologue and the handler of the matched route for `x`.

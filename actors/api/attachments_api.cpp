@@ -1,10 +1,14 @@
 // actors/api/attachments_api.cpp: the attachment references of a record
 // (POST and GET /api/v1/{entity}/{id}/attachments). The content itself is
-// the content service's (Block 7).
+// the content pipeline's (Block 7, docs/CONTENT.md): only a `safe` item of
+// the same tenant can be attached (the insert says so itself, so nothing
+// else can slip in between the check and the write); attaching is audited
+// (trigger) and an event.
 #include "actors/api/handlers.hpp"
 #include "actors/api/records.hpp"
 #include "actors/identity/random.hpp"
 #include "protocols/uuid.hpp"
+#include "storage/sql/content_sql.hpp"
 #include "storage/sql/entity_sql.hpp"
 
 namespace crm::actors {
@@ -35,14 +39,27 @@ void attach(route_context c) {
   if (content && !protocols::is_uuid(*content))
     body.add_error("content_id", "format", "content_id must be the UUID of a content item");
   if (!body.errors().empty()) return c.fail_validation();
+  auto content_id = protocols::ascii_lower(*content);
+  pg_query probe{entity_statement(entity_op::probe, c.entity()), {c.who.tenant_id, c.param}, true};
+  pg_query item{storage::stmt_content_get, {c.who.tenant_id, content_id}, true};
   pg_query insert{entity_statement(entity_op::attach, c.entity()),
-                  {c.who.tenant_id, new_uuid(), c.param, protocols::ascii_lower(*content), c.who.user_id},
+                  {c.who.tenant_id, new_uuid(), c.param, content_id, c.who.user_id},
                   true};
-  run_records(c, {write_context(c), std::move(insert)}, false, [c](std::vector<storage::pg_rows>& sets) {
+  run_records(c, {write_context(c), std::move(probe), std::move(item), std::move(insert)}, false,
+              [c](std::vector<storage::pg_rows>& sets) {
     if (sets.at(1).rows.empty()) return c.fail(record_not_found(c.entity()));
+    const auto& item = sets.at(2);
+    if (item.rows.empty())
+      return c.fail(protocols::validation_error_of("content_id", "not_found", "content_id names no content item of this tenant"));
+    auto status = item.cell(0, storage::ci_status);
+    if (status == "rejected")
+      return c.fail(protocols::error_of(protocols::errc::content_rejected, "the content was rejected and cannot be attached"));
+    if (status != "safe")
+      return c.fail(protocols::error_of(protocols::errc::content_not_ready, "the content is " + status + "; attach it once it is safe"));
+    if (sets.at(3).rows.empty()) return c.fail(record_not_found(c.entity()));
     protocols::json_writer w;
     w.begin_object().key("data");
-    write_attachment(w, sets[1], 0);
+    write_attachment(w, sets[3], 0);
     w.end_object();
     c.reply_json(201, std::move(w).str());
   });

@@ -24,8 +24,8 @@ void list_audit(route_context c) {
       read_list_params(c.req().query, audit_default_page, audit_max_page, {"entity", "entity_id"}, errors);
   std::vector<filter_term> filters;
   if (auto it = params.extra.find("entity"); it != params.extra.end()) {
-    if (!protocols::entity_by_path(it->second))
-      errors.add_error("entity", "choice", "entity must name a CRM entity");
+    if (!protocols::entity_by_path(it->second) && it->second != "attachments")
+      errors.add_error("entity", "choice", "entity must name a CRM entity or attachments");
     filters.push_back({"entity", "eq", it->second});
   }
   if (auto it = params.extra.find("entity_id"); it != params.extra.end()) {

@@ -54,6 +54,13 @@ void resolve_guard_incident(route_context c);
 void list_guard_honeytokens(route_context c);
 void create_guard_honeytoken(route_context c);
 void delete_guard_honeytoken(route_context c);
+// content_api.cpp (role content)
+void upload_content(route_context c);
+void get_content_item(route_context c);
+void create_download_token(route_context c);
+void download_content(route_context c);
+void get_content_settings(route_context c);
+void put_content_settings(route_context c);
 // query_api.cpp: POST /api/v1/{entity}/query, GET /api/v1/{entity}, POST /api/v1/audit-logs/query,
 // POST /api/v1/guard/incidents/query
 void query_records(route_context c);

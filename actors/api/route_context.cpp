@@ -61,6 +61,7 @@ void route_context::reply(http::response r) const {
     r.headers.emplace_back("RateLimit", std::move(t.state));
   }
   bool ok = r.status >= 200 && r.status < 300;
+  auto downloads = static_cast<int64_t>(r.cost.downloads);
   ex->reply.send(std::move(r));
   // after the answer has left: what the call cost
   using protocols::guard_metric;
@@ -71,6 +72,7 @@ void route_context::reply(http::response r) const {
   if (ok && (method == "GET" || query)) add(guard_metric::reads, 1);
   else if (ok && method == "DELETE") add(guard_metric::deletes, 1);
   else if (ok) add(guard_metric::writes, 1);
+  if (ok && downloads > 0) add(guard_metric::downloads, downloads);
   if (t.rows > 0) {
     add(guard_metric::rows_read, t.rows);
     if (!t.ids.empty()) {

@@ -10,6 +10,7 @@
 #include "actors/api/api.hpp"
 #include "actors/guard/guard.hpp"
 #include "storage/pg/pg_pool.hpp"
+#include "protocols/content.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/json_body.hpp"
 
@@ -45,6 +46,7 @@ struct route_context {
   principal who;      // the caller; empty on routes without a session
   std::shared_ptr<protocols::json_body> body;  // the parsed body of json routes
   std::shared_ptr<guard_ticket> guard;         // set when the caller's budget actor admitted the call
+  std::shared_ptr<const protocols::content_token> download;  // GET /content/v1/download: the verified token
 
   const http::request& req() const { return ex->req; }
   std::string_view route() const { return row->pattern; }

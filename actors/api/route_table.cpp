@@ -101,8 +101,23 @@ protocols::router build_router(role r) {
       api("GET", base, route_entity_list, no_body, none, session, read, &e);
     }
   }
-  if (r == role::all || r == role::content)
+  if (r == role::all || r == role::content) {
+    constexpr auto none = body_media::none, json = body_media::json, upload = body_media::upload;
+    constexpr auto open = route_auth::none, session = route_auth::session;
+    auto content = [&](const char* method, std::string pattern, route_id id, size_t limit, body_media media,
+                       route_auth auth, std::string permission = {}) {
+      rt.add({method, std::move(pattern), id, limit, listener::public_api, std::move(permission), nullptr, auth, media});
+    };
     rt.add({"GET", "/content/version", route_content_version, no_body, listener::public_api});
+    // the upload's limit is the node's cap, set at the edge (actors/api/content_edge.hpp)
+    content("POST", "/content/v1/uploads", route_content_upload, no_body, upload, session, "content:upload");
+    content("GET", "/content/v1/items/{id}", route_content_item_get, no_body, none, session);
+    content("POST", "/content/v1/items/{id}/download-tokens", route_content_token_create, ignored_body, none, session);
+    // the token is the credential (a link that works in a browser); a bearer, if sent, must be of its tenant
+    content("GET", "/content/v1/download/{token}", route_content_download, no_body, none, open);
+    content("GET", "/content/v1/settings", route_content_settings_get, no_body, none, session, "content:manage");
+    content("PUT", "/content/v1/settings", route_content_settings_put, small_json, json, session, "content:manage");
+  }
   return rt;
 }
 

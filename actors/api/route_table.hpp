@@ -67,6 +67,12 @@ enum route_id : int {
   route_guard_honeytokens_list,
   route_guard_honeytokens_create,
   route_guard_honeytoken_delete,
+  route_content_upload,  // actors/api/content_api.cpp (role content)
+  route_content_item_get,
+  route_content_token_create,
+  route_content_download,
+  route_content_settings_get,
+  route_content_settings_put,
   route_count          // one past the last
 };
 

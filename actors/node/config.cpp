@@ -177,6 +177,56 @@ const std::vector<option>& options() {
      [](config& c, std::string_view v) { return parse_ms(v, c.webhook_retry_cap); }},
     {"webhook-timeout-ms", "NEXTCRM_WEBHOOK_TIMEOUT_MS", "10000", "one delivery's total time (connect: a third of it)",
      [](config& c, std::string_view v) { return parse_ms(v, c.webhook_timeout); }},
+    {"content-dir", "NEXTCRM_CONTENT_DIR", "nextcrm-content",
+     "content role: folder of the quarantine, the safe store and the jobs' work (on one filesystem, never served)",
+     [](config& c, std::string_view v) { c.content.dir = v; return !v.empty(); }},
+    {"content-worker", "NEXTCRM_CONTENT_WORKER", "", "the sanitizer binary; empty = nextcrm-worker beside nextcrm",
+     [](config& c, std::string_view v) { c.content.worker = v; return true; }},
+    {"content-signatures", "NEXTCRM_CONTENT_SIGNATURES", "",
+     "ClamAV database folder (ours has the EICAR test signature; add main.cvd/daily.cvd there); "
+     "empty = deploy/clamav of the source tree",
+     [](config& c, std::string_view v) { c.content.signatures = v; return true; }},
+    {"content-bwrap", "NEXTCRM_CONTENT_BWRAP", "/usr/bin/bwrap", "bubblewrap, the sandbox of the scanner and the sanitizer",
+     [](config& c, std::string_view v) { c.content.bwrap = v; return !v.empty(); }},
+    {"content-max-upload-bytes", "NEXTCRM_CONTENT_MAX_UPLOAD_BYTES", "268435456",
+     "the node's upload cap (413 past it, checked while the body streams); a tenant's cap is at most this",
+     [](config& c, std::string_view v) { return parse_number<int64_t>(v, c.content.max_upload, 1, 4000ll << 20); }},
+    {"content-jobs", "NEXTCRM_CONTENT_JOBS", "0", "uploads processed at once by this node; 0 = one per core",
+     [](config& c, std::string_view v) { return parse_number<size_t>(v, c.content.max_jobs, 0, 256); }},
+    {"content-lease-s", "NEXTCRM_CONTENT_LEASE_S", "30",
+     "a content job's claim; a crashed node's jobs are resumed by any node after it",
+     [](config& c, std::string_view v) {
+       int64_t s = 0;
+       if (!parse_number<int64_t>(v, s, 1, 3600)) return false;
+       c.content.lease = std::chrono::seconds(s);
+       return true;
+     }},
+    {"content-scan-timeout-ms", "NEXTCRM_CONTENT_SCAN_TIMEOUT_MS", "60000", "ClamAV's time per file; past it: rejected",
+     [](config& c, std::string_view v) { return parse_ms(v, c.content.scan_timeout); }},
+    {"content-sanitize-timeout-ms", "NEXTCRM_CONTENT_SANITIZE_TIMEOUT_MS", "120000",
+     "the sanitizer's time per file; past it: rejected",
+     [](config& c, std::string_view v) { return parse_ms(v, c.content.sanitize_timeout); }},
+    {"content-max-pixels", "NEXTCRM_CONTENT_MAX_PIXELS", "100000000",
+     "images with more pixels are rejected before decoding (decompression bombs)",
+     [](config& c, std::string_view v) { return parse_number<uint64_t>(v, c.content.max_pixels, 1, 10'000'000'000ull); }},
+    {"content-worker-memory-mb", "NEXTCRM_CONTENT_WORKER_MEMORY_MB", "2048",
+     "address space of one sandboxed scanner or sanitizer process",
+     [](config& c, std::string_view v) {
+       uint64_t mb = 0;
+       if (!parse_number<uint64_t>(v, mb, 64, 65536)) return false;
+       c.content.worker_memory = mb << 20;
+       return true;
+     }},
+    {"content-token-ttl-s", "NEXTCRM_CONTENT_TOKEN_TTL_S", "120", "download tokens' default lifetime (a request may ask up to 3600)",
+     [](config& c, std::string_view v) { return parse_number<int64_t>(v, c.content_token_ttl_s, 1, 3600); }},
+    {"content-hold-ms", "NEXTCRM_CONTENT_HOLD_MS", "0",
+     "tests and demos: each content job waits this long in `processing` before its scan (0 in production)",
+     [](config& c, std::string_view v) {
+       int64_t ms = 0;
+       if (!parse_number<int64_t>(v, ms, 0, 3'600'000)) return false;
+       c.content.hold = std::chrono::milliseconds(ms);
+       return true;
+     }},
     {"guard", "NEXTCRM_GUARD", "on", "the CRM Guard: on, or off (no budgets, no incidents; for benchmarks)",
      [](config& c, std::string_view v) {
        c.guard = v == "on";
@@ -324,6 +374,20 @@ bool load_config(int argc, char** argv, const getenv_fn& getenv, config& out, st
   if (c.workers == 0) c.workers = std::max<size_t>(1, cores / 2);
   if (c.fronts == 0) c.fronts = c.workers;
   if (c.hasher_threads == 0) c.hasher_threads = cores;
+  if (c.content.max_jobs == 0) c.content.max_jobs = cores;
+  {  // the content pipeline's files: absolute, so the sandbox can mount them
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    c.content.dir = fs::absolute(c.content.dir, ec).lexically_normal().string();
+    if (c.content.worker.empty()) {
+      auto self = fs::read_symlink("/proc/self/exe", ec);
+      c.content.worker = (ec ? fs::path{"nextcrm-worker"} : self.parent_path() / "nextcrm-worker").string();
+    }
+    if (c.content.signatures.empty())
+      c.content.signatures = (fs::path{build_migrations_dir}.parent_path().parent_path() / "deploy" / "clamav").string();
+    c.content.worker = fs::absolute(c.content.worker, ec).string();
+    c.content.signatures = fs::absolute(c.content.signatures, ec).string();
+  }
   out = std::move(c);
   return true;
 }

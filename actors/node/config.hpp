@@ -6,6 +6,7 @@
 #pragma once
 #include "actors/node/log_sink.hpp"
 #include "actors/api/route_table.hpp"
+#include "actors/content/content.hpp"
 #include "http/options.hpp"
 #include "protocols/guard.hpp"
 #include "protocols/query.hpp"
@@ -63,6 +64,9 @@ struct config {
   std::chrono::milliseconds guard_flush{50};
   std::chrono::seconds guard_idle{120};
   protocols::baseline_rule guard_baseline;
+  // The content pipeline (Block 7, docs/CONTENT.md).
+  content_options content;
+  int64_t content_token_ttl_s = 120;
   size_t workers = 1;              // CAF scheduler threads (0 in the config = auto)
   size_t fronts = 1;               // front actors (0 in the config = one per worker)
   std::string scheduler = "sharing";  // CAF scheduler policy: sharing | stealing

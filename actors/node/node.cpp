@@ -5,12 +5,14 @@
 #include "actors/guard/guard.hpp"
 #include "actors/identity/random.hpp"
 #include "actors/node/supervisor.hpp"
+#include "protocols/hex.hpp"
 #include "protocols/password.hpp"
 #include "protocols/access_log.hpp"
 #include "protocols/json_writer.hpp"
 
 #include <caf/all.hpp>
 
+#include <filesystem>
 #include <future>
 #include <pthread.h>
 #include <unistd.h>
@@ -51,10 +53,12 @@ node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
     if (auto front = slots_.for_io(io_index)) caf::anon_send(front, http_batch{std::move(batch)});
   };
   // The one match of a request: here, for the body limit; the front reuses it.
-  hooks.body_limit = [routes = routes_, fallback = cfg_.http.unmatched_body_limit](http::request& req) {
+  hooks.body_limit = [this, routes = routes_, fallback = cfg_.http.unmatched_body_limit](http::request& req) {
     req.route = routes->match(req.method, req.path, req.where);
     req.routed = true;
-    return req.route.result == protocols::route_match::outcome::found ? req.route.matched->body_limit : fallback;
+    if (req.route.result != protocols::route_match::outcome::found) return fallback;
+    if (req.route.matched->media == protocols::body_media::upload) return prepare_upload(req, upload_edge_);
+    return req.route.matched->body_limit;
   };
   hooks.completed = [this](const http::completion& c) {
     metrics_.record(c.resp.route, c.method, c.resp.status, c.latency);
@@ -129,6 +133,14 @@ bool node::start(std::string& error) {
   // stay valid across restarts and die with a key rotation, like tokens.
   api.cursor_key = protocols::derive_key(keys->keys.front().secret, "nextcrm query cursors");
   api.webhook_allow = protocols::webhook_allowlist::parse(cfg_.webhook_allow_hosts);
+  bool content_role = cfg_.node_role == role::all || cfg_.node_role == role::content;
+  if (content_role && !prepare_content(error)) return false;
+  api.content_pool = content_role ? &content_slot_ : nullptr;
+  api.content_dir = cfg_.content.dir;
+  api.content_token_key = protocols::derive_key(keys->keys.front().secret, "nextcrm content download tokens");
+  api.content_max_upload = cfg_.content.max_upload;
+  api.content_token_ttl_s = cfg_.content_token_ttl_s;
+  upload_edge_ = {quarantine_dir(cfg_.content.dir), keys, now, cfg_.content.max_upload};
   deps.front = {routes_, &metrics_, std::move(api), [this] { return bus_gauges(); }};
   deps.pool = pg_.get();
   deps.hasher_threads = cfg_.hasher_threads;
@@ -158,6 +170,8 @@ bool node::start(std::string& error) {
   deps.relay.poll = cfg_.bus_poll;
   deps.relay.timeout = cfg_.actor_timeout;
   deps.relay_slot = &relay_slot_;
+  deps.content = cfg_.content;
+  deps.content_slot = content_role ? &content_slot_ : nullptr;
   // A transaction that wrote events has committed: this node's relay looks at once.
   pg_->on_events_committed([this] {
     if (auto r = relay_slot_.get()) caf::anon_send(r, bus_wake_atom::value);
@@ -182,7 +196,8 @@ bool node::start(std::string& error) {
     redis->ping(std::move(done));
   };
   supervisor_ = sys_.spawn(crm::actors::supervisor, std::move(deps));
-  if (cfg_.node_role == role::all || cfg_.node_role == role::core) signals_->start();  // only API nodes cache
+  // every node that caches sessions follows the bus (a download token dies with its session)
+  if (cfg_.node_role != role::runner) signals_->start();
   running_ = true;
   server_->start();
   for (auto [name, port] : {std::pair{"http", port_}, std::pair{"admin", admin_port_}}) {
@@ -190,6 +205,33 @@ bool node::start(std::string& error) {
     log_.event(log_level::info, "listening",
                field("listener", name) + "," + field("addr", hp.host + ":" + std::to_string(port)));
   }
+  return true;
+}
+
+// The content role's folders (0700; the quarantine and the store are never
+// served by anything but the download route) and the tools it runs.
+bool node::prepare_content(std::string& error) {
+  namespace fs = std::filesystem;
+  auto& c = cfg_.content;
+  for (const char* sub : {"quarantine", "store", "work", "retained"}) {
+    std::error_code ec;
+    auto dir = fs::path{c.dir} / sub;
+    fs::create_directories(dir, ec);
+    if (ec) return error = "cannot create " + dir.string() + ": " + ec.message(), false;
+    fs::permissions(dir, fs::perms::owner_all, ec);
+  }
+  std::error_code perm_ec;
+  fs::permissions(c.dir, fs::perms::owner_all, perm_ec);
+  for (auto [what, path] : {std::pair{"the sanitizer (NEXTCRM_CONTENT_WORKER)", c.worker},
+                            std::pair{"bubblewrap (NEXTCRM_CONTENT_BWRAP)", c.bwrap},
+                            std::pair{"clamscan", c.clamscan}})
+    if (::access(path.c_str(), X_OK) != 0) return error = std::string{what} + " is not at " + path, false;
+  if (!fs::is_directory(c.signatures)) return error = "no ClamAV signature folder at " + c.signatures, false;
+  char host[128] = {};
+  gethostname(host, sizeof host - 1);
+  auto r = random_bytes(4);
+  c.node_id = std::string{host} + "-" + std::to_string(getpid()) + "-" +
+              protocols::to_hex(reinterpret_cast<const uint8_t*>(r.data()), r.size());
   return true;
 }
 

@@ -4,6 +4,7 @@
 // server, wired together. main.cpp builds one; tests build one on port 0.
 #pragma once
 #include "actors/node/config.hpp"
+#include "actors/api/content_edge.hpp"
 #include "actors/core/front_slot.hpp"
 #include "actors/node/log_sink.hpp"
 #include "http/metrics.hpp"
@@ -48,6 +49,7 @@ public:
   const consumer_stats* webhook_group_stats() const { return webhook_group_ ? &webhook_group_->stats() : nullptr; }
 
 private:
+  bool prepare_content(std::string& error);
   void start_modules();
   std::vector<http::metrics::gauge> bus_gauges() const;
   caf::actor_system& sys_;
@@ -58,6 +60,8 @@ private:
   front_slot registry_slot_;
   front_slot storage_slot_;
   front_slot relay_slot_;
+  front_slot content_slot_;
+  upload_edge upload_edge_;  // set in start(), read by the body-limit hook of upload routes
   bus_counters bus_counters_;
   std::unique_ptr<signal_tail> signals_;            // the stream -> live tenant actors (other nodes' changes)
   std::unique_ptr<webhook_module> webhooks_;        // roles all and runner

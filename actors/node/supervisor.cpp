@@ -51,12 +51,18 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
     st.relay = self->spawn<caf::monitored>(relay, st.deps.relay);
     if (st.deps.relay_slot) st.deps.relay_slot->set(st.relay);
   };
+  auto start_content = [self] {
+    auto& st = self->state;
+    if (!st.deps.content_slot) return;
+    st.content = self->spawn<caf::monitored>(content_pool, st.deps.content, st.deps.storage_slot);
+    st.deps.content_slot->set(st.content);
+  };
   // Every child's handle, fronts first (a front's index is its slot).
   auto children = [self] {
     auto& st = self->state;
     std::vector<caf::actor*> out;
     for (auto& f : st.fronts) out.push_back(&f);
-    for (auto* c : {&st.health, &st.storage, &st.hasher, &st.registry, &st.relay}) out.push_back(c);
+    for (auto* c : {&st.health, &st.storage, &st.hasher, &st.registry, &st.relay, &st.content}) out.push_back(c);
     return out;
   };
   start_storage();
@@ -66,6 +72,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
   for (size_t i = 0; i < self->state.fronts.size(); ++i) start_front(i);
   start_health();
   start_relay();
+  start_content();
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     auto all = children();
@@ -84,6 +91,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
     else if (child == &st.health) start_health();
     else if (child == &st.registry) start_registry();
     else if (child == &st.relay) start_relay();
+    else if (child == &st.content) start_content();
     else {
       if (child == &st.storage) start_storage();
       else start_hasher();
@@ -100,6 +108,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
     if (st.deps.registry_slot) st.deps.registry_slot->set(caf::actor{});
     if (st.deps.storage_slot) st.deps.storage_slot->set(caf::actor{});
     if (st.deps.relay_slot) st.deps.relay_slot->set(caf::actor{});
+    if (st.deps.content_slot) st.deps.content_slot->set(caf::actor{});
     bool any = false;
     for (auto* child : children())
       if (*child) {

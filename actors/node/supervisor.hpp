@@ -7,6 +7,7 @@
 // knows that no actor uses the storage clients any more.
 #pragma once
 #include "actors/bus/relay.hpp"
+#include "actors/content/content.hpp"
 #include "actors/front/front.hpp"
 #include "actors/node/health.hpp"
 #include "actors/identity/identity.hpp"
@@ -30,6 +31,10 @@ struct supervisor_deps {
   // The bus relay (Block 8); not started when `relay.redis` is null (tests).
   relay_deps relay;
   front_slot* relay_slot = nullptr;  // where the NOTIFY listener finds the relay
+  // The content pool (Block 7), on nodes of the content role; none when
+  // `content_slot` is null.
+  content_options content;
+  front_slot* content_slot = nullptr;
 };
 
 struct supervisor_state {
@@ -41,6 +46,7 @@ struct supervisor_state {
   caf::actor hasher;
   caf::actor registry;
   caf::actor relay;
+  caf::actor content;
   uint64_t restarts = 0;
   bool stopping = false;         // exit received: children are going down
   caf::error stop_reason;

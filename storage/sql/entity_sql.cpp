@@ -217,7 +217,8 @@ std::vector<pg_statement> entity_statements() {
         {entity_statement(entity_op::attach, e),
          with_event("INSERT INTO attachments (tenant_id, id, entity, entity_id, content_id, created_by)"
                     " SELECT $1::uuid, $2::uuid, '" + e.path + "', $3::uuid, $4::uuid, $5::uuid WHERE EXISTS (SELECT 1 FROM " +
-                        e.table + " WHERE tenant_id = $1 AND id = $3) RETURNING " + attachment_columns_named,
+                        e.table + " WHERE tenant_id = $1 AND id = $3) AND EXISTS (SELECT 1 FROM content_items WHERE tenant_id = $1"
+                        " AND id = $4::uuid AND status = 'safe') RETURNING " + attachment_columns_named,
                     "$1", sql_literal(event_type(e, "attachment_added")), sql_literal(e.path + "/") + " || w.entity_id",
                     "jsonb_build_object('id', w.id, 'entity', w.entity, 'entity_id', w.entity_id, 'content_id',"
                     " w.content_id, 'created_by', w.created_by, 'created_at', w.created_text)")});

@@ -2,6 +2,7 @@
 
 #include "storage/sql/entity_sql.hpp"
 #include "storage/sql/event_sql.hpp"
+#include "storage/sql/content_sql.hpp"
 #include "storage/sql/guard_sql.hpp"
 #include "storage/sql/webhook_sql.hpp"
 
@@ -103,6 +104,7 @@ std::vector<pg_statement> all_statements() {
   for (auto& s : event_statements()) out.push_back(std::move(s));
   for (auto& s : webhook_statements()) out.push_back(std::move(s));
   for (auto& s : guard_statements()) out.push_back(std::move(s));
+  for (auto& s : content_statements()) out.push_back(std::move(s));
   return out;
 }
 

@@ -487,6 +487,8 @@ class Server:
         self.jwt_keys = parse_jwt_keys(self.env["NEXTCRM_JWT_KEYS"])
         self.grace = float(self.env["NEXTCRM_SHUTDOWN_GRACE_S"])
         self.workdir = tempfile.mkdtemp(prefix="nextcrm-it-")
+        # the content role's quarantine and store: per server, removed with it
+        self.env.setdefault("NEXTCRM_CONTENT_DIR", os.path.join(self.workdir, "content"))
         self.log_path = os.path.join(self.workdir, "nextcrm.log")  # stdout: JSON lines
         self.err_path = os.path.join(self.workdir, "nextcrm.err")  # stderr
         self.proc = None

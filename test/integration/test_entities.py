@@ -379,6 +379,19 @@ class EntityCase(unittest.TestCase):
         rows = h.psql_tenant(self.app_url, org.id, "SELECT " + ", ".join(parts))
         return dict(zip(DB_TABLES, rows[0]))
 
+    def safe_content(self, org=None):
+        """A content item of ORG in state `safe` (what an attachment may
+        name, docs/CONTENT.md), written directly: the pipeline itself is
+        test_content.py's."""
+        org = org or self.org
+        rows = h.psql_tenant(self.app_url, org.id, """
+            INSERT INTO content_items (tenant_id, id, status, filename, declared_mime, size, sha256, created_by,
+                                       traceparent, safe_mime, safe_size, safe_sha256)
+            VALUES (current_setting('app.tenant_id')::uuid, gen_random_uuid(), 'safe', 'x.pdf', 'application/pdf',
+                    1, repeat('0', 64), '%s', '00-%s-00f067aa0ba902b7-01', 'application/pdf', 1, repeat('0', 64))
+            RETURNING id""" % (org.uid("admin"), "0" * 32))
+        return rows[0][0]
+
     def db_count(self, table, where="true", org=None):
         return int(h.psql_tenant(self.app_url, (org or self.org).id,
                                  "SELECT count(*) FROM %s WHERE %s" % (table, where))[0][0])
@@ -1255,7 +1268,7 @@ class CrossTenant(EntityCase):
         helper = cls()
         cls.other = Org(SERVER, roles=())  # tenant B
         cls.records = {e: helper.create(e, helper.full_body(e))[0] for e in ENTITIES}
-        cls.content = str(uuid.uuid4())
+        cls.content = helper.safe_content()
         for e, rec in cls.records.items():
             helper.data(helper.call("POST", path(e, rec["id"], "attachments"), {"content_id": cls.content}), 201)
 
@@ -1348,7 +1361,7 @@ class Attachments(EntityCase):
                 other, _ = self.create(entity, self.minimal_body(entity))
                 sub = path(entity, rec["id"], "attachments")
                 self.assertEqual(self.data(self.call("GET", sub)), [])
-                c1, c2 = str(uuid.uuid4()), str(uuid.uuid4())
+                c1, c2 = self.safe_content(), self.safe_content()
                 role = "sales" if entity in ("customers", "deals") else "manager"
                 a1 = self.attach(entity, rec["id"], c1, role=role)
                 self.assertEqual(set(a1), ATTACHMENT_KEYS, a1)
@@ -1404,7 +1417,7 @@ class Attachments(EntityCase):
                 self.problem(self.call("GET", ghost), 404, NOT_FOUND)
         self.assertEqual(self.fingerprint(), before)
         # a deleted record's attachments are gone from the API with it
-        self.attach("customers", rec["id"], str(uuid.uuid4()))
+        self.attach("customers", rec["id"], self.safe_content())
         self.assertEqual(self.call("DELETE", path("customers", rec["id"])).status, 204)
         self.problem(self.call("GET", sub), 404, NOT_FOUND)
         self.problem(self.call("POST", sub, {"content_id": str(uuid.uuid4())}), 404, NOT_FOUND)

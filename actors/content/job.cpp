@@ -1,0 +1,311 @@
+// actors/content/job.cpp: one upload through the pipeline (docs/CONTENT.md).
+//   claim (lease, content.item.processing) -> [hold] -> scan -> sanitize ->
+//   store -> safe (content.item.safe) | rejected (content.item.rejected)
+// The actor decides and persists; processes and hashing run on threads of
+// their own (sandbox.hpp) and report back with cstep. Every step has a
+// deadline (the sandbox kills at it); a lost lease or a failed write ends
+// the actor and leaves the item to the next claim.
+#include "actors/content/job.hpp"
+
+#include "actors/content/sandbox.hpp"
+#include "actors/data/storage_messages.hpp"
+#include "protocols/content.hpp"
+#include "protocols/hex.hpp"
+#include "protocols/json_body.hpp"
+#include "protocols/values.hpp"
+#include "storage/sql/content_sql.hpp"
+#include "storage/sql/event_sql.hpp"
+
+#include <openssl/evp.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <sys/stat.h>
+
+namespace crm::actors {
+
+namespace fs = std::filesystem;
+using storage::pg_query;
+
+
+namespace {
+
+using job_actor = caf::stateful_actor<content_job_state>;
+
+enum step : int { step_scan = 1, step_sanitize = 2, step_store = 3 };
+
+std::string work_dir(const content_job_state& st) { return st.opts.dir + "/work/" + st.ref.id; }
+std::string quarantine_file(const content_job_state& st) { return quarantine_dir(st.opts.dir) + "/" + st.quarantine_name; }
+
+caf::actor storage_of(job_actor* self) { return self->state.storage->get(); }
+
+// The quarantined original: deleted, or kept `retain_s` for forensics under
+// retained/<until>-<name> (never served; the pool's sweep removes it).
+void dispose_original(const content_job_state& st) {
+  std::error_code ec;
+  if (st.quarantine_name.empty()) return;
+  if (st.retain_s > 0) {
+    auto until = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() +
+                 st.retain_s;
+    fs::create_directories(st.opts.dir + "/retained", ec);
+    fs::rename(quarantine_file(st), st.opts.dir + "/retained/" + std::to_string(until) + "-" + st.quarantine_name, ec);
+    if (!ec) return;
+  }
+  fs::remove(quarantine_file(st), ec);
+}
+
+void finish(job_actor* self) {
+  std::error_code ec;
+  fs::remove_all(work_dir(self->state), ec);
+  self->state.done = true;
+  self->quit();
+}
+
+void run_db(job_actor* self, std::vector<pg_query> queries, std::function<void(db_result&)> then) {
+  auto storage = storage_of(self);
+  if (!storage) return finish(self);  // the lease runs out; the next claim resumes
+  std::vector<pg_query> all{storage::event_context(self->state.ref.traceparent)};
+  for (auto& q : queries) all.push_back(std::move(q));
+  self->request(storage, std::chrono::seconds(10), db_atom::value, db_request{self->state.ref.tenant, std::move(all)})
+      .then([then = std::move(then)](db_result& r) { then(r); }, [self](caf::error&) { finish(self); });
+}
+
+void reject(job_actor* self, std::string reason, std::string detail) {
+  auto& st = self->state;
+  std::optional<std::string> sniffed;
+  if (!st.sniffed.empty()) sniffed = st.sniffed;
+  run_db(self,
+         {{storage::stmt_content_reject,
+           {st.ref.tenant, st.ref.id, st.opts.node_id, std::move(reason), std::move(detail), sniffed, std::nullopt},
+           true}},
+         [self](db_result& r) {
+           if (!r.sets.back().rows.empty()) dispose_original(self->state);
+           finish(self);
+         });
+}
+
+// `output`'s last line that is a JSON object (the worker's verdict).
+std::string last_json_line(const std::string& output) {
+  size_t end = output.size();
+  while (end > 0) {
+    auto start = output.rfind('\n', end - 1);
+    start = start == std::string::npos ? 0 : start + 1;
+    auto line = output.substr(start, end - start);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    if (!line.empty() && line.front() == '{') return line;
+    if (start == 0) break;
+    end = start - 1;
+  }
+  return {};
+}
+
+sandbox_spec scan_spec(const content_job_state& st) {
+  sandbox_spec s;
+  s.bwrap = st.opts.bwrap;
+  s.mounts = {{quarantine_file(st), "/job/in", false}, {st.opts.signatures, "/job/db", false}};
+  auto max = std::to_string(std::min<int64_t>(st.opts.max_upload, 4000ll << 20));
+  // Files past a limit are not scanned silently: --alert-exceeds-max flags them.
+  s.argv = {st.opts.clamscan, "--no-summary", "--stdout", "-d", "/job/db", "--max-filesize=" + max,
+            "--max-scansize=" + max, "--alert-exceeds-max=yes", "--alert-encrypted=yes", "/job/in"};
+  s.timeout = st.opts.scan_timeout;
+  s.memory = st.opts.worker_memory;
+  return s;
+}
+
+sandbox_spec sanitize_spec(const content_job_state& st) {
+  sandbox_spec s;
+  s.bwrap = st.opts.bwrap;
+  s.mounts = {{quarantine_file(st), "/job/in", false}, {work_dir(st), "/job/work", true},
+              {st.opts.worker, "/job/nextcrm-worker", false}};
+  std::string allow;
+  for (const auto& t : st.allowed) allow += (allow.empty() ? "" : ",") + t;
+  s.argv = {"/job/nextcrm-worker", "--in", "/job/in", "--out", "/job/work/out", "--declared", st.declared,
+            "--filename", st.filename, "--allow", allow, "--archives", st.archives ? "1" : "0",
+            "--rasterize", st.rasterize ? "1" : "0", "--max-pixels", std::to_string(st.opts.max_pixels)};
+  s.timeout = st.opts.sanitize_timeout;
+  s.memory = st.opts.worker_memory;
+  s.max_file = static_cast<uint64_t>(std::max<int64_t>(st.opts.max_upload * 4, 256ll << 20));
+  return s;
+}
+
+// Runs `spec` off the actor; the outcome comes back as cstep.
+void run_step(job_actor* self, int which, sandbox_spec spec) {
+  auto me = caf::actor_cast<caf::actor>(self);
+  run_sandboxed(std::move(spec), [me, which](sandbox_result r) {
+    caf::anon_send(me, cstep_atom::value, which, static_cast<int>(r.how), r.code, std::move(r.output));
+  });
+}
+
+// The artifact's SHA-256 and size, then its place in the store (a file of
+// that name is the same bytes: content addressing dedupes). Off the actor.
+void store_artifact(job_actor* self) {
+  auto me = caf::actor_cast<caf::actor>(self);
+  auto out = work_dir(self->state) + "/out";
+  auto dir = self->state.opts.dir;
+  auto tenant = self->state.ref.tenant;
+  std::thread([me, out, dir, tenant] {
+    std::ifstream f(out, std::ios::binary);
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+    std::vector<char> buf(1 << 16);
+    uint64_t size = 0;
+    while (f) {
+      f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      auto n = static_cast<size_t>(f.gcount());
+      if (n == 0) break;
+      EVP_DigestUpdate(ctx, buf.data(), n);
+      size += n;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx, md, &len);
+    EVP_MD_CTX_free(ctx);
+    bool read_ok = f.eof() && !f.bad();
+    auto sha = protocols::to_hex(md, len);
+    std::error_code ec;
+    auto target = store_path(dir, tenant, sha);
+    if (read_ok && size > 0) {
+      fs::create_directories(fs::path(target).parent_path(), ec);
+      if (!fs::exists(target, ec)) {
+        ::chmod(out.c_str(), 0640);
+        fs::rename(out, target, ec);
+      }
+    }
+    bool ok = read_ok && size > 0 && !ec && fs::exists(target);
+    caf::anon_send(me, cstep_atom::value, static_cast<int>(step_store), ok ? 0 : 1, 0,
+                   ok ? sha + " " + std::to_string(size) : std::string{"the artifact cannot be stored"});
+  }).detach();
+}
+
+void on_scanned(job_actor* self, sandbox_result::end how, int code, const std::string& output) {
+  if (how == sandbox_result::end::exited && code == 0) {
+    std::error_code ec;
+    fs::create_directories(work_dir(self->state), ec);
+    return run_step(self, step_sanitize, sanitize_spec(self->state));
+  }
+  if (how == sandbox_result::end::exited && code == 1) {
+    auto found = output.find(" FOUND");
+    auto colon = output.rfind(": ", found);
+    auto name = found != std::string::npos && colon != std::string::npos ? output.substr(colon + 2, found - colon - 2) : "a signature";
+    return reject(self, "scan.infected", "the virus scanner found " + name);
+  }
+  if (how == sandbox_result::end::timed_out) return reject(self, "scan.timeout", "the virus scan did not finish in time");
+  reject(self, "scan.error", "the virus scanner failed; a file is never passed unscanned");
+}
+
+void on_sanitized(job_actor* self, sandbox_result::end how, const std::string& output) {
+  if (how == sandbox_result::end::timed_out)
+    return reject(self, "sanitize.timeout", "the file took too long to rebuild (a decompression bomb?)");
+  auto line = last_json_line(output);
+  if (how != sandbox_result::end::exited || line.empty())
+    return reject(self, "sanitize.failed", "the file could not be rebuilt safely");
+  protocols::json_body v{line};
+  auto ok = v.boolean("ok", true);
+  auto sniffed = v.string("sniffed", {true, 1, 200});
+  if (!v.ok() || !ok || !sniffed) return reject(self, "sanitize.failed", "the file could not be rebuilt safely");
+  self->state.sniffed = *sniffed;
+  if (!*ok) {
+    auto reason = v.string("reason", {true, 1, 64});
+    auto detail = v.string("detail", {true, 0, 1000});
+    return reject(self, reason.value_or("sanitize.failed"), detail.value_or("the file could not be rebuilt safely"));
+  }
+  auto mime = v.string("mime", {true, 1, 200});
+  if (!mime) return reject(self, "sanitize.failed", "the file could not be rebuilt safely");
+  self->state.safe_mime = *mime;
+  store_artifact(self);
+}
+
+void on_stored(job_actor* self, int failed, const std::string& output) {
+  if (failed) return reject(self, "store.failed", output);
+  auto space = output.find(' ');
+  auto sha = output.substr(0, space), size = output.substr(space + 1);
+  auto& st = self->state;
+  run_db(self,
+         {{storage::stmt_content_safe,
+           {st.ref.tenant, st.ref.id, st.opts.node_id, st.sniffed, st.safe_mime, size, sha, std::nullopt},
+           true}},
+         [self](db_result& r) {
+           if (!r.sets.back().rows.empty()) dispose_original(self->state);
+           finish(self);
+         });
+}
+
+void start(job_actor* self) {
+  auto& st = self->state;
+  if (st.opts.hold.count() > 0) return self->delayed_send(self, st.opts.hold, chold_atom::value), void();
+  run_step(self, step_scan, scan_spec(st));
+}
+
+void claimed(job_actor* self, db_result& r) {
+  auto& st = self->state;
+  const auto& item = r.sets.at(1);
+  if (item.rows.empty()) return finish(self);  // done already, or another node's lease
+  st.quarantine_name = item.cell(0, storage::ci_quarantine_name);
+  st.declared = item.cell(0, storage::ci_declared);
+  st.filename = item.cell(0, storage::ci_filename);
+  st.size = std::stoll(item.cell(0, storage::ci_size));
+  int attempts = std::stoi(item.cell(0, storage::ci_attempts));
+  const auto& settings = r.sets.at(2);
+  protocols::content_settings defaults;
+  st.allowed = defaults.allowed_types;
+  if (!settings.rows.empty()) {
+    st.allowed = protocols::parse_pg_text_array(settings.cell(0, 1));
+    st.archives = settings.cell(0, 2) == "t";
+    st.rasterize = settings.cell(0, 3) == "t";
+    st.retain_s = std::stoll(settings.cell(0, 4));
+  }
+  auto lease_every = std::max<std::chrono::milliseconds>(st.opts.lease / 3, std::chrono::milliseconds(200));
+  self->delayed_send(self, lease_every, clease_atom::value);
+  if (attempts > st.opts.max_attempts)
+    return reject(self, "processing.failed", "processing stopped " + std::to_string(attempts - 1) + " times");
+  struct stat sb {};
+  if (st.quarantine_name.empty() || ::stat(quarantine_file(st).c_str(), &sb) != 0 || sb.st_size != st.size)
+    return reject(self, "quarantine.missing", "the uploaded file is no longer in the quarantine");
+  start(self);
+}
+
+} // namespace
+
+caf::behavior content_job(caf::stateful_actor<content_job_state>* self, content_options opts, front_slot* storage,
+                          job_ref ref) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.storage = storage;
+  st.ref = std::move(ref);
+  auto lease_s = std::to_string(std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(st.opts.lease).count()));
+  run_db(self,
+         {{storage::stmt_content_claim, {st.ref.tenant, st.ref.id, st.opts.node_id, lease_s}, true},
+          {storage::stmt_content_settings, {st.ref.tenant}, true}},
+         [self](db_result& r) { claimed(self, r); });
+  return {
+      [self](cstep_atom, int which, int how, int code, std::string& output) {
+        auto end = static_cast<sandbox_result::end>(how);
+        switch (which) {
+          case step_scan: return on_scanned(self, end, code, output);
+          case step_sanitize: return on_sanitized(self, end, output);
+          case step_store: return on_stored(self, how, output);
+          default: break;
+        }
+      },
+      [self](chold_atom) { run_step(self, step_scan, scan_spec(self->state)); },
+      [self, lease_s](clease_atom) {
+        auto& st = self->state;
+        if (st.done) return;
+        auto storage = storage_of(self);
+        if (!storage) return;
+        db_request rq{st.ref.tenant, {{storage::stmt_content_renew, {st.ref.tenant, st.ref.id, st.opts.node_id, lease_s}, true}}};
+        self->request(storage, std::chrono::seconds(10), db_atom::value, std::move(rq))
+            .then(
+                [self](db_result& r) {
+                  if (r.sets.at(0).rows.empty()) return finish(self);  // another node holds it now
+                  self->delayed_send(self, std::max<std::chrono::milliseconds>(self->state.opts.lease / 3,
+                                                                               std::chrono::milliseconds(200)),
+                                     clease_atom::value);
+                },
+                [](caf::error&) {});
+      },
+  };
+}
+
+} // namespace crm::actors

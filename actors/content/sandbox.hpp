@@ -1,0 +1,45 @@
+// actors/content/sandbox.hpp
+// Untrusted bytes are only ever parsed in a child process (ADR-0052): run
+// under bubblewrap with every namespace unshared (no network, no view of
+// the host's files beyond /usr read-only, the one input file read-only and
+// one output folder), resource limits (address space, CPU, file size, open
+// files, no core dumps), its own process group, killed at its deadline.
+// The call runs on a thread of its own and reports through `done`: an
+// actor's thread never waits for a process.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace crm::actors {
+
+struct sandbox_mount {
+  std::string host;    // path on the host
+  std::string inside;  // where the child sees it
+  bool writable = false;
+};
+
+struct sandbox_spec {
+  std::string bwrap;                 // "" = no sandbox (only for the bare-tools benchmark)
+  std::vector<sandbox_mount> mounts;
+  std::vector<std::string> argv;     // the program (a path inside) and its arguments
+  std::chrono::milliseconds timeout{60000};
+  uint64_t memory = 2048ull << 20;   // RLIMIT_AS
+  uint64_t max_file = 1024ull << 20; // RLIMIT_FSIZE
+};
+
+struct sandbox_result {
+  enum class end : uint8_t { exited, signaled, timed_out, failed_to_start } how = end::failed_to_start;
+  int code = -1;        // exit code, or the signal
+  std::string output;   // stdout and stderr, the first 64 KiB
+};
+
+// Runs `spec` on a new thread; `done` is called there once it ended.
+void run_sandboxed(sandbox_spec spec, std::function<void(sandbox_result)> done);
+
+// The same, on the calling thread (the benchmark and the admin CLI).
+sandbox_result run_sandboxed_now(const sandbox_spec& spec);
+
+} // namespace crm::actors

@@ -1,0 +1,43 @@
+// actors/content/worker/sanitize.hpp
+// The sanitizer's steps, one function per kind of content, for
+// nextcrm-worker (main.cpp) only: this code parses untrusted bytes and runs
+// nowhere but inside the sandbox.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace crm::worker {
+
+struct job {
+  std::string in, out;       // the quarantined file (read-only), the artifact to write
+  std::string sniffed;       // libmagic's MIME type
+  std::string declared;      // the client's, for CSV vs text only
+  std::string filename;      // the client's, for CSV vs text only
+  std::vector<std::string> allowed;
+  bool archives = false;
+  bool rasterize = false;
+  uint64_t max_pixels = 100'000'000;
+};
+
+struct verdict {
+  bool ok = false;
+  bool internal = false;   // the worker failed (not the file's fault): exit 2
+  std::string mime;        // ok: the artifact's type
+  std::string kind;        // ok: image, pdf, text, csv, archive, office
+  std::string reason;      // !ok: dotted code (type.not_allowed, image.too_many_pixels, ...)
+  std::string detail;      // !ok: one sentence for the user
+};
+
+verdict sanitize(const job& j);
+
+verdict sanitize_image(const job& j);
+verdict sanitize_pdf(const job& j, const std::string& in);
+verdict sanitize_text(const job& j, bool csv);
+verdict check_zip(const job& j);
+verdict convert_office(const job& j);
+
+verdict reject(std::string reason, std::string detail);
+verdict accept(std::string mime, std::string kind);
+
+} // namespace crm::worker

@@ -1,0 +1,98 @@
+#include "http/upload_file.hpp"
+
+#include "protocols/hex.hpp"
+
+#include <openssl/evp.h>
+
+#include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace crm::http {
+
+struct upload_file::digest {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  digest() { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
+  ~digest() { EVP_MD_CTX_free(ctx); }
+};
+
+upload_file::upload_file(std::string path, std::string boundary, bool discard)
+    : path_(std::move(path)), discard_(discard), sha_(std::make_unique<digest>()) {
+  if (!boundary.empty()) {
+    multipart_ = std::make_unique<protocols::multipart_reader>(
+        std::move(boundary),
+        [this](const protocols::multipart_part& p) {
+          in_file_part_ = p.has_filename || p.name == "file";
+          if (!in_file_part_) return true;  // another field: dropped
+          if (file_part_seen_) return false;
+          file_part_seen_ = true;
+          part_filename_ = p.filename;
+          part_content_type_ = p.content_type;
+          return true;
+        },
+        [this](std::string_view bytes) {
+          if (in_file_part_) store(bytes);
+          return true;
+        });
+  }
+  if (discard_) return;
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd_ < 0) fail("the quarantine cannot take the upload", true);
+}
+
+upload_file::~upload_file() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!discard_ && !kept_) ::unlink(path_.c_str());
+}
+
+void upload_file::fail(std::string why, bool disk) {
+  if (!error_.empty()) return;
+  error_ = std::move(why);
+  disk_error_ = disk;
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (!discard_) ::unlink(path_.c_str());
+}
+
+void upload_file::store(std::string_view bytes) {
+  size_ += bytes.size();
+  if (discard_ || failed()) return;
+  EVP_DigestUpdate(sha_->ctx, bytes.data(), bytes.size());
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail("the quarantine cannot take the upload (disk full?)", true);
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+void upload_file::write(const char* data, size_t n) {
+  if (failed()) return;
+  if (!multipart_) return store({data, n});
+  if (!multipart_->feed({data, n})) fail("the multipart/form-data body is malformed: " + multipart_->error());
+}
+
+void upload_file::finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (!failed() && multipart_) {
+    if (!multipart_->complete()) fail("the multipart/form-data body ends before its closing boundary");
+    else if (!file_part_seen_) fail("the form has no file part (a part with a filename)");
+  }
+  // No fsync here (it would stall the I/O thread): a crashed process loses
+  // nothing in the page cache; the job checks the size before it starts.
+  if (fd_ >= 0 && ::close(fd_) != 0) fail("the quarantine cannot take the upload", true);
+  fd_ = -1;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(sha_->ctx, md, &len);
+  sha256_ = protocols::to_hex(md, len);
+}
+
+file_body::~file_body() {
+  if (fd >= 0) ::close(fd);
+}
+
+} // namespace crm::http
