@@ -42,8 +42,10 @@ bool is_word(std::string_view s) {
 } // namespace
 
 bool is_event_pattern(std::string_view p) {
-  if (p.substr(0, 4) != "crm.") return false;
-  p.remove_prefix(4);
+  // the areas of NXP event types: crm.* (records, identity, guard), content.* (the pipeline)
+  if (p.substr(0, 4) == "crm.") p.remove_prefix(4);
+  else if (p.substr(0, 8) == "content.") p.remove_prefix(8);
+  else return false;
   auto dot = p.find('.');
   if (dot == std::string_view::npos) return false;
   auto entity = p.substr(0, dot), action = p.substr(dot + 1);
@@ -148,6 +150,8 @@ std::chrono::milliseconds webhook_retry_delay(int attempt, std::chrono::millisec
 }
 
 std::string permission_for_event(std::string_view type) {
+  if (type.substr(0, 13) == "content.item.") return "content:upload";
+  if (type.substr(0, 17) == "content.settings.") return "content:manage";
   if (type.substr(0, 4) != "crm.") return {};
   auto rest = type.substr(4);
   auto singular = rest.substr(0, rest.find('.'));

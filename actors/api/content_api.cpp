@@ -110,7 +110,8 @@ protocols::content_settings settings_of(const storage::pg_rows& rows) {
 std::string settings_json(const protocols::content_settings& s, int64_t node_cap) {
   protocols::json_writer w;
   w.begin_object().key("data").begin_object();
-  w.key("max_upload_bytes").raw(std::to_string(s.max_upload_bytes));
+  // what binds: the tenant's cap within the node's
+  w.key("max_upload_bytes").raw(std::to_string(std::min(s.max_upload_bytes, node_cap)));
   w.key("node_max_upload_bytes").raw(std::to_string(node_cap));
   w.key("allowed_types").begin_array();
   for (const auto& t : s.allowed_types) w.string(t);

@@ -99,3 +99,8 @@ END $$;
 -- audit row names the attachment: entity 'attachments', its id).
 CREATE TRIGGER attachments_audit AFTER INSERT OR UPDATE OR DELETE ON attachments
   FOR EACH ROW EXECUTE FUNCTION app_audit_row('attachments');
+
+-- The pipeline's events are content.item.<status> and content.settings.updated
+-- (docs/protocols/NXP-ENVELOPE.md): the outbox takes the content area too.
+ALTER TABLE outbox DROP CONSTRAINT outbox_type_check;
+ALTER TABLE outbox ADD CONSTRAINT outbox_type_check CHECK (type ~ '^(crm|content)\.[a-z_]+\.[a-z_]+$');

@@ -167,7 +167,7 @@ class Sanitizing(ContentCase):
         r = self.download(self.token(up["id"])["url"])
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.header("content-type"), "image/jpeg")
-        self.assertTrue(r.header("content-disposition").startswith("attachment;"), r.headers)
+        self.assertTrue(r.header("content-disposition").startswith("attachment;"), r)
         self.assertEqual(r.header("x-content-type-options"), "nosniff")
         self.assertIn("sandbox", r.header("content-security-policy"))
         self.assertEqual(r.body[:2], b"\xff\xd8")
