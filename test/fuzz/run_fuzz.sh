@@ -58,13 +58,14 @@ case "$TARGET" in
   json_body) SOURCES=("${P}/access_profile.cpp" "${COMMON[@]}") ;;
   jwt) SOURCES=("${COMMON[@]}") ;;
   router) SOURCES=("${ROOT}/actors/api/route_table.cpp" "${P}/router.cpp" "${COMMON[@]}") ;;
+  content) SOURCES=("${P}/content.cpp" "${P}/multipart.cpp" "${COMMON[@]}") ;;
   http)
     SOURCES=("${ROOT}/http/parser.cpp")
     LLHTTP_DIR=/usr/share/llhttp
     C_SOURCES=("${LLHTTP_DIR}/llhttp.c" "${LLHTTP_DIR}/api.c" "${LLHTTP_DIR}/http.c")
     EXTRA_FLAGS=(-I/usr/share/include/llhttp)
     ;;
-  *) die "fuzz: unknown target '${TARGET}' (query, http, json_body, jwt, router)" ;;
+  *) die "fuzz: unknown target '${TARGET}' (query, http, json_body, jwt, router, content)" ;;
 esac
 SOURCES=("${ROOT}/test/fuzz/${TARGET}_fuzz.cpp" "${SOURCES[@]}")
 DICT=()
