@@ -15,6 +15,9 @@ std::vector<std::string> access_profile::readable_paths() const {
   for (const auto& e : entity_registry())
     for (size_t i = 0; i < e.fields.size(); ++i)
       if (can_read(e, i)) out.push_back(e.path + "." + e.fields[i].name);
+  // an attachment's audit row names the record, the content item and who
+  // attached it: references, no field of the record itself
+  for (const char* f : {"entity", "entity_id", "content_id", "created_by"}) out.push_back(std::string{"attachments."} + f);
   return out;
 }
 
