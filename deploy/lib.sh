@@ -17,7 +17,7 @@ NEXTCRM_PACKAGES=(
   libcaf-dev libasio-dev node-llhttp libsimdjson-dev libpq-dev libhiredis-dev
   libssl-dev libargon2-dev libcurl4-openssl-dev catch2 clang libclang-rt-dev
   postgresql redis-server nginx-light wrk curl jq python3 python3-yaml openssl
-  libmagic-dev libvips-dev libvips-tools libqpdf-dev qpdf zlib1g-dev clamav bubblewrap poppler-utils
+  libmagic-dev libvips-dev libvips-tools libqpdf-dev qpdf zlib1g-dev clamav clamav-daemon bubblewrap poppler-utils
 )
 
 # ---------------------------------------------------------------- messages

@@ -27,6 +27,10 @@ struct content_options {
   std::string worker;              // the sanitizer binary (nextcrm-worker)
   std::string bwrap = "/usr/bin/bwrap";
   std::string clamscan = "/usr/bin/clamscan";
+  std::string clamd = "/usr/sbin/clamd";
+  std::string clamd_mode = "auto";  // auto: the node's own clamd; off: clamscan per file; else a socket path
+  std::string clamd_socket;        // where scans connect ("" = clamscan per file); set by the node
+  bool image_fuzzy_hash = false;   // ClamAV's ScanImageFuzzyHash (decodes every image)
   std::string signatures;          // ClamAV database folder (ours: deploy/clamav; add the official one)
   int64_t max_upload = 256ll << 20;  // the node's cap; a tenant's is at most this
   size_t max_jobs = 2;             // jobs processing at once on this node

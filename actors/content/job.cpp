@@ -1,5 +1,5 @@
 // actors/content/job.cpp: one upload through the pipeline (docs/CONTENT.md).
-//   claim (lease, content.item.processing) -> [hold] -> scan -> sanitize ->
+//   claim (lease, content.item.processing) -> [hold] -> scan (clamd) -> sanitize ->
 //   store -> safe (content.item.safe) | rejected (content.item.rejected)
 // The actor decides and persists; processes and hashing run on threads of
 // their own (sandbox.hpp) and report back with cstep. Every step has a
@@ -8,6 +8,7 @@
 #include "actors/content/job.hpp"
 
 #include "actors/content/sandbox.hpp"
+#include "actors/content/scanner.hpp"
 #include "actors/data/storage_messages.hpp"
 #include "protocols/content.hpp"
 #include "protocols/hex.hpp"
@@ -100,24 +101,11 @@ std::string last_json_line(const std::string& output) {
   return {};
 }
 
-sandbox_spec scan_spec(const content_job_state& st) {
-  sandbox_spec s;
-  s.bwrap = st.opts.bwrap;
-  s.mounts = {{quarantine_file(st), "/job/in", false}, {st.opts.signatures, "/job/db", false}};
-  auto max = std::to_string(std::min<int64_t>(st.opts.max_upload, 4000ll << 20));
-  // Files past a limit are not scanned silently: --alert-exceeds-max flags them.
-  s.argv = {st.opts.clamscan, "--no-summary", "--stdout", "-d", "/job/db", "--max-filesize=" + max,
-            "--max-scansize=" + max, "--alert-exceeds-max=yes", "--alert-encrypted=yes", "/job/in"};
-  s.timeout = st.opts.scan_timeout;
-  s.memory = st.opts.worker_memory;
-  return s;
-}
-
 sandbox_spec sanitize_spec(const content_job_state& st) {
   sandbox_spec s;
   s.bwrap = st.opts.bwrap;
   s.mounts = {{quarantine_file(st), "/job/in", false}, {work_dir(st), "/job/work", true},
-              {st.opts.worker, "/job/nextcrm-worker", false}};
+              {st.opts.worker, "/job/nextcrm-worker", false}, {st.opts.worker + "-image", "/job/nextcrm-worker-image", false}};
   std::string allow;
   for (const auto& t : st.allowed) allow += (allow.empty() ? "" : ",") + t;
   s.argv = {"/job/nextcrm-worker", "--in", "/job/in", "--out", "/job/work/out", "--declared", st.declared,
@@ -178,19 +166,25 @@ void store_artifact(job_actor* self) {
   }).detach();
 }
 
-void on_scanned(job_actor* self, sandbox_result::end how, int code, const std::string& output) {
-  if (how == sandbox_result::end::exited && code == 0) {
+// The scan, off the actor (clamd, or clamscan when clamd is away).
+void scan(job_actor* self) {
+  auto me = caf::actor_cast<caf::actor>(self);
+  auto opts = self->state.opts;
+  auto file = quarantine_file(self->state);
+  std::thread([me, opts, file] {
+    auto r = scan_file(opts, opts.clamd_socket, file);
+    caf::anon_send(me, cstep_atom::value, static_cast<int>(step_scan), static_cast<int>(r.what), 0, std::move(r.detail));
+  }).detach();
+}
+
+void on_scanned(job_actor* self, scan_result::verdict what, const std::string& detail) {
+  if (what == scan_result::verdict::clean) {
     std::error_code ec;
     fs::create_directories(work_dir(self->state), ec);
     return run_step(self, step_sanitize, sanitize_spec(self->state));
   }
-  if (how == sandbox_result::end::exited && code == 1) {
-    auto found = output.find(" FOUND");
-    auto colon = output.rfind(": ", found);
-    auto name = found != std::string::npos && colon != std::string::npos ? output.substr(colon + 2, found - colon - 2) : "a signature";
-    return reject(self, "scan.infected", "the virus scanner found " + name);
-  }
-  if (how == sandbox_result::end::timed_out) return reject(self, "scan.timeout", "the virus scan did not finish in time");
+  if (what == scan_result::verdict::infected) return reject(self, "scan.infected", "the virus scanner found " + detail);
+  if (detail == "timeout") return reject(self, "scan.timeout", "the virus scan did not finish in time");
   reject(self, "scan.error", "the virus scanner failed; a file is never passed unscanned");
 }
 
@@ -234,7 +228,7 @@ void on_stored(job_actor* self, int failed, const std::string& output) {
 void start(job_actor* self) {
   auto& st = self->state;
   if (st.opts.hold.count() > 0) return self->delayed_send(self, st.opts.hold, chold_atom::value), void();
-  run_step(self, step_scan, scan_spec(st));
+  scan(self);
 }
 
 void claimed(job_actor* self, db_result& r) {
@@ -279,16 +273,16 @@ caf::behavior content_job(caf::stateful_actor<content_job_state>* self, content_
           {storage::stmt_content_settings, {st.ref.tenant}, true}},
          [self](db_result& r) { claimed(self, r); });
   return {
-      [self](cstep_atom, int which, int how, int code, std::string& output) {
+      [self](cstep_atom, int which, int how, int, std::string& output) {
         auto end = static_cast<sandbox_result::end>(how);
         switch (which) {
-          case step_scan: return on_scanned(self, end, code, output);
+          case step_scan: return on_scanned(self, static_cast<scan_result::verdict>(how), output);
           case step_sanitize: return on_sanitized(self, end, output);
           case step_store: return on_stored(self, how, output);
           default: break;
         }
       },
-      [self](chold_atom) { run_step(self, step_scan, scan_spec(self->state)); },
+      [self](chold_atom) { scan(self); },
       [self, lease_s](clease_atom) {
         auto& st = self->state;
         if (st.done) return;

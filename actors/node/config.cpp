@@ -186,6 +186,19 @@ const std::vector<option>& options() {
      "ClamAV database folder (ours has the EICAR test signature; add main.cvd/daily.cvd there); "
      "empty = deploy/clamav of the source tree",
      [](config& c, std::string_view v) { c.content.signatures = v; return true; }},
+    {"content-clamd", "NEXTCRM_CONTENT_CLAMD", "auto",
+     "virus scans: auto (the node runs its own clamd in the sandbox), off (clamscan per file: loads the "
+     "signatures every time), or the Unix socket of an operator's clamd",
+     [](config& c, std::string_view v) {
+       c.content.clamd_mode = v;
+       return v == "auto" || v == "off" || (!v.empty() && v.front() == '/');
+     }},
+    {"content-image-fuzzy-hash", "NEXTCRM_CONTENT_IMAGE_FUZZY_HASH", "off",
+     "on: ClamAV computes image fuzzy hashes (decodes every image: ~40 ms per 2 MP JPEG) for image signatures",
+     [](config& c, std::string_view v) {
+       c.content.image_fuzzy_hash = v == "on";
+       return v == "on" || v == "off";
+     }},
     {"content-bwrap", "NEXTCRM_CONTENT_BWRAP", "/usr/bin/bwrap", "bubblewrap, the sandbox of the scanner and the sanitizer",
      [](config& c, std::string_view v) { c.content.bwrap = v; return !v.empty(); }},
     {"content-max-upload-bytes", "NEXTCRM_CONTENT_MAX_UPLOAD_BYTES", "268435456",

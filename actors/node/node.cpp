@@ -223,10 +223,19 @@ bool node::prepare_content(std::string& error) {
   std::error_code perm_ec;
   fs::permissions(c.dir, fs::perms::owner_all, perm_ec);
   for (auto [what, path] : {std::pair{"the sanitizer (NEXTCRM_CONTENT_WORKER)", c.worker},
+                            std::pair{"the image sanitizer", c.worker + "-image"},
                             std::pair{"bubblewrap (NEXTCRM_CONTENT_BWRAP)", c.bwrap},
                             std::pair{"clamscan", c.clamscan}})
     if (::access(path.c_str(), X_OK) != 0) return error = std::string{what} + " is not at " + path, false;
   if (!fs::is_directory(c.signatures)) return error = "no ClamAV signature folder at " + c.signatures, false;
+  if (c.clamd_mode == "auto") {
+    if (::access(c.clamd.c_str(), X_OK) != 0) return error = "clamd is not at " + c.clamd + " (or NEXTCRM_CONTENT_CLAMD=off)", false;
+    clamd_ = std::make_unique<clamd_daemon>(c);
+    if (!clamd_->start(error)) return false;
+    c.clamd_socket = clamd_->socket();
+  } else if (c.clamd_mode != "off") {
+    c.clamd_socket = c.clamd_mode;
+  }
   char host[128] = {};
   gethostname(host, sizeof host - 1);
   auto r = random_bytes(4);
@@ -338,6 +347,7 @@ void node::stop() {
                   });
   }
   supervisor_ = nullptr;
+  if (clamd_) clamd_->stop();
   pg_->stop();
   redis_->stop();
   storage_guard_.reset();

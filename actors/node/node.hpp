@@ -5,6 +5,7 @@
 #pragma once
 #include "actors/node/config.hpp"
 #include "actors/api/content_edge.hpp"
+#include "actors/content/scanner.hpp"
 #include "actors/core/front_slot.hpp"
 #include "actors/node/log_sink.hpp"
 #include "http/metrics.hpp"
@@ -61,6 +62,7 @@ private:
   front_slot storage_slot_;
   front_slot relay_slot_;
   front_slot content_slot_;
+  std::unique_ptr<clamd_daemon> clamd_;  // the node's own clamd (NEXTCRM_CONTENT_CLAMD=auto)
   upload_edge upload_edge_;  // set in start(), read by the body-limit hook of upload routes
   bus_counters bus_counters_;
   std::unique_ptr<signal_tail> signals_;            // the stream -> live tenant actors (other nodes' changes)

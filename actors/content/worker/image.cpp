@@ -100,7 +100,7 @@ verdict sanitize_image(const job& j) {
   remove_metadata(out.get());
   int rc;
   if (j.sniffed == "image/jpeg")
-    rc = vips_jpegsave(out.get(), j.out.c_str(), "Q", 90, "strip", TRUE, "optimize_coding", TRUE, nullptr);
+    rc = vips_jpegsave(out.get(), j.out.c_str(), "Q", 90, "strip", TRUE, nullptr);
   else if (j.sniffed == "image/png")
     rc = vips_pngsave(out.get(), j.out.c_str(), "strip", TRUE, nullptr);
   else if (j.sniffed == "image/webp")

@@ -10,11 +10,12 @@
 //   {"ok":false,"sniffed":"text/html","reason":"type.dangerous","detail":"..."}
 // Exit 0 when it decided, 2 when it could not (the job rejects the file).
 #include "actors/content/worker/sanitize.hpp"
-#include "protocols/json_writer.hpp"
 
 #include <magic.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -22,22 +23,6 @@
 namespace {
 
 using namespace crm::worker;
-
-void print(const verdict& v, const std::string& sniffed) {
-  crm::protocols::json_writer w;
-  w.begin_object();
-  w.key("ok").boolean(v.ok);
-  w.key("sniffed").string(sniffed);
-  if (v.ok) {
-    w.key("mime").string(v.mime);
-    w.key("kind").string(v.kind);
-  } else {
-    w.key("reason").string(v.reason);
-    w.key("detail").string(v.detail);
-  }
-  w.end_object();
-  std::printf("%s\n", std::move(w).str().c_str());
-}
 
 std::string sniff(const std::string& path, std::string& error) {
   magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR);
@@ -54,43 +39,30 @@ std::string sniff(const std::string& path, std::string& error) {
   return out;
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t at = 0;
-  while (at <= s.size()) {
-    auto c = s.find(',', at);
-    auto part = s.substr(at, c == std::string::npos ? std::string::npos : c - at);
-    if (!part.empty()) out.push_back(part);
-    if (c == std::string::npos) break;
-    at = c + 1;
-  }
-  return out;
+// Images go to nextcrm-worker-image (beside this binary): only it links
+// libvips, whose load alone costs ~30 ms, so other files do not pay it.
+[[noreturn]] void exec_image_worker(char** argv, const std::string& sniffed) {
+  std::string self = argv[0];
+  auto slash = self.rfind('/');
+  std::string image = (slash == std::string::npos ? std::string{} : self.substr(0, slash + 1)) + "nextcrm-worker-image";
+  std::vector<std::string> words{image};
+  for (int i = 1; argv[i]; ++i) words.emplace_back(argv[i]);
+  words.emplace_back("--sniffed");
+  words.push_back(sniffed);
+  std::vector<char*> args;
+  for (auto& w : words) args.push_back(w.data());
+  args.push_back(nullptr);
+  std::fflush(stdout);
+  execv(image.c_str(), args.data());
+  std::fprintf(stderr, "nextcrm-worker: cannot run %s\n", image.c_str());
+  std::_Exit(2);
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
   job j;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i], v = argv[i + 1];
-    if (k == "--in") j.in = v;
-    else if (k == "--out") j.out = v;
-    else if (k == "--declared") j.declared = v;
-    else if (k == "--filename") j.filename = v;
-    else if (k == "--allow") j.allowed = split(v);
-    else if (k == "--archives") j.archives = v == "1";
-    else if (k == "--rasterize") j.rasterize = v == "1";
-    else if (k == "--max-pixels") j.max_pixels = std::stoull(v);
-    else {
-      std::fprintf(stderr, "nextcrm-worker: unknown argument %s\n", k.c_str());
-      return 2;
-    }
-  }
-  if (j.in.empty() || j.out.empty()) {
-    std::fprintf(stderr, "usage: nextcrm-worker --in FILE --out FILE [--declared MIME] [--filename NAME]\n"
-                         "  [--allow a,b] [--archives 0|1] [--rasterize 0|1] [--max-pixels N]\n");
-    return 2;
-  }
+  if (!parse_job(argc, argv, j)) return 2;
   std::string error;
   auto sniffed = sniff(j.in, error);
   if (sniffed.empty()) {
@@ -98,6 +70,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   j.sniffed = sniffed;
+  if (wants_image_worker(j)) exec_image_worker(argv, sniffed);
   verdict v;
   try {
     v = sanitize(j);
@@ -109,6 +82,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "nextcrm-worker: %s\n", v.detail.c_str());
     return 2;
   }
-  print(v, sniffed);
+  print_verdict(v, sniffed);
   return 0;
 }

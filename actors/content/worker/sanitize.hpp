@@ -29,6 +29,16 @@ struct verdict {
   std::string detail;      // !ok: one sentence for the user
 };
 
+// The job of the command line (--in, --out, --declared, --filename,
+// --allow a,b, --archives 0|1, --rasterize 0|1, --max-pixels N, and
+// --sniffed for nextcrm-worker-image); false after printing the usage.
+bool parse_job(int argc, char** argv, job& j);
+// The one JSON line of the verdict on stdout.
+void print_verdict(const verdict& v, const std::string& sniffed);
+// True when the sniffed type is an image the tenant allows: the image
+// worker takes it from here.
+bool wants_image_worker(const job& j);
+
 verdict sanitize(const job& j);
 
 verdict sanitize_image(const job& j);

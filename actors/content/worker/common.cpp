@@ -1,0 +1,89 @@
+// actors/content/worker/common.cpp: what both sanitizer binaries share
+// (nextcrm-worker and nextcrm-worker-image): the command line, the verdict
+// line, and where a job goes.
+#include "actors/content/worker/sanitize.hpp"
+
+#include "protocols/content.hpp"
+#include "protocols/json_writer.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace crm::worker {
+
+using protocols::content_kind;
+
+bool parse_job(int argc, char** argv, job& j) {
+  auto split = [](const std::string& text) {
+    std::vector<std::string> out;
+    size_t at = 0;
+    while (at <= text.size()) {
+      auto c = text.find(',', at);
+      auto part = text.substr(at, c == std::string::npos ? std::string::npos : c - at);
+      if (!part.empty()) out.push_back(part);
+      if (c == std::string::npos) break;
+      at = c + 1;
+    }
+    return out;
+  };
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--in") j.in = v;
+    else if (k == "--out") j.out = v;
+    else if (k == "--declared") j.declared = v;
+    else if (k == "--filename") j.filename = v;
+    else if (k == "--allow") j.allowed = split(v);
+    else if (k == "--archives") j.archives = v == "1";
+    else if (k == "--rasterize") j.rasterize = v == "1";
+    else if (k == "--max-pixels") j.max_pixels = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--sniffed") j.sniffed = v;
+    else {
+      std::fprintf(stderr, "nextcrm-worker: unknown argument %s\n", k.c_str());
+      return false;
+    }
+  }
+  if (j.in.empty() || j.out.empty()) {
+    std::fprintf(stderr, "usage: nextcrm-worker --in FILE --out FILE [--declared MIME] [--filename NAME]\n"
+                         "  [--allow a,b] [--archives 0|1] [--rasterize 0|1] [--max-pixels N]\n");
+    return false;
+  }
+  return true;
+}
+
+void print_verdict(const verdict& v, const std::string& sniffed) {
+  protocols::json_writer w;
+  w.begin_object();
+  w.key("ok").boolean(v.ok);
+  w.key("sniffed").string(sniffed);
+  if (v.ok) {
+    w.key("mime").string(v.mime);
+    w.key("kind").string(v.kind);
+  } else {
+    w.key("reason").string(v.reason);
+    w.key("detail").string(v.detail);
+  }
+  w.end_object();
+  std::printf("%s\n", std::move(w).str().c_str());
+}
+
+bool wants_image_worker(const job& j) {
+  auto kind = protocols::classify_content(j.sniffed, j.declared, j.filename);
+  return kind == content_kind::image && protocols::mime_allowed(j.allowed, protocols::served_mime(kind, j.sniffed));
+}
+
+verdict reject(std::string reason, std::string detail) {
+  verdict v;
+  v.reason = std::move(reason);
+  v.detail = std::move(detail);
+  return v;
+}
+
+verdict accept(std::string mime, std::string kind) {
+  verdict v;
+  v.ok = true;
+  v.mime = std::move(mime);
+  v.kind = std::move(kind);
+  return v;
+}
+
+} // namespace crm::worker

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""The content benchmark's driver (run by test/bench/bench_content.sh).
+
+Phase 1: the pipeline end to end (upload -> scan -> sandboxed sanitize ->
+store -> safe) against the bare tools (vips, qpdf) on the same files, the
+same number at once, in alternating rounds; medians. Phase 2: resident
+memory of nextcrm under concurrent 50 MB uploads.
+"""
+import concurrent.futures as cf
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import content_fixtures as fx  # noqa: E402
+
+PORT = int(os.environ["BENCH_PORT"])
+TOKEN = os.environ["BENCH_TOKEN"]
+PID = int(os.environ["BENCH_PID"])
+DIR = os.environ["BENCH_DIR"]
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+FILES = int(os.environ.get("BENCH_FILES", "24"))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "2"))
+BIG = int(os.environ.get("BENCH_BIG", "20"))
+
+
+def call(method, path, body=None, headers=None, timeout=120):
+    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=timeout)
+    hdrs = {"Authorization": "Bearer " + TOKEN}
+    hdrs.update(headers or {})
+    c.request(method, path, body=body, headers=hdrs)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
+def upload(data, name, ctype):
+    status, body = call("POST", "/content/v1/uploads?filename=" + name, data, {"Content-Type": ctype})
+    if status != 202:
+        raise SystemExit("upload answered %d: %s" % (status, body[:300]))
+    return json.loads(body)["data"]["id"]
+
+
+def wait_safe(cid, deadline):
+    while time.monotonic() < deadline:
+        status, body = call("GET", "/content/v1/items/" + cid)
+        item = json.loads(body)["data"]
+        if item["status"] == "safe":
+            return
+        if item["status"] == "rejected":
+            raise SystemExit("item %s rejected: %s" % (cid, item))
+        time.sleep(0.01)
+    raise SystemExit("item %s not safe in time" % cid)
+
+
+def pipeline(data, name, ctype):
+    """Seconds for FILES uploads, CLIENTS at a time, each until safe."""
+    def one(_):
+        cid = upload(data, name, ctype)
+        wait_safe(cid, time.monotonic() + 300)
+    t0 = time.monotonic()
+    with cf.ThreadPoolExecutor(CLIENTS) as pool:
+        list(pool.map(one, range(FILES)))
+    return time.monotonic() - t0
+
+
+def bare(path, tool):
+    """Seconds for FILES conversions by the bare tool, CLIENTS at a time."""
+    def one(i):
+        out = os.path.join(DIR, "bare-%d%s" % (i, os.path.splitext(path)[1]))
+        cmd = (["vips", "jpegsave", path, out, "--Q", "90", "--strip"] if tool == "vips"
+               else ["qpdf", "--object-streams=disable", path, out])
+        rc = subprocess.run(cmd, capture_output=True).returncode
+        if rc not in (0, 3):
+            raise SystemExit("%s failed: %d" % (cmd, rc))
+    t0 = time.monotonic()
+    with cf.ThreadPoolExecutor(CLIENTS) as pool:
+        list(pool.map(one, range(FILES)))
+    return time.monotonic() - t0
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def phase_throughput():
+    os.makedirs(DIR, exist_ok=True)
+    cases = [("jpeg 2 MP", fx.jpeg_2mp(), "photo.jpg", "image/jpeg", "vips"),
+             ("pdf 10 pages", fx.pdf_pages(10), "doc.pdf", "application/pdf", "qpdf")]
+    verdicts = []
+    for label, data, name, ctype, tool in cases:
+        path = os.path.join(DIR, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        pipeline(data, name, ctype)  # warm: worker pages, statements, tool caches
+        bare(path, tool)
+        pipe_s, bare_s = [], []
+        for r in range(ROUNDS):
+            pipe_s.append(pipeline(data, name, ctype))
+            bare_s.append(bare(path, tool))
+            print("%-12s round %d: pipeline %.2f s, bare %s %.2f s for %d files" %
+                  (label, r + 1, pipe_s[-1], tool, bare_s[-1], FILES), flush=True)
+        p, b = statistics.median(pipe_s), statistics.median(bare_s)
+        mb = len(data) * FILES / 1e6
+        overhead = p / b - 1
+        verdicts.append(overhead <= 0.30)
+        print("%-12s %d bytes: pipeline %.1f uploads/s %.2f MB/s; bare %s %.1f files/s %.2f MB/s; "
+              "overhead %+.0f%% (target <= 30%%: %s)" %
+              (label, len(data), FILES / p, mb / p, tool, FILES / b, mb / b, 100 * overhead,
+               "met" if overhead <= 0.30 else "NOT met"), flush=True)
+    return verdicts
+
+
+class BigBody:
+    """50 MB streamed in 64 KiB pieces: the client holds one piece."""
+
+    def __init__(self, size):
+        self.left = size
+        self.piece = os.urandom(65536)
+
+    def read(self, n=-1):
+        if self.left <= 0:
+            return b""
+        n = min(self.left, len(self.piece) if n < 0 else min(n, len(self.piece)))
+        self.left -= n
+        return self.piece[:n]
+
+
+def phase_memory():
+    size = 50 * 1024 * 1024
+    idle = rss_kb(PID)
+    peak = [idle]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss_kb(PID))
+            time.sleep(0.02)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+
+    def one(i):
+        c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=300)
+        c.putrequest("POST", "/content/v1/uploads?filename=big-%d.bin" % i)
+        c.putheader("Authorization", "Bearer " + TOKEN)
+        c.putheader("Content-Type", "application/octet-stream")
+        c.putheader("Content-Length", str(size))
+        c.endheaders()
+        body = BigBody(size)
+        while True:
+            chunk = body.read()
+            if not chunk:
+                break
+            c.send(chunk)
+        r = c.getresponse()
+        r.read()
+        c.close()
+        return r.status
+    t0 = time.monotonic()
+    with cf.ThreadPoolExecutor(BIG) as pool:
+        statuses = list(pool.map(one, range(BIG)))
+    secs = time.monotonic() - t0
+    stop.set()
+    sampler.join()
+    grown = (peak[0] - idle) / 1024
+    print("memory: %d concurrent uploads of 50 MB (%d MB in all) in %.1f s (%.0f MB/s): answers %s; nextcrm RSS "
+          "idle %.0f MB, peak %.0f MB, growth %.0f MB (%.1f%% of the bytes uploaded)" %
+          (BIG, BIG * 50, secs, BIG * 50 / secs, sorted(set(statuses)), idle / 1024, peak[0] / 1024, grown,
+           100 * grown / (BIG * 50)), flush=True)
+    return all(s == 202 for s in statuses) and grown < 100
+
+
+def main():
+    verdicts = phase_throughput()
+    flat = phase_memory()
+    print("memory flat (growth < 100 MB): %s" % ("met" if flat else "NOT met"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
