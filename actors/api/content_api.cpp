@@ -212,40 +212,38 @@ void upload_content(route_context c) {
   auto id = new_uuid();
   auto quarantine_name = up->path().substr(up->path().rfind('/') + 1);
   auto size = std::to_string(up->size());
-  // the insert happens only within the tenant's cap (one transaction)
+  // one transaction: the tenant's cap (for the 413's detail) and the insert,
+  // which itself writes nothing past that cap
   pg_query settings{storage::stmt_content_settings, {c.who.tenant_id}, true};
   pg_query insert{storage::stmt_content_insert,
                   {c.who.tenant_id, id, protocols::clean_filename(filename), protocols::clean_mime(declared), size,
-                   up->sha256(), quarantine_name, c.who.user_id, c.traceparent()},
+                   up->sha256(), quarantine_name, c.who.user_id, c.traceparent(),
+                   std::to_string(c.deps->content_max_upload),
+                   std::to_string(protocols::content_settings{}.max_upload_bytes)},
                   true};
-  // Two round trips would let a cap lowered in between pass: check first,
-  // then write, in the same transaction.
-  run_tenant(c, {storage::event_context(c.traceparent()), std::move(settings)},
-             [c, up, insert = std::move(insert), id](std::vector<storage::pg_rows>& sets) mutable {
-               auto s = settings_of(sets.at(1));
-               auto cap = std::min<int64_t>(s.max_upload_bytes, c.deps->content_max_upload);
-               if (static_cast<int64_t>(up->size()) > cap)
+  run_tenant(c, {storage::event_context(c.traceparent()), std::move(settings), std::move(insert)},
+             [c, up, id](std::vector<storage::pg_rows>& sets) {
+               const auto& item = sets.at(2);
+               if (item.rows.empty()) {
+                 auto cap = std::min<int64_t>(settings_of(sets.at(1)).max_upload_bytes, c.deps->content_max_upload);
                  return c.fail(error_of(errc::request_too_large, "the upload is larger than this tenant's limit of " +
                                                                      std::to_string(cap) + " bytes"));
-               run_tenant(c, {storage::event_context(c.traceparent()), std::move(insert)},
-                          [c, up, id](std::vector<storage::pg_rows>& rows) {
-                            up->keep();  // the row names the file: it is the job's now
-                            if (auto pool = c.deps->content_pool ? c.deps->content_pool->get() : caf::actor{})
-                              caf::anon_send(pool, cnew_atom::value, c.who.tenant_id, id, c.traceparent());
-                            const auto& item = rows.at(1);
-                            protocols::json_writer w;
-                            w.begin_object().key("data").begin_object();
-                            w.key("id").string(id);
-                            w.key("status").string("quarantined");
-                            w.key("filename").string(item.cell(0, storage::ci_filename));
-                            w.key("size").raw(item.cell(0, storage::ci_size));
-                            w.key("sha256").string(item.cell(0, storage::ci_sha256));
-                            w.key("declared_mime").string(item.cell(0, storage::ci_declared));
-                            w.end_object().end_object();
-                            auto r = json_response(202, std::move(w).str());
-                            r.headers.emplace_back("Location", "/content/v1/items/" + id);
-                            c.reply(std::move(r));
-                          });
+               }
+               up->keep();  // the row names the file: it is the job's now
+               if (auto pool = c.deps->content_pool ? c.deps->content_pool->get() : caf::actor{})
+                 caf::anon_send(pool, cnew_atom::value, c.who.tenant_id, id, c.traceparent());
+               protocols::json_writer w;
+               w.begin_object().key("data").begin_object();
+               w.key("id").string(id);
+               w.key("status").string("quarantined");
+               w.key("filename").string(item.cell(0, storage::ci_filename));
+               w.key("size").raw(item.cell(0, storage::ci_size));
+               w.key("sha256").string(item.cell(0, storage::ci_sha256));
+               w.key("declared_mime").string(item.cell(0, storage::ci_declared));
+               w.end_object().end_object();
+               auto r = json_response(202, std::move(w).str());
+               r.headers.emplace_back("Location", "/content/v1/items/" + id);
+               c.reply(std::move(r));
              });
 }
 

@@ -108,7 +108,10 @@ sandbox_spec sanitize_spec(const content_job_state& st) {
               {st.opts.worker, "/job/nextcrm-worker", false}, {st.opts.worker + "-image", "/job/nextcrm-worker-image", false}};
   std::string allow;
   for (const auto& t : st.allowed) allow += (allow.empty() ? "" : ",") + t;
-  s.argv = {"/job/nextcrm-worker", "--in", "/job/in", "--out", "/job/work/out", "--declared", st.declared,
+  // declared images start in the image worker (one exec for the common
+  // case); the bytes decide, either worker hands the file over (ADR-0052)
+  bool image = st.declared.rfind("image/", 0) == 0;
+  s.argv = {image ? "/job/nextcrm-worker-image" : "/job/nextcrm-worker", "--in", "/job/in", "--out", "/job/work/out", "--declared", st.declared,
             "--filename", st.filename, "--allow", allow, "--archives", st.archives ? "1" : "0",
             "--rasterize", st.rasterize ? "1" : "0", "--max-pixels", std::to_string(st.opts.max_pixels)};
   s.timeout = st.opts.sanitize_timeout;

@@ -49,7 +49,9 @@ std::vector<pg_statement> content_statements() {
                   " 'archives', w.archives, 'pdf_rasterize', w.pdf_rasterize, 'retain_original_s', w.retain_original_s)")},
       {stmt_content_insert,
        item_event("INSERT INTO content_items (tenant_id, id, status, filename, declared_mime, size, sha256,"
-                  " quarantine_name, created_by, traceparent) VALUES ($1, $2, 'quarantined', $3, $4, $5, $6, $7, $8, $9)",
+                  " quarantine_name, created_by, traceparent) SELECT $1, $2, 'quarantined', $3, $4, $5, $6, $7, $8, $9"
+                  " WHERE $5::bigint <= LEAST($10::bigint, COALESCE((SELECT max_upload_bytes FROM content_settings"
+                  " WHERE tenant_id = $1), $11::bigint))",
                   "quarantined")},
       {stmt_content_get, "SELECT" + item_columns + " FROM content_items WHERE tenant_id = $1 AND id = $2"},
       {stmt_content_claim,

@@ -27,7 +27,8 @@ inline constexpr const char* stmt_content_settings = "ct_settings";
 // content.settings.updated
 inline constexpr const char* stmt_content_settings_put = "ct_settings_put";
 // ($1 tenant, $2 id, $3 filename, $4 declared mime, $5 size, $6 sha256, $7 quarantine name,
-//  $8 created_by, $9 traceparent) -> item; content.item.quarantined
+//  $8 created_by, $9 traceparent, $10 the node's cap, $11 the default tenant cap) -> item, none
+// when the size is past the tenant's cap (within the node's); content.item.quarantined
 inline constexpr const char* stmt_content_insert = "ct_insert";
 // ($1 tenant, $2 id) -> item
 inline constexpr const char* stmt_content_get = "ct_get";

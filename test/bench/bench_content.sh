@@ -6,7 +6,8 @@
 #   1. end to end to `safe`: BENCH_FILES (24) uploads of a 2 MP JPEG, then of
 #      a 10-page PDF, BENCH_CLIENTS (2) at a time (the node processes
 #      NEXTCRM_CONTENT_JOBS = 2 at once on this machine), the time from the
-#      first upload to the last item safe; beside it, in alternating rounds,
+#      first upload to the last item safe (its event read from the stream,
+#      as a client of the bus would); beside it, in alternating rounds,
 #      the same files converted by the bare tools run directly (`vips
 #      jpegsave ... strip` and `qpdf`), the same number at once. Prints
 #      uploads/s, MB/s and the pipeline's overhead over the bare tools
@@ -43,6 +44,7 @@ main() {
   start_nextcrm_stack
   create_tenant bench-content admin@bench-content.test
   BENCH_PORT="$HTTP_PORT" BENCH_TOKEN="$TOKEN" BENCH_PID="$(cat "${RUN_DIR}/nextcrm.pid")" \
+    BENCH_REDIS="127.0.0.1:${REDIS_PORT}" BENCH_STREAM="${NEXTCRM_BUS_STREAM:-nxp:events}" \
     BENCH_DIR="${RUN_DIR}/bench" python3 "${NEXTCRM_ROOT}/test/bench/content_load.py"
 }
 

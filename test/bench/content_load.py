@@ -18,6 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import content_fixtures as fx  # noqa: E402
+from nextcrm_harness import Redis  # noqa: E402
 
 PORT = int(os.environ["BENCH_PORT"])
 TOKEN = os.environ["BENCH_TOKEN"]
@@ -27,6 +28,46 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 FILES = int(os.environ.get("BENCH_FILES", "24"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "2"))
 BIG = int(os.environ.get("BENCH_BIG", "20"))
+REDIS = os.environ["BENCH_REDIS"]
+STREAM = os.environ.get("BENCH_STREAM", "nxp:events")
+
+
+class Outcomes:
+    """Follows the event stream (as a client of the bus would, instead of
+    polling every item): item id -> its final status, with a waiter each."""
+
+    def __init__(self):
+        self.done = {}
+        self.cond = threading.Condition()
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        r = Redis(REDIS, timeout=30)
+        last = "$"
+        while not self.stop:
+            reply = r.command("XREAD", "BLOCK", "200", "COUNT", "500", "STREAMS", STREAM, last)
+            for _stream, entries in reply or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    f = dict(zip(fields[0::2], fields[1::2]))
+                    env = json.loads(f.get("envelope", "{}"))
+                    kind = env.get("type", "")
+                    if kind in ("content.item.safe", "content.item.rejected"):
+                        with self.cond:
+                            self.done[env["subject"].split("/")[-1]] = kind.rsplit(".", 1)[1]
+                            self.cond.notify_all()
+
+    def wait(self, cid, timeout=300):
+        with self.cond:
+            if not self.cond.wait_for(lambda: cid in self.done, timeout):
+                raise SystemExit("item %s not done in time" % cid)
+            if self.done[cid] != "safe":
+                raise SystemExit("item %s rejected" % cid)
+
+
+OUTCOMES = None
 
 
 def call(method, path, body=None, headers=None, timeout=120):
@@ -47,23 +88,12 @@ def upload(data, name, ctype):
     return json.loads(body)["data"]["id"]
 
 
-def wait_safe(cid, deadline):
-    while time.monotonic() < deadline:
-        status, body = call("GET", "/content/v1/items/" + cid)
-        item = json.loads(body)["data"]
-        if item["status"] == "safe":
-            return
-        if item["status"] == "rejected":
-            raise SystemExit("item %s rejected: %s" % (cid, item))
-        time.sleep(0.01)
-    raise SystemExit("item %s not safe in time" % cid)
-
-
 def pipeline(data, name, ctype):
-    """Seconds for FILES uploads, CLIENTS at a time, each until safe."""
+    """Seconds for FILES uploads, CLIENTS at a time, each until safe (its
+    content.item.safe event read from the stream)."""
     def one(_):
         cid = upload(data, name, ctype)
-        wait_safe(cid, time.monotonic() + 300)
+        OUTCOMES.wait(cid)
     t0 = time.monotonic()
     with cf.ThreadPoolExecutor(CLIENTS) as pool:
         list(pool.map(one, range(FILES)))
@@ -181,6 +211,9 @@ def phase_memory():
 
 
 def main():
+    global OUTCOMES
+    OUTCOMES = Outcomes()
+    time.sleep(0.3)  # the reader is blocked on the stream before the first upload
     verdicts = phase_throughput()
     flat = phase_memory()
     print("memory flat (growth < 100 MB): %s" % ("met" if flat else "NOT met"))

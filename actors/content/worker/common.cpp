@@ -6,8 +6,13 @@
 #include "protocols/content.hpp"
 #include "protocols/json_writer.hpp"
 
+#include <magic.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
+#include <unistd.h>
+#include <vector>
 
 namespace crm::worker {
 
@@ -69,6 +74,44 @@ void print_verdict(const verdict& v, const std::string& sniffed) {
 bool wants_image_worker(const job& j) {
   auto kind = protocols::classify_content(j.sniffed, j.declared, j.filename);
   return kind == content_kind::image && protocols::mime_allowed(j.allowed, protocols::served_mime(kind, j.sniffed));
+}
+
+std::string sniff_file(const std::string& path, std::string& error) {
+  magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR);
+  if (!m) return error = "libmagic cannot start", "";
+  std::string out;
+  if (magic_load(m, "/usr/share/misc/magic.mgc") != 0) {
+    error = std::string{"libmagic: "} + magic_error(m);
+  } else if (const char* t = magic_file(m, path.c_str())) {
+    out = t;
+  } else {
+    error = std::string{"libmagic: "} + magic_error(m);
+  }
+  magic_close(m);
+  return out;
+}
+
+void exec_sibling(char** argv, const char* name, const std::string& sniffed) {
+  std::string self = argv[0];
+  auto slash = self.rfind('/');
+  std::string path = (slash == std::string::npos ? std::string{} : self.substr(0, slash + 1)) + name;
+  std::vector<std::string> words{path};
+  for (int i = 1; argv[i]; ++i) {
+    if (std::string_view{argv[i]} == "--sniffed" && argv[i + 1]) {  // replaced below
+      ++i;
+      continue;
+    }
+    words.emplace_back(argv[i]);
+  }
+  words.emplace_back("--sniffed");
+  words.push_back(sniffed);
+  std::vector<char*> args;
+  for (auto& w : words) args.push_back(w.data());
+  args.push_back(nullptr);
+  std::fflush(stdout);
+  execv(path.c_str(), args.data());
+  std::fprintf(stderr, "nextcrm-worker: cannot run %s\n", path.c_str());
+  std::_Exit(2);
 }
 
 verdict reject(std::string reason, std::string detail) {

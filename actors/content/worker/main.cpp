@@ -11,8 +11,6 @@
 // Exit 0 when it decided, 2 when it could not (the job rejects the file).
 #include "actors/content/worker/sanitize.hpp"
 
-#include <magic.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <unistd.h>
@@ -20,57 +18,21 @@
 #include <string>
 #include <vector>
 
-namespace {
-
 using namespace crm::worker;
-
-std::string sniff(const std::string& path, std::string& error) {
-  magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR);
-  if (!m) return error = "libmagic cannot start", "";
-  std::string out;
-  if (magic_load(m, "/usr/share/misc/magic.mgc") != 0) {
-    error = std::string{"libmagic: "} + magic_error(m);
-  } else if (const char* t = magic_file(m, path.c_str())) {
-    out = t;
-  } else {
-    error = std::string{"libmagic: "} + magic_error(m);
-  }
-  magic_close(m);
-  return out;
-}
-
-// Images go to nextcrm-worker-image (beside this binary): only it links
-// libvips, whose load alone costs ~30 ms, so other files do not pay it.
-[[noreturn]] void exec_image_worker(char** argv, const std::string& sniffed) {
-  std::string self = argv[0];
-  auto slash = self.rfind('/');
-  std::string image = (slash == std::string::npos ? std::string{} : self.substr(0, slash + 1)) + "nextcrm-worker-image";
-  std::vector<std::string> words{image};
-  for (int i = 1; argv[i]; ++i) words.emplace_back(argv[i]);
-  words.emplace_back("--sniffed");
-  words.push_back(sniffed);
-  std::vector<char*> args;
-  for (auto& w : words) args.push_back(w.data());
-  args.push_back(nullptr);
-  std::fflush(stdout);
-  execv(image.c_str(), args.data());
-  std::fprintf(stderr, "nextcrm-worker: cannot run %s\n", image.c_str());
-  std::_Exit(2);
-}
-
-} // namespace
 
 int main(int argc, char** argv) {
   job j;
   if (!parse_job(argc, argv, j)) return 2;
-  std::string error;
-  auto sniffed = sniff(j.in, error);
-  if (sniffed.empty()) {
-    std::fprintf(stderr, "%s\n", error.c_str());
-    return 2;
+  if (j.sniffed.empty()) {
+    std::string error;
+    j.sniffed = sniff_file(j.in, error);
+    if (j.sniffed.empty()) {
+      std::fprintf(stderr, "nextcrm-worker: %s\n", error.c_str());
+      return 2;
+    }
   }
-  j.sniffed = sniffed;
-  if (wants_image_worker(j)) exec_image_worker(argv, sniffed);
+  auto sniffed = j.sniffed;
+  if (wants_image_worker(j)) exec_sibling(argv, "nextcrm-worker-image", sniffed);
   verdict v;
   try {
     v = sanitize(j);

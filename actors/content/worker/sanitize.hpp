@@ -38,6 +38,11 @@ void print_verdict(const verdict& v, const std::string& sniffed);
 // True when the sniffed type is an image the tenant allows: the image
 // worker takes it from here.
 bool wants_image_worker(const job& j);
+// libmagic's MIME type of `path` ("" and `error` when it cannot tell).
+std::string sniff_file(const std::string& path, std::string& error);
+// Replaces this process with the sibling binary `name` (same folder, same
+// arguments, --sniffed added).
+[[noreturn]] void exec_sibling(char** argv, const char* name, const std::string& sniffed);
 
 verdict sanitize(const job& j);
 
