@@ -27,7 +27,8 @@ std::string item_event(const std::string& change, const char* status) {
                     "jsonb_strip_nulls(jsonb_build_object('id', w.id, 'status', w.status, 'filename', w.filename,"
                     " 'size', w.size, 'sha256', w.sha256, 'declared_mime', w.declared_mime, 'sniffed_mime', w.sniffed_mime,"
                     " 'reason', w.reason, 'safe', CASE WHEN w.safe_sha256 IS NULL THEN NULL ELSE jsonb_build_object("
-                    "'mime', w.safe_mime, 'size', w.safe_size, 'sha256', w.safe_sha256) END, 'created_by', w.created_by))");
+                    "'mime', w.safe_mime, 'size', w.safe_size, 'sha256', w.safe_sha256) END, 'created_by', w.created_by))",
+                    "nextcrm/content");
 }
 
 const std::string job_end = ", lease_owner = NULL, lease_until = NULL, processed_at = clock_timestamp(),"
@@ -46,7 +47,8 @@ std::vector<pg_statement> content_statements() {
                   " retain_original_s = EXCLUDED.retain_original_s, updated_at = now() RETURNING" + settings_columns,
                   "$1", "'content.settings.updated'", "'content/settings'",
                   "jsonb_build_object('max_upload_bytes', w.max_upload_bytes, 'allowed_types', to_jsonb(w.allowed_types),"
-                  " 'archives', w.archives, 'pdf_rasterize', w.pdf_rasterize, 'retain_original_s', w.retain_original_s)")},
+                  " 'archives', w.archives, 'pdf_rasterize', w.pdf_rasterize, 'retain_original_s', w.retain_original_s)",
+                  "nextcrm/content")},
       {stmt_content_insert,
        item_event("INSERT INTO content_items (tenant_id, id, status, filename, declared_mime, size, sha256,"
                   " quarantine_name, created_by, traceparent) SELECT $1, $2, 'quarantined', $3, $4, $5, $6, $7, $8, $9"

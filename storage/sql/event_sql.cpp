@@ -12,9 +12,13 @@ std::string sql_literal(const std::string& text) {
 }
 
 std::string with_event(const std::string& change, const std::string& tenant_sql, const std::string& type_sql,
-                       const std::string& subject_sql, const std::string& data_sql) {
-  return "WITH w AS (" + change + "), o AS (INSERT INTO outbox (tenant_id, type, subject, data) SELECT " +
-         tenant_sql + ", " + type_sql + ", " + subject_sql + ", " + data_sql + " FROM w) SELECT * FROM w";
+                       const std::string& subject_sql, const std::string& data_sql, const std::string& source) {
+  if (source.empty())
+    return "WITH w AS (" + change + "), o AS (INSERT INTO outbox (tenant_id, type, subject, data) SELECT " +
+           tenant_sql + ", " + type_sql + ", " + subject_sql + ", " + data_sql + " FROM w) SELECT * FROM w";
+  return "WITH w AS (" + change + "), o AS (INSERT INTO outbox (tenant_id, type, subject, data, source) SELECT " +
+         tenant_sql + ", " + type_sql + ", " + subject_sql + ", " + data_sql + ", " + sql_literal(source) +
+         " FROM w) SELECT * FROM w";
 }
 
 pg_query event_query(const std::string& tenant, const std::string& type, const std::string& subject,

@@ -16,9 +16,10 @@ namespace crm::storage {
 // the result is the same statement (its rows unchanged, in a CTE `w`) that
 // also inserts, per returned row, the event of type `type_sql` (a SQL
 // expression, usually a quoted literal) for tenant `tenant_sql`, subject
-// `subject_sql` and data `data_sql` (a jsonb expression over `w`).
+// `subject_sql` and data `data_sql` (a jsonb expression over `w`), from
+// `source` (the envelope's; "" = the outbox's default, nextcrm/core).
 std::string with_event(const std::string& change, const std::string& tenant_sql, const std::string& type_sql,
-                       const std::string& subject_sql, const std::string& data_sql);
+                       const std::string& subject_sql, const std::string& data_sql, const std::string& source = {});
 
 // One event as its own statement of a transaction: the change it reports
 // must be in the same transaction. `data_json` is a JSON object.

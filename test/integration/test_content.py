@@ -184,6 +184,7 @@ class Sanitizing(ContentCase):
                          ["content.item.quarantined", "content.item.processing", "content.item.safe"])
         for e in mine:
             self.assertEqual(e["traceparent"].split("-")[1], trace, e)
+            self.assertEqual(e["source"], "nextcrm/content", e)
         self.assertEqual(mine[-1]["data"]["safe"]["sha256"], it["safe"]["sha256"])
 
     def test_a_webp_sent_as_multipart_loses_its_exif(self):
