@@ -201,7 +201,7 @@ void upload_content(route_context c) {
     return c.fail(error_of(up->disk_error() ? errc::dependency_unavailable : errc::request_malformed, up->error()));
   if (up->size() == 0) return c.fail(protocols::validation_error_of("file", "required", "the upload is empty"));
   std::string filename, declared;
-  if (c.req().header_value("content-type").substr(0, 10) == "multipart/") {
+  if (protocols::ascii_lower(c.req().header_value("content-type").substr(0, 10)) == "multipart/") {
     filename = up->part_filename();
     declared = up->part_content_type();
   } else {

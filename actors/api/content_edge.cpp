@@ -13,7 +13,7 @@ size_t prepare_upload(http::request& req, const upload_edge& edge) {
   bool caller = !token.empty() && static_cast<bool>(protocols::verify_jwt(token, *edge.keys, edge.now()));
   auto type = req.header_value("content-type");
   auto boundary = protocols::multipart_boundary(type);
-  bool multipart = type.substr(0, 10) == "multipart/" || type.substr(0, 10) == "Multipart/";
+  bool multipart = protocols::ascii_lower(type.substr(0, 10)) == "multipart/";
   bool usable = caller && (!multipart || !boundary.empty());
   auto bytes = random_bytes(16);
   auto name = protocols::to_hex(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());

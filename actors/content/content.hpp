@@ -53,6 +53,8 @@ using cscan_atom = caf::atom_constant<caf::atom("cscan")>;
 using cstep_atom = caf::atom_constant<caf::atom("cstep")>;
 using clease_atom = caf::atom_constant<caf::atom("clease")>;
 using chold_atom = caf::atom_constant<caf::atom("chold")>;
+// job <- itself: the whole job's deadline (a step that never reported)
+using cdead_atom = caf::atom_constant<caf::atom("cdead")>;
 
 // One item for a job: its tenant, its id, the traceparent of its upload.
 struct job_ref {

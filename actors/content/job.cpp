@@ -254,6 +254,11 @@ void claimed(job_actor* self, db_result& r) {
   }
   auto lease_every = std::max<std::chrono::milliseconds>(st.opts.lease / 3, std::chrono::milliseconds(200));
   self->delayed_send(self, lease_every, clease_atom::value);
+  // every step has its own deadline (the sandbox kills at it); this one
+  // catches a step that never reports: the job ends, its lease runs out,
+  // and the item is claimed again (rejected after max_attempts)
+  self->delayed_send(self, st.opts.hold + st.opts.scan_timeout + st.opts.sanitize_timeout + std::chrono::seconds(60),
+                     cdead_atom::value);
   if (attempts > st.opts.max_attempts)
     return reject(self, "processing.failed", "processing stopped " + std::to_string(attempts - 1) + " times");
   struct stat sb {};
@@ -286,6 +291,9 @@ caf::behavior content_job(caf::stateful_actor<content_job_state>* self, content_
         }
       },
       [self](chold_atom) { scan(self); },
+      [self](cdead_atom) {
+        if (!self->state.done) finish(self);
+      },
       [self, lease_s](clease_atom) {
         auto& st = self->state;
         if (st.done) return;

@@ -4,7 +4,8 @@
 // for the next scan), and a scan every half lease for open items of every
 // tenant: new uploads another node took in, jobs a crashed node left.
 // It also sweeps the quarantine of files no item holds (an upload cut off
-// between its file and its row) and retained originals past their time.
+// between its file and its row), retained originals past their time and
+// used one-time token nonces past their token's expiry.
 #include "actors/content/content.hpp"
 #include "actors/content/job.hpp"
 
@@ -78,7 +79,10 @@ void sweep(pool_actor* self) {
       fs::remove(e.path(), ec);
   }
   auto storage = st.storage->get();
-  if (old.empty() || !storage) return;
+  if (!storage) return;
+  db_request expire{{}, {{storage::stmt_content_pool_context, {}, true}, {storage::stmt_content_tokens_expire, {}, true}}};
+  self->request(storage, std::chrono::seconds(10), db_atom::value, std::move(expire)).then([](db_result&) {}, [](caf::error&) {});
+  if (old.empty()) return;
   db_request rq{{},
                 {{storage::stmt_content_pool_context, {}, true},
                  {storage::stmt_content_quarantine_held, {protocols::pg_array_literal(old)}, true}}};

@@ -55,6 +55,13 @@ void limit(int resource, uint64_t value) {
 
 } // namespace
 
+// Neither libpq nor asio marks its sockets close-on-exec: without this a
+// child would hold the listener and the database connections.
+void close_inherited_descriptors() {
+  if (::close_range(3, ~0U, 0) == 0) return;
+  for (int fd = 3; fd < 65536; ++fd) ::close(fd);
+}
+
 sandbox_result run_sandboxed_now(const sandbox_spec& spec) {
   sandbox_result out;
   auto words = command_of(spec);
@@ -78,6 +85,7 @@ sandbox_result run_sandboxed_now(const sandbox_spec& spec) {
     dup2(pipefd[1], 2);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
+    close_inherited_descriptors();
     limit(RLIMIT_AS, spec.memory);
     limit(RLIMIT_CPU, cpu_s);
     limit(RLIMIT_FSIZE, spec.max_file);

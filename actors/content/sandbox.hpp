@@ -2,8 +2,9 @@
 // Untrusted bytes are only ever parsed in a child process (ADR-0052): run
 // under bubblewrap with every namespace unshared (no network, no view of
 // the host's files beyond /usr read-only, the one input file read-only and
-// one output folder), resource limits (address space, CPU, file size, open
-// files, no core dumps), its own process group, killed at its deadline.
+// one output folder), none of the server's descriptors (closed before
+// exec), resource limits (address space, CPU, file size, open files, no
+// core dumps), its own process group, killed at its deadline.
 // The call runs on a thread of its own and reports through `done`: an
 // actor's thread never waits for a process.
 #pragma once
@@ -39,7 +40,15 @@ struct sandbox_result {
 // Runs `spec` on a new thread; `done` is called there once it ended.
 void run_sandboxed(sandbox_spec spec, std::function<void(sandbox_result)> done);
 
-// The same, on the calling thread (the benchmark and the admin CLI).
+// The same, on the calling thread (the scanner's fallback, tests).
 sandbox_result run_sandboxed_now(const sandbox_spec& spec);
+
+} // namespace crm::actors
+
+namespace crm::actors {
+
+// In a child between fork and exec: closes every descriptor from 3 up (the
+// server's sockets must not reach a sandboxed process). Async-signal-safe.
+void close_inherited_descriptors();
 
 } // namespace crm::actors

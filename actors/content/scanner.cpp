@@ -200,6 +200,7 @@ void clamd_daemon::keep() {
         dup2(devnull, 0);
         dup2(devnull, 1);
       }
+      close_inherited_descriptors();
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -180,7 +180,8 @@ const std::vector<option>& options() {
     {"content-dir", "NEXTCRM_CONTENT_DIR", "nextcrm-content",
      "content role: folder of the quarantine, the safe store and the jobs' work (on one filesystem, never served)",
      [](config& c, std::string_view v) { c.content.dir = v; return !v.empty(); }},
-    {"content-worker", "NEXTCRM_CONTENT_WORKER", "", "the sanitizer binary; empty = nextcrm-worker beside nextcrm",
+    {"content-worker", "NEXTCRM_CONTENT_WORKER", "",
+     "the sanitizer binary (its image half is <path>-image beside it); empty = nextcrm-worker beside nextcrm",
      [](config& c, std::string_view v) { c.content.worker = v; return true; }},
     {"content-signatures", "NEXTCRM_CONTENT_SIGNATURES", "",
      "ClamAV database folder (ours has the EICAR test signature; add main.cvd/daily.cvd there); "

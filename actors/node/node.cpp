@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <future>
 #include <pthread.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace crm::actors {
@@ -228,7 +229,10 @@ bool node::prepare_content(std::string& error) {
                             std::pair{"clamscan", c.clamscan}})
     if (::access(path.c_str(), X_OK) != 0) return error = std::string{what} + " is not at " + path, false;
   if (!fs::is_directory(c.signatures)) return error = "no ClamAV signature folder at " + c.signatures, false;
-  if (c.clamd_mode == "auto") {
+  if (c.clamd_mode == "auto" && c.dir.size() + sizeof "/clamd/clamd.sock" > sizeof(sockaddr_un{}.sun_path)) {
+    log_.event(log_level::warn, "content.clamd_path_too_long",
+               field("detail", "the content folder's path is too long for clamd's socket: clamscan scans each file"));
+  } else if (c.clamd_mode == "auto") {
     if (::access(c.clamd.c_str(), X_OK) != 0) return error = "clamd is not at " + c.clamd + " (or NEXTCRM_CONTENT_CLAMD=off)", false;
     clamd_ = std::make_unique<clamd_daemon>(c);
     if (!clamd_->start(error)) return false;

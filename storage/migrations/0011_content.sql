@@ -69,7 +69,10 @@ BEGIN
   END LOOP;
 END $$;
 CREATE POLICY content_settings_tenant ON content_settings USING (tenant_id = app_current_tenant());
-CREATE POLICY content_token_uses_tenant ON content_token_uses USING (tenant_id = app_current_tenant());
+-- The pools also remove used nonces past their token's expiry, every tenant's.
+CREATE POLICY content_token_uses_tenant ON content_token_uses
+  USING (tenant_id = app_current_tenant() OR current_setting('app.content_pool', true) = 'on');
+CREATE INDEX content_token_uses_expiry ON content_token_uses (expires_at);
 -- A node's content pool finds open jobs of every tenant with app.content_pool
 -- set in its own claim transaction (like the relay's app.relay, 0006).
 CREATE POLICY content_items_tenant ON content_items

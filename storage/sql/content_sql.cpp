@@ -88,6 +88,7 @@ std::vector<pg_statement> content_statements() {
        "       ON CONFLICT DO NOTHING RETURNING 1)"
        " SELECT i.safe_sha256, i.safe_mime, i.safe_size, i.filename,"
        "        (NOT $5::boolean OR EXISTS (SELECT 1 FROM u)) AS fresh FROM i"},
+      {stmt_content_tokens_expire, "DELETE FROM content_token_uses WHERE expires_at < clock_timestamp() - interval '1 minute'"},
       {stmt_content_quarantine_held,
        "SELECT quarantine_name FROM content_items WHERE quarantine_name = ANY ($1::text[])"},
   };

@@ -50,6 +50,9 @@ inline constexpr const char* stmt_content_open = "ct_open";
 // A download: ($1 tenant, $2 id, $3 nonce, $4 expiry (unix s), $5 one-time) -> safe_sha256,
 // safe_mime, safe_size, filename, fresh (false: a one-time token already used)
 inline constexpr const char* stmt_content_download = "ct_download";
+// One-time tokens' nonces past their expiry (the token is refused as expired
+// before its nonce is looked at), every tenant, with the pool's context
+inline constexpr const char* stmt_content_tokens_expire = "ct_tokens_expire";
 // Quarantine files still wanted: ($1 names as a text[] literal) -> the names some open item holds
 inline constexpr const char* stmt_content_quarantine_held = "ct_q_held";
 

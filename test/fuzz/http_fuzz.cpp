@@ -10,6 +10,7 @@
 // over its limit, no header block over the header limit. A disagreement is
 // a __builtin_trap() (a crash to libFuzzer).
 #include "http/parser.hpp"
+#include "protocols/multipart.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -34,7 +35,14 @@ struct outcome {
 };
 
 outcome run(std::string_view data, const std::vector<size_t>& cuts) {
-  request_parser p{header_limit, [](request& req) { return req.path.size() % 2 ? body_limit : size_t{16}; }};
+  request_parser p{header_limit, [](request& req) {
+                     // paths under /u are uploads: the body streams through an upload_file
+                     // (discard mode: counted and parsed, nothing written)
+                     if (req.path.rfind("/u", 0) == 0)
+                       req.upload = std::make_shared<upload_file>(
+                           "/nonexistent", crm::protocols::multipart_boundary(req.header_value("content-type")), true);
+                     return req.path.size() % 2 ? body_limit : size_t{16};
+                   }};
   outcome out;
   size_t at = 0;
   for (size_t cut : cuts) {
@@ -51,7 +59,12 @@ outcome run(std::string_view data, const std::vector<size_t>& cuts) {
 }
 
 bool same(const request& a, const request& b) {
-  return a.method == b.method && a.target == b.target && a.path == b.path && a.query == b.query &&
+  bool uploads = !a.upload == !b.upload;
+  if (uploads && a.upload)
+    uploads = a.upload->size() == b.upload->size() && a.upload->failed() == b.upload->failed() &&
+              a.upload->part_filename() == b.upload->part_filename() &&
+              a.upload->part_content_type() == b.upload->part_content_type();
+  return uploads && a.method == b.method && a.target == b.target && a.path == b.path && a.query == b.query &&
          a.headers == b.headers && a.body == b.body;
 }
 
@@ -78,6 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     require(same(a.req, split.requests[i].req));
     require(a.keep_alive == split.requests[i].keep_alive);
     require(a.req.body.size() <= body_limit);
+    if (a.req.upload) require(a.req.body.empty() && a.req.upload->size() <= body_limit);
     size_t header_bytes = a.req.target.size();
     for (const auto& [k, v] : a.req.headers) header_bytes += k.size() + v.size();
     require(header_bytes <= header_limit);

@@ -60,7 +60,7 @@ case "$TARGET" in
   router) SOURCES=("${ROOT}/actors/api/route_table.cpp" "${P}/router.cpp" "${COMMON[@]}") ;;
   content) SOURCES=("${P}/content.cpp" "${P}/multipart.cpp" "${COMMON[@]}") ;;
   http)
-    SOURCES=("${ROOT}/http/parser.cpp")
+    SOURCES=("${ROOT}/http/parser.cpp" "${ROOT}/http/upload_file.cpp" "${P}/multipart.cpp" "${P}/hex.cpp")
     LLHTTP_DIR=/usr/share/llhttp
     C_SOURCES=("${LLHTTP_DIR}/llhttp.c" "${LLHTTP_DIR}/api.c" "${LLHTTP_DIR}/http.c")
     EXTRA_FLAGS=(-I/usr/share/include/llhttp)

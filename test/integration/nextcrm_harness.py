@@ -668,6 +668,20 @@ NOT_FOUND = "resource.not_found"
 # "sub":user_id,"tid":tenant_id,"sid":session_id,"iat","nbf","exp"}.
 
 
+def safe_content_item(tenant_id, created_by):
+    """The id of a new content item of TENANT_ID in state `safe` (what an
+    attachment may name, docs/CONTENT.md), written directly through the app
+    role: for suites about records and events; the pipeline itself is
+    test_content.py's."""
+    rows = psql_tenant(require_env("NEXTCRM_TEST_PG_URL")["NEXTCRM_TEST_PG_URL"], tenant_id, """
+        INSERT INTO content_items (tenant_id, id, status, filename, declared_mime, size, sha256, created_by,
+                                   traceparent, safe_mime, safe_size, safe_sha256)
+        VALUES (current_setting('app.tenant_id')::uuid, gen_random_uuid(), 'safe', 'x.pdf', 'application/pdf',
+                1, repeat('0', 64), '%s', '00-%s-00f067aa0ba902b7-01', 'application/pdf', 1, repeat('0', 64))
+        RETURNING id""" % (created_by, "0" * 32))
+    return rows[0][0]
+
+
 def new_jwt_key(kid=None, nbytes=32):
     """A fresh (kid, secret) pair."""
     return (kid or "it-" + os.urandom(4).hex(), os.urandom(nbytes))

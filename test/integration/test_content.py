@@ -399,15 +399,31 @@ class Attachments(ContentCase):
 
 
 class Restart(ContentCase):
-    """A job interrupted by a crash of the content role resumes after restart."""
+    """One job at a time on this node (NEXTCRM_CONTENT_JOBS=1), each held 1.5 s
+    in `processing`: a flood queues; a job interrupted by a crash of the
+    content role resumes after restart."""
     server = None
 
     @classmethod
     def setUpClass(cls):
-        cls.server = h.Server(env={"NEXTCRM_BUS_STREAM": STREAM, "NEXTCRM_CONTENT_HOLD_MS": "3000",
-                                   "NEXTCRM_CONTENT_LEASE_S": "2"})
+        cls.server = h.Server(env={"NEXTCRM_BUS_STREAM": STREAM, "NEXTCRM_CONTENT_HOLD_MS": "1500",
+                                   "NEXTCRM_CONTENT_LEASE_S": "2", "NEXTCRM_CONTENT_JOBS": "1"})
         cls.addClassCleanup(cls.server.cleanup)
         cls.server.start(healthy=True)
+
+    def test_a_flood_of_uploads_queues_and_runs_one_job_at_a_time(self):
+        ids = [self.accepted(fx.jpeg(), "q%d.jpg" % i, "image/jpeg")["id"] for i in range(4)]
+        most = 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            states = [self.item(i)["status"] for i in ids]
+            most = max(most, states.count("processing"))
+            if all(s == "safe" for s in states):
+                break
+            self.assertNotIn("rejected", states)
+            time.sleep(0.1)
+        self.assertEqual([self.item(i)["status"] for i in ids], ["safe"] * 4)
+        self.assertEqual(most, 1, "more than one job at once on a node of NEXTCRM_CONTENT_JOBS=1")
 
     def test_a_job_interrupted_by_a_crash_resumes_after_restart_and_is_not_ready_meanwhile(self):
         srv = self.server

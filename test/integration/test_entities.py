@@ -380,17 +380,9 @@ class EntityCase(unittest.TestCase):
         return dict(zip(DB_TABLES, rows[0]))
 
     def safe_content(self, org=None):
-        """A content item of ORG in state `safe` (what an attachment may
-        name, docs/CONTENT.md), written directly: the pipeline itself is
-        test_content.py's."""
+        """A safe content item of ORG (h.safe_content_item)."""
         org = org or self.org
-        rows = h.psql_tenant(self.app_url, org.id, """
-            INSERT INTO content_items (tenant_id, id, status, filename, declared_mime, size, sha256, created_by,
-                                       traceparent, safe_mime, safe_size, safe_sha256)
-            VALUES (current_setting('app.tenant_id')::uuid, gen_random_uuid(), 'safe', 'x.pdf', 'application/pdf',
-                    1, repeat('0', 64), '%s', '00-%s-00f067aa0ba902b7-01', 'application/pdf', 1, repeat('0', 64))
-            RETURNING id""" % (org.uid("admin"), "0" * 32))
-        return rows[0][0]
+        return h.safe_content_item(org.id, org.uid("admin"))
 
     def db_count(self, table, where="true", org=None):
         return int(h.psql_tenant(self.app_url, (org or self.org).id,

@@ -40,7 +40,7 @@ def _perms(entities, actions):
 # docs/openapi.yaml (GET /api/v1/roles): the baseline roles of every tenant.
 BASELINE = {
     "admin": _perms(ENTITIES, ("read", "write", "delete"))
-    | {"users:manage", "profiles:manage", "audit:read", "guard:manage", "content:upload"},
+    | {"users:manage", "profiles:manage", "audit:read", "guard:manage", "content:upload", "content:manage"},
     "manager": _perms(ENTITIES, ("read", "write", "delete")) | {"audit:read", "content:upload"},
     "sales": _perms(("customers", "deals"), ("read", "write"))
     | _perms(("products", "warehouses", "price-lists"), ("read",)) | {"content:upload"},
