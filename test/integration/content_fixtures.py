@@ -431,5 +431,22 @@ def _self_check():
     print("content_fixtures self-check: OK")
 
 
+
+def office_docx(text="Fixture office text"):
+    """A minimal Word document (OOXML: [Content_Types].xml first, as Word
+    writes it, so libmagic knows it for what it is)."""
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml",
+                   '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+                   'package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/'
+                   'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>')
+        z.writestr("_rels/.rels", '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+                                  'package/2006/relationships"/>')
+        z.writestr("word/document.xml", '<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.'
+                                        'org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>%s</w:t></w:r>'
+                                        '</w:p></w:body></w:document>' % text)
+    return b.getvalue()
+
 if __name__ == "__main__":
     _self_check()

@@ -203,6 +203,29 @@ class Sanitizing(ContentCase):
         for marker in fx.PDF_ACTIVE_MARKERS:
             self.assertNotIn(marker, r.body)
 
+    def test_a_pdf_is_rendered_to_pixels_when_the_tenant_asks(self):
+        self.put_settings(pdf_rasterize=True)
+        it, r = self.safe_bytes(fx.pdf_with_js_and_attachment(), "offer.pdf", "application/pdf")
+        self.assertTrue(r.body.startswith(b"%PDF-"))
+        self.assertIn(b"/DCTDecode", r.body)  # pages are images now
+        self.assertNotIn(fx.PDF_TEXT_DEFAULT.encode(), r.body)
+        for marker in fx.PDF_ACTIVE_MARKERS:
+            self.assertNotIn(marker, r.body)
+
+    def test_the_original_is_kept_for_forensics_when_asked_and_never_served(self):
+        self.put_settings(retain_original_s=3600)
+        retained = os.path.join(S.env["NEXTCRM_CONTENT_DIR"], "retained")
+        before = set(os.listdir(retained))
+        data = fx.jpeg_with_gps_exif()
+        it, r = self.safe_bytes(data, "kept.jpg", "image/jpeg")
+        new = set(os.listdir(retained)) - before
+        self.assertEqual(len(new), 1, new)
+        name = new.pop()
+        self.assertGreater(int(name.split("-")[0]), time.time() + 3000)  # kept until about an hour from now
+        with open(os.path.join(retained, name), "rb") as f:
+            self.assertEqual(f.read(), data)  # the original, GPS and all
+        self.assertNotEqual(r.body, data)  # what is served is the rebuilt file
+
     def test_a_jpeg_zip_polyglot_is_re_encoded_and_the_zip_is_gone(self):
         it, r = self.safe_bytes(fx.jpeg_zip_polyglot(), "poly.jpg", "image/jpeg")
         for marker in fx.POLYGLOT_MARKERS:
@@ -239,6 +262,17 @@ class Rejecting(ContentCase):
         self.rejected(bomb, "data.zip", "application/zip", "type.archive")
         self.put_settings(archives=True, allowed_types=["image/jpeg", "application/zip"])
         self.rejected(bomb, "data.zip", "application/zip", "archive.bomb")
+
+    def test_an_office_document_needs_libreoffice(self):
+        if os.access("/usr/bin/soffice", os.X_OK):
+            it, r = self.safe_bytes(fx.office_docx(), "memo.docx",
+                                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+            self.assertEqual(it["safe"]["mime"], "application/pdf")
+        else:
+            it = self.rejected(fx.office_docx(), "memo.docx",
+                               "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                               "office.unsupported")
+            self.assertIn("LibreOffice", it["detail"])
 
     def test_a_type_outside_the_tenants_allowlist_is_rejected(self):
         self.put_settings(allowed_types=["image/png"])
