@@ -379,7 +379,11 @@ zip_summary inspect_zip(std::string_view f, const zip_limits& limits) {
       return zip_fail("archive.bomb", "an entry expands " + std::to_string(size / std::max<uint64_t>(compressed, 1)) +
                                           " times (more than " + std::to_string(limits.max_ratio) + ")");
     z.uncompressed += size;
-    z.items.push_back({local, compressed, size, method});
+    if (local + 30 > f.size() || le32(f, local) != 0x04034b50)
+      return zip_fail("archive.malformed", "an entry's local header is missing");
+    uint64_t data = local + 30 + le16(f, local + 26) + le16(f, local + 28);
+    if (data + compressed > f.size()) return zip_fail("archive.malformed", "an entry is cut off");
+    z.items.push_back({local, data, compressed, size, method});
     if (z.uncompressed > limits.max_uncompressed)
       return zip_fail("archive.bomb", "the archive expands past " + std::to_string(limits.max_uncompressed >> 20) + " MiB");
     at += 46 + name_len + extra_len + comment_len;

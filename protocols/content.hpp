@@ -72,6 +72,7 @@ std::optional<std::string> strip_webp_metadata(std::string_view webp);
 // with a running cap: the directory may lie).
 struct zip_entry {
   uint64_t local_offset = 0;
+  uint64_t data_offset = 0;  // where its (compressed) bytes start, after the local header
   uint64_t compressed = 0;
   uint64_t size = 0;  // uncompressed, as declared
   uint16_t method = 0;
@@ -92,8 +93,8 @@ struct zip_limits {
   uint64_t max_ratio = 100;                  // per entry, past 1 MiB
 };
 
-// Reads the end-of-central-directory record and the central directory of
-// the zip `file` (the whole file's bytes).
+// Reads the end-of-central-directory record, the central directory and
+// each entry's local header of the zip `file` (the whole file's bytes).
 zip_summary inspect_zip(std::string_view file, const zip_limits& limits = {});
 
 // A tenant's content settings (GET/PUT /content/v1/settings).

@@ -151,7 +151,7 @@ std::string_view bearer_token(std::string_view h) {
 
 void handle_api(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match& m,
                 http::exchange&& x) {
-  route_context c{self, &deps, m.matched, std::make_shared<http::exchange>(std::move(x)), {}, {}, {}, {}};
+  route_context c{self, &deps, m.matched, std::make_shared<http::exchange>(std::move(x)), {}, {}, {}, {}, {}};
   if (!m.params.empty()) c.param = m.params.front().second;
   if (!has_handler(m.matched->id)) return c.fail(error_of(errc::internal, "the route has no handler"));
   switch (m.matched->auth) {

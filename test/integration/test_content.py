@@ -8,12 +8,14 @@ SHA-256; short-lived HMAC download tokens serve only the safe artifact.
 Every fixture is made by the test itself (content_fixtures.py).
 """
 import hashlib
+import io
 import os
 import sys
 import time
 import unittest
 import urllib.parse
 import uuid
+import zipfile
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -262,6 +264,11 @@ class Rejecting(ContentCase):
         self.rejected(bomb, "data.zip", "application/zip", "type.archive")
         self.put_settings(archives=True, allowed_types=["image/jpeg", "application/zip"])
         self.rejected(bomb, "data.zip", "application/zip", "archive.bomb")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("notes/a.txt", "hello " * 1000)
+        it, r = self.safe_bytes(buf.getvalue(), "notes.zip", "application/zip")
+        self.assertEqual(zipfile.ZipFile(io.BytesIO(r.body)).read("notes/a.txt"), b"hello " * 1000)
 
     def test_an_office_document_needs_libreoffice(self):
         if os.access("/usr/bin/soffice", os.X_OK):

@@ -99,6 +99,7 @@ TEST_CASE("a zip's directory is held to the limits", "[protocols][content]") {
   CHECK(ok.entries == 1);
   REQUIRE(ok.items.size() == 1);
   CHECK(ok.items[0].size == 1000);
+  CHECK(ok.items[0].data_offset == 30 + std::string{"docs/a.txt"}.size());
   CHECK(inspect_zip(zip_of("big.bin", 1000, 200u << 20)).reason == "archive.bomb");
   CHECK(inspect_zip(zip_of("../evil.sh", 10, 10)).reason == "archive.path");
   CHECK(inspect_zip(zip_of("/etc/x", 10, 10)).reason == "archive.path");

@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string_view>
 #include <unistd.h>
 #include <vector>
@@ -112,6 +113,34 @@ void exec_sibling(char** argv, const char* name, const std::string& sniffed) {
   execv(path.c_str(), args.data());
   std::fprintf(stderr, "nextcrm-worker: cannot run %s\n", path.c_str());
   std::_Exit(2);
+}
+
+int worker_main(int argc, char** argv, const char* name, bool (*mine)(const job&), const char* other,
+                verdict (*work)(const job&)) {
+  job j;
+  if (!parse_job(argc, argv, j)) return 2;
+  if (j.sniffed.empty()) {
+    std::string error;
+    j.sniffed = sniff_file(j.in, error);
+    if (j.sniffed.empty()) {
+      std::fprintf(stderr, "%s: %s\n", name, error.c_str());
+      return 2;
+    }
+  }
+  if (!mine(j)) exec_sibling(argv, other, j.sniffed);
+  verdict v;
+  try {
+    v = work(j);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", name, e.what());
+    return 2;
+  }
+  if (v.internal) {
+    std::fprintf(stderr, "%s: %s\n", name, v.detail.c_str());
+    return 2;
+  }
+  print_verdict(v, j.sniffed);
+  return 0;
 }
 
 verdict reject(std::string reason, std::string detail) {

@@ -21,29 +21,6 @@
 using namespace crm::worker;
 
 int main(int argc, char** argv) {
-  job j;
-  if (!parse_job(argc, argv, j)) return 2;
-  if (j.sniffed.empty()) {
-    std::string error;
-    j.sniffed = sniff_file(j.in, error);
-    if (j.sniffed.empty()) {
-      std::fprintf(stderr, "nextcrm-worker: %s\n", error.c_str());
-      return 2;
-    }
-  }
-  auto sniffed = j.sniffed;
-  if (wants_image_worker(j)) exec_sibling(argv, "nextcrm-worker-image", sniffed);
-  verdict v;
-  try {
-    v = sanitize(j);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "nextcrm-worker: %s\n", e.what());
-    return 2;
-  }
-  if (v.internal) {
-    std::fprintf(stderr, "nextcrm-worker: %s\n", v.detail.c_str());
-    return 2;
-  }
-  print_verdict(v, sniffed);
-  return 0;
+  return worker_main(argc, argv, "nextcrm-worker", [](const job& j) { return !wants_image_worker(j); },
+                     "nextcrm-worker-image", sanitize);
 }

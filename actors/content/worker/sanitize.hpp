@@ -44,6 +44,13 @@ std::string sniff_file(const std::string& path, std::string& error);
 // arguments, --sniffed added).
 [[noreturn]] void exec_sibling(char** argv, const char* name, const std::string& sniffed);
 
+// The whole run of one sanitizer binary `name`: reads the job, sniffs the
+// bytes unless the other binary did, hands a file that is not `mine` to
+// `other` (exec), otherwise runs `work` and prints its verdict. Exit 0
+// with a verdict, 2 when the worker itself failed.
+int worker_main(int argc, char** argv, const char* name, bool (*mine)(const job&), const char* other,
+                verdict (*work)(const job&));
+
 verdict sanitize(const job& j);
 
 verdict sanitize_image(const job& j);
