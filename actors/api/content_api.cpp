@@ -11,6 +11,7 @@
 #include "actors/content/content.hpp"
 #include "actors/identity/random.hpp"
 #include "protocols/content.hpp"
+#include "protocols/content_access.hpp"
 #include "protocols/hex.hpp"
 #include "protocols/problem.hpp"
 #include "protocols/uuid.hpp"

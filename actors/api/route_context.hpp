@@ -10,7 +10,7 @@
 #include "actors/api/api.hpp"
 #include "actors/guard/guard.hpp"
 #include "storage/pg/pg_pool.hpp"
-#include "protocols/content.hpp"
+#include "protocols/content_access.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/json_body.hpp"
 

@@ -10,7 +10,7 @@
 #include "actors/content/sandbox.hpp"
 #include "actors/content/scanner.hpp"
 #include "actors/data/storage_messages.hpp"
-#include "protocols/content.hpp"
+#include "protocols/content_access.hpp"
 #include "protocols/hex.hpp"
 #include "protocols/json_body.hpp"
 #include "protocols/values.hpp"

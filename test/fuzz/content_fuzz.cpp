@@ -8,6 +8,7 @@
 // metadata chunks; a recorded file name is valid UTF-8 without controls;
 // a token nobody here signed never verifies.
 #include "protocols/content.hpp"
+#include "protocols/content_access.hpp"
 #include "protocols/multipart.hpp"
 
 #include <cstddef>

@@ -58,7 +58,7 @@ case "$TARGET" in
   json_body) SOURCES=("${P}/access_profile.cpp" "${COMMON[@]}") ;;
   jwt) SOURCES=("${COMMON[@]}") ;;
   router) SOURCES=("${ROOT}/actors/api/route_table.cpp" "${P}/router.cpp" "${COMMON[@]}") ;;
-  content) SOURCES=("${P}/content.cpp" "${P}/multipart.cpp" "${COMMON[@]}") ;;
+  content) SOURCES=("${P}/content.cpp" "${P}/content_access.cpp" "${P}/multipart.cpp" "${COMMON[@]}") ;;
   http)
     SOURCES=("${ROOT}/http/parser.cpp" "${ROOT}/http/upload_file.cpp" "${P}/multipart.cpp" "${P}/hex.cpp")
     LLHTTP_DIR=/usr/share/llhttp

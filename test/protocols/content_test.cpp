@@ -3,6 +3,7 @@
 // numbers kept), the zip directory's limits, WebP metadata chunks, the
 // settings body and the download tokens (forged, expired, foreign).
 #include "protocols/content.hpp"
+#include "protocols/content_access.hpp"
 #include "protocols/errc.hpp"
 
 #include <catch2/catch.hpp>
