@@ -9,6 +9,7 @@
 // actor's thread never waits for a process.
 #pragma once
 #include <chrono>
+#include <sys/types.h>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -50,5 +51,20 @@ namespace crm::actors {
 // In a child between fork and exec: closes every descriptor from 3 up (the
 // server's sockets must not reach a sandboxed process). Async-signal-safe.
 void close_inherited_descriptors();
+
+// A child process: `argv[0]` executed with `envp`, its own process group,
+// stdin /dev/null, stdout and stderr to `out_fd` (or /dev/null), none of
+// the parent's other descriptors, the server's signal handlers gone, no
+// core dumps, and with `limits` the address space, CPU seconds, file size
+// and 64 open files. The arrays must outlive the call (it returns once the
+// child has exec'd). -1 when it could not start.
+struct spawn_request {
+  char** argv = nullptr;
+  char** envp = nullptr;
+  int out_fd = -1;
+  bool limits = false;
+  uint64_t memory = 0, cpu_s = 0, max_file = 0;
+};
+pid_t spawn_child(const spawn_request& rq);
 
 } // namespace crm::actors

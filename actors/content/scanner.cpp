@@ -193,20 +193,11 @@ void clamd_daemon::keep() {
     std::vector<char*> argv;
     for (auto& w : words) argv.push_back(w.data());
     argv.push_back(nullptr);
-    pid_t pid = fork();
-    if (pid == 0) {
-      int devnull = ::open("/dev/null", O_RDWR);
-      if (devnull >= 0) {
-        dup2(devnull, 0);
-        dup2(devnull, 1);
-      }
-      close_inherited_descriptors();
-      sigset_t none;
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
+    char* envp[] = {const_cast<char*>("PATH=/usr/bin"), nullptr};
+    spawn_request rq;
+    rq.argv = argv.data();
+    rq.envp = envp;
+    pid_t pid = spawn_child(rq);
     if (pid < 0) {
       std::this_thread::sleep_for(std::chrono::seconds(1));
       continue;
