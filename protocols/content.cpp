@@ -172,6 +172,27 @@ std::string clean_filename(std::string_view name) {
   return out.empty() ? "upload" : out;
 }
 
+std::string download_name(std::string_view filename, std::string_view safe_mime) {
+  static constexpr std::pair<std::string_view, std::string_view> extensions[] = {
+      {"image/jpeg", ".jpg .jpeg"}, {"image/png", ".png"}, {"image/webp", ".webp"}, {"image/gif", ".gif"},
+      {"application/pdf", ".pdf"},  {"text/plain", ".txt"}, {"text/csv", ".csv"},  {"application/zip", ".zip"}};
+  std::string name{filename};
+  for (const auto& [mime, exts] : extensions) {
+    if (mime != safe_mime) continue;
+    std::string_view rest = exts;
+    std::string first;
+    while (!rest.empty()) {
+      auto space = rest.find(' ');
+      auto ext = rest.substr(0, space);
+      if (first.empty()) first = ext;
+      if (ends_with(name, ext)) return name;
+      rest.remove_prefix(space == std::string_view::npos ? rest.size() : space + 1);
+    }
+    return name + first;
+  }
+  return name;
+}
+
 std::string clean_mime(std::string_view content_type) {
   auto semi = content_type.find(';');
   auto m = lower(content_type.substr(0, semi));

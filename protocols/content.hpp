@@ -44,6 +44,12 @@ bool mime_allowed(const std::vector<std::string>& allowed, std::string_view mime
 // when nothing is left. Never used as a path on disk.
 std::string clean_filename(std::string_view name);
 
+// The name a safe artifact is downloaded under: the recorded name, with
+// the extension of what the file now is appended unless it already ends
+// with one of that type's ("invoice.exe" served as a PNG is
+// "invoice.exe.png": a saved download never opens as something else).
+std::string download_name(std::string_view filename, std::string_view safe_mime);
+
 // The media type without parameters, lower-cased and checked (type/subtype
 // of RFC 6838 characters); "application/octet-stream" when absent or bad.
 std::string clean_mime(std::string_view content_type);

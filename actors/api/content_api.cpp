@@ -180,7 +180,8 @@ void serve_download(route_context&& c) {
     r.status = 200;
     r.content_type = rows.cell(0, 1);
     r.file = std::make_shared<http::file_body>(fd, static_cast<uint64_t>(sb.st_size));
-    r.headers.emplace_back("Content-Disposition", disposition(rows.cell(0, 3)));
+    r.headers.emplace_back("Content-Disposition",
+                           disposition(protocols::download_name(rows.cell(0, 3), rows.cell(0, 1))));
     r.headers.emplace_back("X-Content-Type-Options", "nosniff");
     r.headers.emplace_back("Content-Security-Policy", "sandbox; default-src 'none'");
     r.headers.emplace_back("Cache-Control", "private, no-store");

@@ -228,6 +228,12 @@ class Sanitizing(ContentCase):
             self.assertEqual(f.read(), data)  # the original, GPS and all
         self.assertNotEqual(r.body, data)  # what is served is the rebuilt file
 
+    def test_a_download_is_named_for_what_the_file_is_now(self):
+        it, r = self.safe_bytes(fx.jpeg(), "invoice.exe", "application/octet-stream")
+        self.assertEqual(it["filename"], "invoice.exe")  # recorded as declared
+        self.assertEqual(it["safe"]["mime"], "image/jpeg")
+        self.assertIn('filename="invoice.exe.jpg"', r.header("content-disposition"))
+
     def test_a_jpeg_zip_polyglot_is_re_encoded_and_the_zip_is_gone(self):
         it, r = self.safe_bytes(fx.jpeg_zip_polyglot(), "poly.jpg", "image/jpeg")
         for marker in fx.POLYGLOT_MARKERS:

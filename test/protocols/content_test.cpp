@@ -74,6 +74,15 @@ TEST_CASE("a file name is recorded without paths, controls or direction override
   CHECK(clean_mime("text/html\r\nX: y") == "application/octet-stream");
 }
 
+TEST_CASE("a download is named for what the file is now", "[protocols][content]") {
+  CHECK(download_name("photo.jpg", "image/jpeg") == "photo.jpg");
+  CHECK(download_name("Photo.JPEG", "image/jpeg") == "Photo.JPEG");
+  CHECK(download_name("invoice.exe", "image/png") == "invoice.exe.png");
+  CHECK(download_name("cat.jpg", "image/webp") == "cat.jpg.webp");
+  CHECK(download_name("leads", "text/csv") == "leads.csv");
+  CHECK(download_name("x.bin", "application/x-unknown") == "x.bin");
+}
+
 TEST_CASE("text is UTF-8 with LF line ends", "[protocols][content]") {
   CHECK(valid_utf8("plain \xC3\xA9"));
   CHECK_FALSE(valid_utf8("\xC0\xAF"));          // overlong
