@@ -303,6 +303,7 @@ void connection::write() {
   out_.swap(queued_);
   queued_.clear();
   writing_ = true;
+  write_progress_ = clock::now();
   asio::async_write(socket_, asio::buffer(out_),
                     [self = shared_from_this()](std::error_code ec, size_t) { self->on_written(ec); });
 }
@@ -336,6 +337,7 @@ void connection::arm_watchdog() {
   auto next = now + shortest;
   if (parser_.in_message()) next = std::min(next, message_started_ + o.request_timeout);
   else if (pending_.empty() && !writing_) next = std::min(next, last_activity_ + o.idle_timeout);
+  if (writing_) next = std::min(next, write_progress_ + o.idle_timeout);
   auto unready = std::find_if(pending_.begin(), pending_.end(), [](const slot& s) { return !s.ready; });
   if (unready != pending_.end()) next = std::min(next, unready->received + o.handler_timeout);
   watchdog_armed_ = true;
@@ -350,6 +352,9 @@ void connection::check_deadlines() {
   if (closed_ || lingering_) return;
   const auto& o = core_->options;
   auto now = clock::now();
+  // a client that stopped reading (a download it never takes) holds no
+  // connection, descriptor or buffer past the idle timeout
+  if (writing_ && now >= write_progress_ + o.idle_timeout) return close();
   if (parser_.in_message() && now >= message_started_ + o.request_timeout) {
     // Slow client (slowloris) or stalled body: 408 after what is pending, stop reading.
     parser_.stop();

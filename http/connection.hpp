@@ -93,6 +93,7 @@ private:
   asio::steady_timer linger_timer_;  // final drain before close
   std::chrono::steady_clock::time_point message_started_;
   std::chrono::steady_clock::time_point last_activity_;
+  std::chrono::steady_clock::time_point write_progress_;  // the current write started or last completed
   bool watchdog_armed_ = false;
   bool reading_ = false;
   bool writing_ = false;

@@ -45,6 +45,11 @@ upload_file::~upload_file() {
   if (!discard_ && !kept_) ::unlink(path_.c_str());
 }
 
+void upload_file::remove() {
+  if (!discard_) ::unlink(path_.c_str());
+  kept_ = true;  // nothing left for the destructor
+}
+
 void upload_file::fail(std::string why, bool disk) {
   if (!error_.empty()) return;
   error_ = std::move(why);

@@ -46,6 +46,8 @@ public:
 
   // The file now belongs to the caller (the content job): not removed.
   void keep() { kept_ = true; }
+  // Removes the file now (kept or not).
+  void remove();
 
 private:
   void store(std::string_view bytes);

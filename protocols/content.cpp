@@ -59,7 +59,16 @@ bool is_numberish(std::string_view cell) {
 
 bool is_formula_start(char c) { return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r'; }
 
+// A cell that starts a formula gets a leading quote; so does every fragment
+// after a ';' or a tab inside it (spreadsheets whose list separator is ';',
+// the locales of de, fr, ..., split the cell there).
 void write_cell(std::string& out, std::string cell, bool quoted) {
+  for (size_t i = cell.size(); i-- > 0;) {
+    if ((cell[i] != ';' && cell[i] != '\t') || i + 1 >= cell.size() || !is_formula_start(cell[i + 1])) continue;
+    auto end = cell.find_first_of(";\t", i + 1);
+    if (!is_numberish(std::string_view{cell}.substr(i + 1, end == std::string::npos ? std::string::npos : end - i - 1)))
+      cell.insert(cell.begin() + static_cast<std::ptrdiff_t>(i) + 1, '\'');
+  }
   if (!cell.empty() && is_formula_start(cell.front()) && !is_numberish(cell)) cell.insert(cell.begin(), '\'');
   bool need = quoted || cell.find_first_of(",\"\n\r") != std::string::npos;
   if (!need) {

@@ -30,6 +30,14 @@ void write_attachment(protocols::json_writer& w, const storage::pg_rows& rows, s
   w.end_object();
 }
 
+void answer_attachment(const route_context& c, const storage::pg_rows& rows) {
+  protocols::json_writer w;
+  w.begin_object().key("data");
+  write_attachment(w, rows, 0);
+  w.end_object();
+  c.reply_json(201, std::move(w).str());
+}
+
 } // namespace
 
 void attach(route_context c) {
@@ -48,6 +56,7 @@ void attach(route_context c) {
   run_records(c, {write_context(c), std::move(probe), std::move(item), std::move(insert)}, false,
               [c](std::vector<storage::pg_rows>& sets) {
     if (sets.at(1).rows.empty()) return c.fail(record_not_found(c.entity()));
+    if (!sets.at(3).rows.empty()) return answer_attachment(c, sets[3]);  // the insert (safe in its own snapshot) decides
     const auto& item = sets.at(2);
     if (item.rows.empty())
       return c.fail(protocols::validation_error_of("content_id", "not_found", "content_id names no content item of this tenant"));
@@ -56,12 +65,7 @@ void attach(route_context c) {
       return c.fail(protocols::error_of(protocols::errc::content_rejected, "the content was rejected and cannot be attached"));
     if (status != "safe")
       return c.fail(protocols::error_of(protocols::errc::content_not_ready, "the content is " + status + "; attach it once it is safe"));
-    if (sets.at(3).rows.empty()) return c.fail(record_not_found(c.entity()));
-    protocols::json_writer w;
-    w.begin_object().key("data");
-    write_attachment(w, sets[3], 0);
-    w.end_object();
-    c.reply_json(201, std::move(w).str());
+    c.fail(record_not_found(c.entity()));  // deleted between the statements
   });
 }
 

@@ -162,10 +162,13 @@ void redeem(route_context c, protocols::content_token t) {
 
 void serve_download(route_context&& c) {
   const auto& t = *c.download;
+  // HEAD (link checkers, proxies) answers the headers without using up a
+  // one-time token or counting as a download
+  bool head = c.req().method == "HEAD";
   pg_query q{storage::stmt_content_download,
-             {c.who.tenant_id, t.content, t.nonce, std::to_string(t.expires), t.once ? "true" : "false"},
+             {c.who.tenant_id, t.content, t.nonce, std::to_string(t.expires), t.once && !head ? "true" : "false"},
              true};
-  run_tenant(c, {std::move(q)}, [c](std::vector<storage::pg_rows>& sets) {
+  run_tenant(c, {std::move(q)}, [c, head](std::vector<storage::pg_rows>& sets) {
     const auto& rows = sets.at(0);
     if (rows.rows.empty()) return c.fail(item_not_found());
     if (rows.cell(0, 4) != "t") return c.fail(error_of(errc::content_token_expired, "this one-time download token was used"));
@@ -186,7 +189,7 @@ void serve_download(route_context&& c) {
     r.headers.emplace_back("Content-Security-Policy", "sandbox; default-src 'none'");
     r.headers.emplace_back("Cache-Control", "private, no-store");
     r.headers.emplace_back("Cross-Origin-Resource-Policy", "same-origin");
-    r.cost.downloads = 1;
+    r.cost.downloads = head ? 0 : 1;
     c.reply(std::move(r));
   });
 }
@@ -223,15 +226,19 @@ void upload_content(route_context c) {
                    std::to_string(c.deps->content_max_upload),
                    std::to_string(protocols::content_settings{}.max_upload_bytes)},
                   true};
+  // kept from here on: should the answer of a committed insert be lost (a
+  // deadline), the row still finds its file; a file no row names is swept
+  // by the pool after an hour
+  up->keep();
   run_tenant(c, {storage::event_context(c.traceparent()), std::move(settings), std::move(insert)},
              [c, up, id](std::vector<storage::pg_rows>& sets) {
                const auto& item = sets.at(2);
                if (item.rows.empty()) {
+                 up->remove();  // nothing was written: nor is anything kept
                  auto cap = std::min<int64_t>(settings_of(sets.at(1)).max_upload_bytes, c.deps->content_max_upload);
                  return c.fail(error_of(errc::request_too_large, "the upload is larger than this tenant's limit of " +
                                                                      std::to_string(cap) + " bytes"));
                }
-               up->keep();  // the row names the file: it is the job's now
                if (auto pool = c.deps->content_pool ? c.deps->content_pool->get() : caf::actor{})
                  caf::anon_send(pool, cnew_atom::value, c.who.tenant_id, id, c.traceparent());
                protocols::json_writer w;

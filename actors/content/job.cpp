@@ -10,6 +10,7 @@
 #include "actors/content/sandbox.hpp"
 #include "actors/content/scanner.hpp"
 #include "actors/data/storage_messages.hpp"
+#include "protocols/content.hpp"
 #include "protocols/content_access.hpp"
 #include "protocols/hex.hpp"
 #include "protocols/json_body.hpp"
@@ -22,7 +23,10 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <cerrno>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace crm::actors {
 
@@ -36,7 +40,10 @@ using job_actor = caf::stateful_actor<content_job_state>;
 
 enum step : int { step_scan = 1, step_sanitize = 2, step_store = 3 };
 
-std::string work_dir(const content_job_state& st) { return st.opts.dir + "/work/" + st.ref.id; }
+// One folder per claim (a job that lost its claim never touches another's).
+std::string work_dir(const content_job_state& st) {
+  return st.opts.dir + "/work/" + st.ref.id + "-" + st.opts.node_id + "-" + std::to_string(st.attempts);
+}
 std::string quarantine_file(const content_job_state& st) { return quarantine_dir(st.opts.dir) + "/" + st.quarantine_name; }
 
 caf::actor storage_of(job_actor* self) { return self->state.storage->get(); }
@@ -58,7 +65,7 @@ void dispose_original(const content_job_state& st) {
 
 void finish(job_actor* self) {
   std::error_code ec;
-  fs::remove_all(work_dir(self->state), ec);
+  if (self->state.attempts > 0) fs::remove_all(work_dir(self->state), ec);  // only a claimed job has one
   self->state.done = true;
   self->quit();
 }
@@ -130,39 +137,48 @@ void run_step(job_actor* self, int which, sandbox_spec spec) {
 
 // The artifact's SHA-256 and size, then its place in the store (a file of
 // that name is the same bytes: content addressing dedupes). Off the actor.
+// The sandbox could write anything at `out` (a symlink, a FIFO, a device):
+// it is opened without following links and must be a plain file of one
+// link within the size limit; hashed and fchmod'ed through that descriptor.
 void store_artifact(job_actor* self) {
   auto me = caf::actor_cast<caf::actor>(self);
   auto out = work_dir(self->state) + "/out";
   auto dir = self->state.opts.dir;
   auto tenant = self->state.ref.tenant;
-  std::thread([me, out, dir, tenant] {
-    std::ifstream f(out, std::ios::binary);
+  auto max_size = static_cast<uint64_t>(std::max<int64_t>(self->state.opts.max_upload * 4, 256ll << 20));
+  std::thread([me, out, dir, tenant, max_size] {
+    int fd = ::open(out.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb {};
+    bool plain = fd >= 0 && ::fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_nlink == 1 &&
+                 static_cast<uint64_t>(sb.st_size) <= max_size;
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
     std::vector<char> buf(1 << 16);
     uint64_t size = 0;
-    while (f) {
-      f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-      auto n = static_cast<size_t>(f.gcount());
-      if (n == 0) break;
-      EVP_DigestUpdate(ctx, buf.data(), n);
-      size += n;
+    bool read_ok = plain;
+    while (read_ok) {
+      ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 || size + static_cast<uint64_t>(n) > max_size) read_ok = false;
+      if (n <= 0 || !read_ok) break;
+      EVP_DigestUpdate(ctx, buf.data(), static_cast<size_t>(n));
+      size += static_cast<uint64_t>(n);
     }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx, md, &len);
     EVP_MD_CTX_free(ctx);
-    bool read_ok = f.eof() && !f.bad();
     auto sha = protocols::to_hex(md, len);
     std::error_code ec;
     auto target = store_path(dir, tenant, sha);
     if (read_ok && size > 0) {
       fs::create_directories(fs::path(target).parent_path(), ec);
       if (!fs::exists(target, ec)) {
-        ::chmod(out.c_str(), 0640);
+        ::fchmod(fd, 0640);
         fs::rename(out, target, ec);
       }
     }
+    if (fd >= 0) ::close(fd);
     bool ok = read_ok && size > 0 && !ec && fs::exists(target);
     caf::anon_send(me, cstep_atom::value, static_cast<int>(step_store), ok ? 0 : 1, 0,
                    ok ? sha + " " + std::to_string(size) : std::string{"the artifact cannot be stored"});
@@ -208,7 +224,11 @@ void on_sanitized(job_actor* self, sandbox_result::end how, const std::string& o
     return reject(self, reason.value_or("sanitize.failed"), detail.value_or("the file could not be rebuilt safely"));
   }
   auto mime = v.string("mime", {true, 1, 200});
-  if (!mime) return reject(self, "sanitize.failed", "the file could not be rebuilt safely");
+  // what the artifact is served as: only a type the pipeline produces and the tenant allows
+  static const std::vector<std::string> produced{"image/jpeg", "image/png", "image/webp", "image/gif", "application/pdf",
+                                                 "text/plain", "text/csv", "application/zip"};
+  if (!mime || !protocols::mime_allowed(produced, *mime) || !protocols::mime_allowed(self->state.allowed, *mime))
+    return reject(self, "sanitize.failed", "the file could not be rebuilt safely");
   self->state.safe_mime = *mime;
   store_artifact(self);
 }
@@ -243,6 +263,7 @@ void claimed(job_actor* self, db_result& r) {
   st.filename = item.cell(0, storage::ci_filename);
   st.size = std::stoll(item.cell(0, storage::ci_size));
   int attempts = std::stoi(item.cell(0, storage::ci_attempts));
+  st.attempts = attempts;
   const auto& settings = r.sets.at(2);
   protocols::content_settings defaults;
   st.allowed = defaults.allowed_types;
@@ -308,7 +329,11 @@ caf::behavior content_job(caf::stateful_actor<content_job_state>* self, content_
                                                                                std::chrono::milliseconds(200)),
                                      clease_atom::value);
                 },
-                [](caf::error&) {});
+                [self](caf::error&) {  // a slow database: try again, the lease is not lost yet
+                  self->delayed_send(self, std::max<std::chrono::milliseconds>(self->state.opts.lease / 6,
+                                                                               std::chrono::milliseconds(100)),
+                                     clease_atom::value);
+                });
       },
   };
 }

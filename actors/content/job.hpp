@@ -28,6 +28,7 @@ struct content_job_state {
   int64_t retain_s = 0;
   std::string sniffed;          // what the worker said the bytes are
   std::string safe_mime;
+  int attempts = 0;             // of the claim this job holds (0: not claimed)
   bool done = false;
   static inline const char* name = "content_job";
 };

@@ -33,7 +33,7 @@ std::vector<std::string> command_of(const sandbox_spec& s) {
                              "--symlink", "usr/sbin", "/sbin",
                              "--proc", "/proc",
                              "--dev", "/dev",
-                             "--tmpfs", "/tmp",
+                             "--size", "1073741824", "--tmpfs", "/tmp",  // RAM: bounded
                              "--clearenv",
                              "--setenv", "PATH", "/usr/bin",
                              "--setenv", "HOME", "/tmp",
@@ -156,9 +156,20 @@ sandbox_result run_sandboxed_now(const sandbox_spec& spec) {
       out.output.append(buf, std::min<size_t>(static_cast<size_t>(n), max_output - out.output.size()));
   }
   close(pipefd[0]);
-  if (timed_out) kill(-pid, SIGKILL);
+  // the output closed: the process still has until the deadline to end (a
+  // child that closed its output and sleeps is killed like any other)
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (!timed_out) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) break;
+    if (clock::now() >= deadline) timed_out = true;
+    else std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (timed_out) {
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
   }
   if (timed_out) {
     out.how = sandbox_result::end::timed_out;

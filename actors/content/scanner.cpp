@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <optional>
 #include <vector>
 #include <sys/socket.h>
@@ -144,9 +145,9 @@ scan_result scan_file(const content_options& opts, const std::string& socket, co
 }
 
 clamd_daemon::clamd_daemon(content_options opts) : opts_(std::move(opts)) {
-  dir_ = opts_.dir + "/clamd";
+  dir_ = opts_.dir + "/clamd";              // clamd's own (read-write in its sandbox): the socket
   socket_ = dir_ + "/clamd.sock";
-  conf_ = dir_ + "/clamd.conf";
+  conf_ = opts_.dir + "/clamd.conf";         // outside it: clamd cannot plant a link where we write
 }
 
 clamd_daemon::~clamd_daemon() { stop(); }
@@ -157,7 +158,7 @@ bool clamd_daemon::start(std::string& error) {
   if (ec) return error = "cannot create " + dir_ + ": " + ec.message(), false;
   fs::permissions(dir_, fs::perms::owner_all, ec);
   auto max = max_text(opts_);
-  std::ofstream c(conf_, std::ios::trunc);
+  std::ostringstream c;
   c << "# written by nextcrm at start (NEXTCRM_CONTENT_CLAMD=auto): its own clamd, in the sandbox\n"
     << "LocalSocket " << socket_ << "\nLocalSocketMode 600\nFixStaleSocket yes\nForeground yes\n"
     << "DatabaseDirectory /job/db\nTemporaryDirectory /tmp\nLogTime no\nLogVerbose no\n"
@@ -166,8 +167,12 @@ bool clamd_daemon::start(std::string& error) {
     << "ScanImageFuzzyHash " << (opts_.image_fuzzy_hash ? "yes" : "no") << "\n"
     << "MaxThreads " << std::max<size_t>(2, opts_.max_jobs) << "\nReadTimeout "
     << std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(opts_.scan_timeout).count()) << "\n";
-  if (!c) return error = "cannot write " + conf_, false;
-  c.close();
+  ::unlink(conf_.c_str());
+  int fd = ::open(conf_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  auto text = c.str();
+  bool written = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  if (fd >= 0) ::close(fd);
+  if (!written) return error = "cannot write " + conf_, false;
   keeper_ = std::thread([this] { keep(); });
   return true;
 }
@@ -188,7 +193,7 @@ void clamd_daemon::keep() {
                                    "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
                                    "--symlink", "usr/sbin", "/sbin", "--proc", "/proc", "--dev", "/dev",
                                    "--tmpfs", "/tmp", "--ro-bind", opts_.signatures, "/job/db",
-                                   "--bind", dir_, dir_, "--clearenv", "--setenv", "PATH", "/usr/bin",
+                                   "--ro-bind", conf_, conf_, "--bind", dir_, dir_, "--clearenv", "--setenv", "PATH", "/usr/bin",
                                    "--", opts_.clamd, "--config-file=" + conf_};
     std::vector<char*> argv;
     for (auto& w : words) argv.push_back(w.data());
@@ -203,6 +208,7 @@ void clamd_daemon::keep() {
       continue;
     }
     pid_ = pid;
+    if (stopping_) ::kill(pid, SIGTERM);  // stop() ran before pid_ was set
     auto started = std::chrono::steady_clock::now();
     // ready once it answers PING
     while (!stopping_ && !ready_) {

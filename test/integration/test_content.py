@@ -380,6 +380,11 @@ class Tokens(ContentCase):
         self.assertTrue(t["once"])
         self.assertEqual(self.download(t["url"]).status, 200)
         h.check_problem(self, self.download(t["url"]), 410, "content.token_expired")
+        once = self.token(cid, {"once": True})
+        r = h.request(S.port, "HEAD", once["url"])  # a link checker's HEAD uses nothing up
+        self.assertEqual((r.status, r.body), (200, b""), r)
+        self.assertEqual(self.download(once["url"]).status, 200)
+        h.check_problem(self, self.download(once["url"]), 410, "content.token_expired")
         again = self.token(cid)  # a plain token may be used again
         self.assertEqual(self.download(again["url"]).status, 200)
         self.assertEqual(self.download(again["url"]).status, 200)

@@ -98,8 +98,11 @@ TEST_CASE("CSV formula cells are neutralized, numbers and phone numbers are not"
   REQUIRE(out);
   CHECK(*out ==
         "name,phone,note\nAlice,+33 1 23 45 67 89,'=1+1\nBob,-5,'@SUM(A1)\n"
-        "\"Carol\",\"(555) 010-9999\",\"'+cmd|' /C calc'!A0\"\nDan,'\t=x,\"multi\nline, \"\"q\"\"\"\n");
+        "\"Carol\",\"(555) 010-9999\",\"'+cmd|' /C calc'!A0\"\nDan,'\t'=x,\"multi\nline, \"\"q\"\"\"\n");
   CHECK_FALSE(neutralize_csv("a,\"never closed\n"));
+  // a ';' list separator (de, fr, ...) splits a cell: each fragment is neutralized
+  CHECK(*neutralize_csv("a;=HYPERLINK(\"x\"),b\n") == "\"a;'=HYPERLINK(\"\"x\"\")\",b\n");
+  CHECK(*neutralize_csv("x;-5;+33 1 2\n") == "x;-5;+33 1 2\n");
   CHECK(*neutralize_csv("-,+,=") == "'-,'+,'=");
 }
 

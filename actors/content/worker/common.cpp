@@ -97,12 +97,10 @@ void exec_sibling(char** argv, const char* name, const std::string& sniffed) {
   auto slash = self.rfind('/');
   std::string path = (slash == std::string::npos ? std::string{} : self.substr(0, slash + 1)) + name;
   std::vector<std::string> words{path};
-  for (int i = 1; argv[i]; ++i) {
-    if (std::string_view{argv[i]} == "--sniffed" && argv[i + 1]) {  // replaced below
-      ++i;
-      continue;
-    }
+  for (int i = 1; argv[i] && argv[i + 1]; i += 2) {  // key value pairs (a value may look like a key)
+    if (std::string_view{argv[i]} == "--sniffed") continue;  // replaced below
     words.emplace_back(argv[i]);
+    words.emplace_back(argv[i + 1]);
   }
   words.emplace_back("--sniffed");
   words.push_back(sniffed);

@@ -80,11 +80,15 @@ bool read_jpeg_size(const std::string& bytes, int& w, int& h) {
   return false;
 }
 
-verdict rasterize(const job& j, const std::string& in) {
+// At most 500 pages are rendered (into the sandbox's bounded /tmp); a
+// longer PDF is refused rather than cut short.
+verdict rasterize(const job& j, const std::string& in, int page_count) {
+  if (page_count > 500)
+    return reject("pdf.too_many_pages", "rasterizing stops at 500 pages; this PDF has " + std::to_string(page_count));
   mkdir("/tmp/pages", 0700);
   pid_t pid = fork();
   if (pid == 0) {
-    execl("/usr/bin/pdftoppm", "pdftoppm", "-r", "110", "-jpeg", "-jpegopt", "quality=85", in.c_str(),
+    execl("/usr/bin/pdftoppm", "pdftoppm", "-r", "110", "-l", "500", "-jpeg", "-jpegopt", "quality=85", in.c_str(),
           "/tmp/pages/p", static_cast<char*>(nullptr));
     _exit(127);
   }
@@ -143,7 +147,7 @@ verdict sanitize_pdf(const job& j, const std::string& in) {
     if (e.getErrorCode() == qpdf_e_password) return reject("pdf.encrypted", "the PDF needs a password to open");
     return reject("pdf.malformed", "the PDF cannot be read");
   }
-  if (j.rasterize) return rasterize(j, in);
+  if (j.rasterize) return rasterize(j, in, static_cast<int>(QPDFPageDocumentHelper(pdf).getAllPages().size()));
   pdf.getTrailer().removeKey("/Info");
   scrub(pdf.getTrailer(), 0);
   for (auto& obj : pdf.getAllObjects()) scrub(obj, 0);

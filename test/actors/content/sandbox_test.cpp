@@ -67,6 +67,16 @@ TEST_CASE("a sandboxed child past its deadline is killed and says so", "[actors]
   CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
 }
 
+TEST_CASE("a child that closes its output and sleeps is still killed at its deadline", "[actors][content][sandbox]") {
+  sandbox_spec s;
+  s.argv = {"/bin/sh", "-c", "exec >&- 2>&-; sleep 30"};
+  s.timeout = std::chrono::milliseconds(300);
+  auto started = std::chrono::steady_clock::now();
+  auto r = run_sandboxed_now(s);
+  CHECK(r.how == sandbox_result::end::timed_out);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+}
+
 TEST_CASE("a sandboxed child's limits hold: no core, bounded file size", "[actors][content][sandbox]") {
   sandbox_spec s;
   s.argv = {"/bin/sh", "-c", "ulimit -c; ulimit -n; head -c 2000000 /dev/zero > /dev/null; "
