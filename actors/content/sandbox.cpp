@@ -19,7 +19,9 @@ namespace {
 using clock = std::chrono::steady_clock;
 constexpr size_t max_output = 64 * 1024;
 
-std::vector<std::string> command_of(const sandbox_spec& s) {
+} // namespace
+
+std::vector<std::string> sandbox_command(const sandbox_spec& s) {
   if (s.bwrap.empty()) return s.argv;
   std::vector<std::string> a{s.bwrap,
                              "--unshare-all",      // no network, IPC, PID, UTS, user, cgroup sharing
@@ -33,7 +35,6 @@ std::vector<std::string> command_of(const sandbox_spec& s) {
                              "--symlink", "usr/sbin", "/sbin",
                              "--proc", "/proc",
                              "--dev", "/dev",
-                             "--size", "1073741824", "--tmpfs", "/tmp",  // RAM: bounded
                              "--clearenv",
                              "--setenv", "PATH", "/usr/bin",
                              "--setenv", "HOME", "/tmp",
@@ -41,6 +42,12 @@ std::vector<std::string> command_of(const sandbox_spec& s) {
                              "--setenv", "VIPS_CONCURRENCY", "1",
                              "--setenv", "VIPS_WARNING", "0",
                              "--chdir", "/tmp"};
+  if (s.tmp_size > 0) {  // RAM: bounded
+    a.push_back("--size");
+    a.push_back(std::to_string(s.tmp_size));
+  }
+  a.push_back("--tmpfs");
+  a.push_back("/tmp");
   for (const auto& m : s.mounts) {
     a.push_back(m.writable ? "--bind" : "--ro-bind");
     a.push_back(m.host);
@@ -50,6 +57,8 @@ std::vector<std::string> command_of(const sandbox_spec& s) {
   a.insert(a.end(), s.argv.begin(), s.argv.end());
   return a;
 }
+
+namespace {
 
 void limit(int resource, uint64_t value) {
   rlimit r{static_cast<rlim_t>(value), static_cast<rlim_t>(value)};
@@ -114,7 +123,7 @@ pid_t spawn_child(const spawn_request& rq) {
 
 sandbox_result run_sandboxed_now(const sandbox_spec& spec) {
   sandbox_result out;
-  auto words = command_of(spec);
+  auto words = sandbox_command(spec);
   if (words.empty()) return out;
   std::vector<char*> argv;
   for (auto& w : words) argv.push_back(w.data());

@@ -30,7 +30,12 @@ struct sandbox_spec {
   std::chrono::milliseconds timeout{60000};
   uint64_t memory = 2048ull << 20;   // RLIMIT_AS
   uint64_t max_file = 1024ull << 20; // RLIMIT_FSIZE
+  uint64_t tmp_size = 1024ull << 20; // the private /tmp (RAM); 0 = unbounded (clamd spools streams there)
 };
+
+// The command line that runs `spec` (bubblewrap's, or the bare argv when
+// `spec.bwrap` is empty).
+std::vector<std::string> sandbox_command(const sandbox_spec& spec);
 
 struct sandbox_result {
   enum class end : uint8_t { exited, signaled, timed_out, failed_to_start } how = end::failed_to_start;

@@ -188,13 +188,12 @@ void clamd_daemon::stop() {
 // again whenever it exits, until stop().
 void clamd_daemon::keep() {
   while (!stopping_) {
-    std::vector<std::string> words{opts_.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
-                                   "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib",
-                                   "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
-                                   "--symlink", "usr/sbin", "/sbin", "--proc", "/proc", "--dev", "/dev",
-                                   "--tmpfs", "/tmp", "--ro-bind", opts_.signatures, "/job/db",
-                                   "--ro-bind", conf_, conf_, "--bind", dir_, dir_, "--clearenv", "--setenv", "PATH", "/usr/bin",
-                                   "--", opts_.clamd, "--config-file=" + conf_};
+    sandbox_spec box;
+    box.bwrap = opts_.bwrap;
+    box.mounts = {{opts_.signatures, "/job/db", false}, {conf_, conf_, false}, {dir_, dir_, true}};
+    box.argv = {opts_.clamd, "--config-file=" + conf_};
+    box.tmp_size = 0;  // clamd spools each stream in /tmp, up to the upload cap
+    auto words = sandbox_command(box);
     std::vector<char*> argv;
     for (auto& w : words) argv.push_back(w.data());
     argv.push_back(nullptr);
