@@ -1,8 +1,5 @@
 #include "http/upload_file.hpp"
 
-#include "protocols/hex.hpp"
-
-#include <openssl/evp.h>
 
 #include <cerrno>
 #include <fcntl.h>
@@ -10,14 +7,8 @@
 
 namespace crm::http {
 
-struct upload_file::digest {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  digest() { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
-  ~digest() { EVP_MD_CTX_free(ctx); }
-};
-
 upload_file::upload_file(std::string path, std::string boundary, bool discard)
-    : path_(std::move(path)), discard_(discard), sha_(std::make_unique<digest>()) {
+    : path_(std::move(path)), discard_(discard) {
   if (!boundary.empty()) {
     multipart_ = std::make_unique<protocols::multipart_reader>(
         std::move(boundary),
@@ -64,7 +55,7 @@ void upload_file::fail(std::string why, bool disk) {
 void upload_file::store(std::string_view bytes) {
   size_ += bytes.size();
   if (discard_ || failed()) return;
-  EVP_DigestUpdate(sha_->ctx, bytes.data(), bytes.size());
+  sha_.add(bytes);
   while (!bytes.empty()) {
     ssize_t n = ::write(fd_, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
@@ -90,10 +81,7 @@ void upload_file::finish() {
   // nothing in the page cache; the job checks the size before it starts.
   if (fd_ >= 0 && ::close(fd_) != 0) fail("the quarantine cannot take the upload", true);
   fd_ = -1;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(sha_->ctx, md, &len);
-  sha256_ = protocols::to_hex(md, len);
+  sha256_ = sha_.hex();
 }
 
 file_body::~file_body() {

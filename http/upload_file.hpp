@@ -9,6 +9,7 @@
 // nothing on disk. `discard` mode counts and drops the bytes (a caller that
 // may not upload: nothing of theirs touches the disk).
 #pragma once
+#include "protocols/hex.hpp"
 #include "protocols/multipart.hpp"
 
 #include <cstdint>
@@ -56,8 +57,7 @@ private:
   std::string path_;
   bool discard_;
   int fd_ = -1;
-  struct digest;
-  std::unique_ptr<digest> sha_;
+  protocols::sha256_stream sha_;
   std::unique_ptr<protocols::multipart_reader> multipart_;
   bool in_file_part_ = false;
   bool file_part_seen_ = false;

@@ -18,8 +18,6 @@
 #include "storage/sql/content_sql.hpp"
 #include "storage/sql/event_sql.hpp"
 
-#include <openssl/evp.h>
-
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -47,6 +45,13 @@ std::string work_dir(const content_job_state& st) {
 std::string quarantine_file(const content_job_state& st) { return quarantine_dir(st.opts.dir) + "/" + st.quarantine_name; }
 
 caf::actor storage_of(job_actor* self) { return self->state.storage->get(); }
+
+// The next lease renewal: every third of the lease, or sooner (a sixth)
+// after a renewal that failed, so that one slow answer does not lose it.
+void renew_later(job_actor* self, bool retry = false) {
+  auto every = std::max<std::chrono::milliseconds>(self->state.opts.lease / 3, std::chrono::milliseconds(200));
+  self->delayed_send(self, retry ? every / 2 : every, clease_atom::value);
+}
 
 // The quarantined original: deleted, or kept `retain_s` for forensics under
 // retained/<until>-<name> (never served; the pool's sweep removes it).
@@ -151,8 +156,7 @@ void store_artifact(job_actor* self) {
     struct stat sb {};
     bool plain = fd >= 0 && ::fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_nlink == 1 &&
                  static_cast<uint64_t>(sb.st_size) <= max_size;
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+    protocols::sha256_stream sha256;
     std::vector<char> buf(1 << 16);
     uint64_t size = 0;
     bool read_ok = plain;
@@ -161,14 +165,10 @@ void store_artifact(job_actor* self) {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 || size + static_cast<uint64_t>(n) > max_size) read_ok = false;
       if (n <= 0 || !read_ok) break;
-      EVP_DigestUpdate(ctx, buf.data(), static_cast<size_t>(n));
+      sha256.add({buf.data(), static_cast<size_t>(n)});
       size += static_cast<uint64_t>(n);
     }
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx, md, &len);
-    EVP_MD_CTX_free(ctx);
-    auto sha = protocols::to_hex(md, len);
+    auto sha = sha256.hex();
     std::error_code ec;
     auto target = store_path(dir, tenant, sha);
     if (read_ok && size > 0) {
@@ -273,8 +273,7 @@ void claimed(job_actor* self, db_result& r) {
     st.rasterize = settings.cell(0, 3) == "t";
     st.retain_s = std::stoll(settings.cell(0, 4));
   }
-  auto lease_every = std::max<std::chrono::milliseconds>(st.opts.lease / 3, std::chrono::milliseconds(200));
-  self->delayed_send(self, lease_every, clease_atom::value);
+  renew_later(self);
   // every step has its own deadline (the sandbox kills at it); this one
   // catches a step that never reports: the job ends, its lease runs out,
   // and the item is claimed again (rejected after max_attempts)
@@ -319,21 +318,15 @@ caf::behavior content_job(caf::stateful_actor<content_job_state>* self, content_
         auto& st = self->state;
         if (st.done) return;
         auto storage = storage_of(self);
-        if (!storage) return;
+        if (!storage) return renew_later(self, true);  // the storage actor restarts
         db_request rq{st.ref.tenant, {{storage::stmt_content_renew, {st.ref.tenant, st.ref.id, st.opts.node_id, lease_s}, true}}};
         self->request(storage, std::chrono::seconds(10), db_atom::value, std::move(rq))
             .then(
                 [self](db_result& r) {
                   if (r.sets.at(0).rows.empty()) return finish(self);  // another node holds it now
-                  self->delayed_send(self, std::max<std::chrono::milliseconds>(self->state.opts.lease / 3,
-                                                                               std::chrono::milliseconds(200)),
-                                     clease_atom::value);
+                  renew_later(self);
                 },
-                [self](caf::error&) {  // a slow database: try again, the lease is not lost yet
-                  self->delayed_send(self, std::max<std::chrono::milliseconds>(self->state.opts.lease / 6,
-                                                                               std::chrono::milliseconds(100)),
-                                     clease_atom::value);
-                });
+                [self](caf::error&) { renew_later(self, true); });  // a slow database: the lease is not lost yet
       },
   };
 }
