@@ -10,6 +10,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <exception>
 #include <string_view>
 #include <unistd.h>
@@ -139,6 +141,19 @@ int worker_main(int argc, char** argv, const char* name, bool (*mine)(const job&
   }
   print_verdict(v, j.sniffed);
   return 0;
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+bool write_all(const std::string& path, std::string_view bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return static_cast<bool>(f);
 }
 
 verdict reject(std::string reason, std::string detail) {

@@ -10,8 +10,6 @@
 
 #include <vips/vips.h>
 
-#include <fstream>
-#include <iterator>
 
 #include <cstring>
 #include <memory>
@@ -63,13 +61,8 @@ void remove_metadata(VipsImage* img) {
 // libvips 8.14 writes an EXIF chunk into WebP whatever `strip` says (built
 // from the orientation and resolution it still holds): the chunks go here.
 bool strip_webp_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  auto stripped = protocols::strip_webp_metadata(bytes);
-  if (!stripped) return false;
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(stripped->data(), static_cast<std::streamsize>(stripped->size()));
-  return static_cast<bool>(out);
+  auto stripped = protocols::strip_webp_metadata(read_all(path));
+  return stripped && write_all(path, *stripped);
 }
 
 } // namespace

@@ -13,9 +13,7 @@
 
 #include <algorithm>
 #include <dirent.h>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -109,10 +107,7 @@ verdict rasterize(const job& j, const std::string& in, int page_count) {
   out.emptyPDF();
   QPDFPageDocumentHelper doc(out);
   for (const auto& path : pages) {
-    std::ifstream f(path, std::ios::binary);
-    std::ostringstream s;
-    s << f.rdbuf();
-    auto jpeg = s.str();
+    auto jpeg = read_all(path);
     int w = 0, h = 0;
     if (!read_jpeg_size(jpeg, w, h)) return verdict{false, true, {}, {}, {}, "pdftoppm wrote an unreadable page"};
     auto image = QPDFObjectHandle::newStream(&out, jpeg);

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace crm::worker {
@@ -58,6 +59,10 @@ verdict sanitize_pdf(const job& j, const std::string& in);
 verdict sanitize_text(const job& j, bool csv);
 verdict check_zip(const job& j);
 verdict convert_office(const job& j);
+
+// The whole of a (size-capped) file; writing one, false on failure.
+std::string read_all(const std::string& path);
+bool write_all(const std::string& path, std::string_view bytes);
 
 verdict reject(std::string reason, std::string detail);
 verdict accept(std::string mime, std::string kind);
