@@ -37,11 +37,7 @@ cleanup() {
 
 main() {
   trap cleanup EXIT
-  ensure_packages
-  use_release_build
-  if [[ "${NEXTCRM_SKIP_BUILD:-0}" != "1" ]]; then
-    NEXTCRM_BUILD_TYPE=Release build
-  fi
+  bench_prepare
   export NEXTCRM_CONTENT_JOBS="${NEXTCRM_CONTENT_JOBS:-2}"
   export NEXTCRM_CONTENT_MAX_UPLOAD_BYTES=$((64 * 1024 * 1024))
   start_nextcrm_stack

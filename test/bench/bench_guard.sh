@@ -118,11 +118,7 @@ run() {
 
 main() {
   trap cleanup EXIT
-  ensure_packages
-  use_release_build
-  if [[ "${NEXTCRM_SKIP_BUILD:-0}" != "1" ]]; then
-    NEXTCRM_BUILD_TYPE=Release build
-  fi
+  bench_prepare
   start_nextcrm_stack
   start_guard_off
   create_tenant bench-guard admin@bench-guard.test

@@ -99,11 +99,7 @@ main() {
   local -a pids
   local hz
   hz="$(getconf CLK_TCK)"
-  ensure_packages
-  use_release_build
-  if [[ "${NEXTCRM_SKIP_BUILD:-0}" != "1" ]]; then
-    NEXTCRM_BUILD_TYPE=Release build
-  fi
+  bench_prepare
   [[ "$(build_type_of "$NEXTCRM_BUILD_DIR")" == Release ]] ||
     warn "${NEXTCRM_BUILD_DIR} is not a Release build: figures will be low"
   trap cleanup EXIT

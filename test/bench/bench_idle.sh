@@ -29,11 +29,7 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 main() {
   trap 'stop_nextcrm_stack $?' EXIT
-  ensure_packages
-  use_release_build
-  if [[ "${NEXTCRM_SKIP_BUILD:-0}" != "1" ]]; then
-    NEXTCRM_BUILD_TYPE=Release build
-  fi
+  bench_prepare
   export NEXTCRM_MAX_CONNECTIONS="$((IDLE + 100))" NEXTCRM_IDLE_TIMEOUT_MS=600000
   start_nextcrm_stack
   local pid before hz result

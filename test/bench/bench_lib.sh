@@ -91,6 +91,16 @@ use_release_build() {
   fi
 }
 
+# What every benchmark does first: the packages, a Release build (build/
+# when it is one, else build-release/) unless NEXTCRM_SKIP_BUILD=1.
+bench_prepare() {
+  ensure_packages
+  use_release_build
+  if [[ "${NEXTCRM_SKIP_BUILD:-0}" != "1" ]]; then
+    NEXTCRM_BUILD_TYPE=Release build
+  fi
+}
+
 # Starts a private PostgreSQL, Redis and `nextcrm serve` on free loopback
 # ports in a new RUN_DIR (fresh platform token and JWT key) and waits until
 # /health answers. Sets RUN_DIR, PG_PORT, REDIS_PORT, HTTP_PORT, ADMIN_PORT.
