@@ -92,12 +92,18 @@ class Nodes(unittest.TestCase):
             h.check_problem(self, h.login(node, self.tenant.slug, "someone-else@guard.test", "x" * 12), 429,
                             "rate.limited")
 
-    def test_a_node_killed_mid_burst_forgets_nothing(self):
+    def first_20_of_30(self):
+        """A new user with a block at 30 requests a minute who made 20 calls on
+        node A; returns (token, block)."""
         uid, _, _, token = self.new_user()
         block = 30
         self.budget(uid, "requests", 60, block - 1, block)
         for _ in range(20):
             self.assertEqual(h.api(A.port, "GET", API + "/customers", token=token).status, 200)
+        return token, block
+
+    def test_a_node_killed_mid_burst_forgets_nothing(self):
+        token, block = self.first_20_of_30()
         time.sleep(FLUSHED)
         A.signal(signal.SIGKILL)  # every actor of A dies with it, the user's budget actor included
         A.wait_exit(10)
@@ -107,11 +113,7 @@ class Nodes(unittest.TestCase):
         self.assertEqual(statuses[-1], 403, "the restarted node forgot the count")
 
     def test_killing_the_users_budget_actor_mid_burst_does_not_reset_the_count(self):
-        uid, _, _, token = self.new_user()
-        block = 30
-        self.budget(uid, "requests", 60, block - 1, block)
-        for _ in range(20):
-            self.assertEqual(h.api(A.port, "GET", API + "/customers", token=token).status, 200)
+        token, block = self.first_20_of_30()
         # no wait for a flush: the killed actor's successor adopts what the calls counted
         A.signal(signal.SIGUSR2)
         h.wait_for(lambda: "every guard budget actor" in A.log_text(), 5, what="the chaos kill")
