@@ -34,6 +34,12 @@ std::vector<stream_entry> entries_of(const redisReply* list) {
   return out;
 }
 
+// An XREADGROUP reply ([[stream, entries]]) -> its entries.
+std::vector<stream_entry> read_batch(const redisReply* r) {
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 1 || r->element[0]->elements < 2) return {};
+  return entries_of(r->element[0]->element[1]);
+}
+
 } // namespace
 
 group_consumer::group_consumer(group_consumer_options options, handler handle, event_fn on_event)
@@ -87,49 +93,78 @@ void group_consumer::run() {
       }
       if (ack.size() > 3) command(c, ack);
     };
-    // Our own unacknowledged entries (a failed try, or read when the
-    // connection broke) come back through XAUTOCLAIM like a dead consumer's:
-    // one path for every retry, each counted in the entry's deliveries.
+    // Entries taken back (our own failures, or a dead consumer's): each one
+    // delivered more than max_deliveries times goes to the dead letter
+    // stream, the others are tried again. Every retry reads the entry again,
+    // which counts it in its deliveries.
+    auto settle = [&](std::vector<stream_entry> taken) {
+      std::vector<stream_entry> retry;
+      for (auto& e : taken) {
+        auto info = command(c, {"XPENDING", o.stream, o.group, e.id, e.id, "1"});
+        long long deliveries = 0;
+        if (info && info->type == REDIS_REPLY_ARRAY && info->elements == 1 && info->element[0]->elements >= 4)
+          deliveries = info->element[0]->element[3]->integer;
+        if (deliveries > static_cast<long long>(o.max_deliveries)) {
+          auto it = last_failure_.find(e.id);
+          auto reason = it != last_failure_.end() ? it->second : "failed " + std::to_string(deliveries - 1) + " deliveries";
+          command(c, {"XADD", dead_stream, "MAXLEN", "~", "100000", "*", "entry", e.id, "group", o.group, "reason",
+                      reason, "deliveries", std::to_string(deliveries - 1), "envelope", e.envelope});
+          command(c, {"XACK", o.stream, o.group, e.id});
+          last_failure_.erase(e.id);
+          ++stats_.dead_lettered;
+          if (on_event_) on_event_("bus.dead_lettered", e.id + " " + reason);
+        } else {
+          retry.push_back(std::move(e));
+        }
+      }
+      process(std::move(retry));
+    };
+    // Our own failures (a database away for a moment: a node starting, an
+    // outage), and after a reconnect whatever we had read when the connection
+    // broke, are read again from our pending list after a backoff that
+    // doubles up to claim_every; a dead consumer's entries are taken over
+    // with XAUTOCLAIM once idle longer than min_idle.
+    bool check_own = true;
+    const auto backoff_cap = std::max<std::chrono::milliseconds>(o.claim_every, std::chrono::milliseconds(500));
+    auto backoff = std::chrono::milliseconds(250);
+    auto next_retry = std::chrono::steady_clock::now();
     auto next_claim = std::chrono::steady_clock::now();
     while (!stopping_) {
       auto r = command(c, {"XREADGROUP", "GROUP", o.group, o.consumer, "COUNT", std::to_string(o.batch), "BLOCK",
-                           std::to_string(block_ms), "STREAMS", o.stream, ">"});
+                           std::to_string(last_failure_.empty() && !check_own ? block_ms : std::min<int>(block_ms, 100)),
+                           "STREAMS", o.stream, ">"});
       if (!r) break;  // connection lost
       if (is_error(r, "NOGROUP")) {  // Redis lost the group (no persistence): recreate, say so
         if (on_event_) on_event_("bus.group_lost", o.group);
         command(c, {"XGROUP", "CREATE", o.stream, o.group, "0", "MKSTREAM"});
         continue;
       }
-      std::vector<stream_entry> batch;
-      if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) batch = entries_of(r->element[0]->element[1]);
-      process(std::move(batch));
-      if (std::chrono::steady_clock::now() < next_claim) continue;
-      next_claim = std::chrono::steady_clock::now() + o.claim_every;
-      // take over what idled too long (ours or a dead consumer's)
+      process(read_batch(r.get()));
+      auto now = std::chrono::steady_clock::now();
+      if ((check_own || !last_failure_.empty()) && now >= next_retry) {
+        check_own = false;
+        auto failed_before = stats_.failed.load();
+        auto own = command(c, {"XREADGROUP", "GROUP", o.group, o.consumer, "COUNT", std::to_string(o.batch),
+                               "STREAMS", o.stream, "0"});
+        if (!own) break;
+        auto mine = read_batch(own.get());
+        // an entry of ours no longer pending (acknowledged, claimed away) has no failure to remember
+        std::map<std::string, std::string> still;
+        for (const auto& e : mine)
+          if (auto it = last_failure_.find(e.id); it != last_failure_.end()) still.insert(*it);
+        if (mine.size() < o.batch) last_failure_.swap(still);
+        settle(std::move(mine));
+        backoff = stats_.failed.load() == failed_before ? std::chrono::milliseconds(250)
+                                                        : std::min(backoff * 2, backoff_cap);
+        next_retry = std::chrono::steady_clock::now() + backoff;
+      }
+      if (now < next_claim) continue;
+      next_claim = now + o.claim_every;
+      // take over what idled too long (a dead consumer's, or ours)
       auto claimed = command(c, {"XAUTOCLAIM", o.stream, o.group, o.consumer, std::to_string(o.min_idle.count()),
                                  "0-0", "COUNT", std::to_string(o.batch)});
-      std::vector<stream_entry> retry;
-      if (claimed && claimed->type == REDIS_REPLY_ARRAY && claimed->elements >= 2) {
-        for (auto& e : entries_of(claimed->element[1])) {
-          auto info = command(c, {"XPENDING", o.stream, o.group, e.id, e.id, "1"});
-          long long deliveries = 0;
-          if (info && info->type == REDIS_REPLY_ARRAY && info->elements == 1 && info->element[0]->elements >= 4)
-            deliveries = info->element[0]->element[3]->integer;
-          if (deliveries > static_cast<long long>(o.max_deliveries)) {
-            auto it = last_failure_.find(e.id);
-            auto reason = it != last_failure_.end() ? it->second : "failed " + std::to_string(deliveries - 1) + " deliveries";
-            command(c, {"XADD", dead_stream, "MAXLEN", "~", "100000", "*", "entry", e.id, "group", o.group, "reason",
-                        reason, "deliveries", std::to_string(deliveries - 1), "envelope", e.envelope});
-            command(c, {"XACK", o.stream, o.group, e.id});
-            last_failure_.erase(e.id);
-            ++stats_.dead_lettered;
-            if (on_event_) on_event_("bus.dead_lettered", e.id + " " + reason);
-          } else {
-            retry.push_back(std::move(e));
-          }
-        }
-      }
-      process(std::move(retry));
+      if (claimed && claimed->type == REDIS_REPLY_ARRAY && claimed->elements >= 2)
+        settle(entries_of(claimed->element[1]));
       // figures for /metrics
       auto groups = command(c, {"XINFO", "GROUPS", o.stream});
       if (groups && groups->type == REDIS_REPLY_ARRAY)

@@ -2,9 +2,10 @@
 // A consumer group on the event stream (Block 8, ADR-0046), on a Redis
 // connection and a thread of its own (XREADGROUP BLOCKs) reading new
 // entries (>). `handle` gets a batch and answers, per entry, "" (done: XACK) or why
-// it failed (left pending). Every `claim_every` it takes over entries idle
-// longer than `min_idle` (its own failures, or a dead consumer's) with
-// XAUTOCLAIM; an entry delivered more than `max_deliveries` times goes to
+// it failed (left pending). Its own failures it reads again from its pending
+// list after a backoff (250 ms doubling up to `claim_every`); every
+// `claim_every` it takes over entries idle longer than `min_idle` (a dead
+// consumer's) with XAUTOCLAIM; an entry delivered more than `max_deliveries` times goes to
 // `<stream>:dead` with its envelope, group and last reason, and is
 // acknowledged, so the stream keeps flowing behind a poison event. The
 // group starts at the end of the stream when it is created (only new

@@ -95,6 +95,43 @@ class PostgresOutage(unittest.TestCase):
         self.assertTrue(want <= {e["subject"] for e in got}, "every committed event arrived after the restart")
         self.assertTrue(server.alive(), server.log_tail())
 
+    def test_an_entry_the_consumer_failed_on_is_retried_by_it_not_left_for_the_claim_idle(self):
+        # A consumer that read an entry while PostgreSQL was away (a node
+        # starting, a replay, an outage) retries it itself once PostgreSQL is
+        # back; waiting for XAUTOCLAIM's idle time (10 min here) would leave
+        # the event undelivered that long.
+        from test_pg_restart import pg_ctl
+        from test_webhooks import Receiver, SECRET
+        stream = "nxp:test:pgretry:%s" % uuid.uuid4().hex[:8]
+        server = h.Server(env={"NEXTCRM_BUS_STREAM": stream, "NEXTCRM_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+                               "NEXTCRM_BUS_CLAIM_IDLE_MS": "600000"})
+        self.addCleanup(server.cleanup)
+        server.start(healthy=True)
+        rc = Receiver()
+        self.addCleanup(rc.close)
+        tenant = h.bootstrap_tenant(server)
+        admin = h.login_token(server, tenant)["access_token"]
+        r = h.api(server.port, "POST", "/api/v1/webhooks",
+                  {"url": rc.url, "events": ["crm.customer.created"], "secret": SECRET}, token=admin)
+        self.assertEqual(r.status, 201, r)
+        h.api(server.port, "POST", API + "/customers", {"name": "Before"}, token=admin)
+        rc.wait(1)
+        redis_addr = h.require_env()["NEXTCRM_TEST_REDIS_ADDR"]
+        first = [e for e in h.bus_envelopes(redis_addr, stream, tenant.id) if e["type"] == "crm.customer.created"][0]
+        late = dict(first, id=str(uuid.uuid4()), subject="customers/" + str(uuid.uuid4()))
+        pg_ctl("stop")
+        try:
+            r = h.Redis(redis_addr)
+            r.command("XADD", stream, "*", "envelope", json.dumps(late))
+            r.close()
+            time.sleep(1.5)  # read and failed: PostgreSQL is away
+        finally:
+            pg_ctl("start")
+        rc.wait(2, timeout=30)
+        self.assertEqual(sorted(json.loads(b)["subject"] for _, b in rc.requests),
+                         sorted([first["subject"], late["subject"]]))
+        self.assertTrue(server.alive(), server.log_tail())
+
 
 class Kills(unittest.TestCase):
     """kill -9 in the middle: the outbox and the consumer group lose nothing,
