@@ -42,6 +42,9 @@ enum class errc : uint8_t {
   content_not_ready,               // 409 content.not_ready
   content_rejected,                // 422 content.rejected
   content_token_expired,           // 410 content.token_expired
+  idempotency_invalid_key,         // 400 idempotency.invalid_key
+  idempotency_key_reused,          // 422 idempotency.key_reused (same key, another request)
+  idempotency_in_progress,         // 409 idempotency.in_progress (with Retry-After)
   rate_limited,                    // 429 rate.limited
   dependency_unavailable,          // 503 dependency.unavailable
   internal,                        // 500 internal, never with internals in detail

@@ -42,6 +42,9 @@ problem_kind kind_of(errc code) {
     case errc::content_not_ready: return {409, "content.not_ready", "Content not ready"};
     case errc::content_rejected: return {422, "content.rejected", "Content rejected"};
     case errc::content_token_expired: return {410, "content.token_expired", "Download token expired"};
+    case errc::idempotency_invalid_key: return {400, "idempotency.invalid_key", "Invalid idempotency key"};
+    case errc::idempotency_key_reused: return {422, "idempotency.key_reused", "Idempotency key reused"};
+    case errc::idempotency_in_progress: return {409, "idempotency.in_progress", "Request in progress"};
     case errc::rate_limited: return {429, "rate.limited", "Too many requests"};
     case errc::dependency_unavailable: return {503, "dependency.unavailable", "Service unavailable"};
     case errc::none:
@@ -67,7 +70,7 @@ problem to_problem(const caf::error& err) {
       detail = ctx.get_as<std::string>(0);
     auto p = make_problem(code, std::move(detail));
     if (ctx.size() >= 2 && ctx.match_element<std::string>(1)) {
-      if (code == errc::rate_limited) p.retry_after = ctx.get_as<std::string>(1);
+      if (code == errc::rate_limited || code == errc::idempotency_in_progress) p.retry_after = ctx.get_as<std::string>(1);
       else p.errors_json = ctx.get_as<std::string>(1);
     }
     return p;

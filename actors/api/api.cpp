@@ -8,6 +8,7 @@
 
 #include "actors/api/guard_front.hpp"
 #include "actors/api/handlers.hpp"
+#include "actors/api/idempotency.hpp"
 #include "actors/api/route_table.hpp"
 #include "protocols/problem.hpp"
 #include "protocols/uuid.hpp"
@@ -94,14 +95,8 @@ bool same_secret(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(ha, hb, sizeof ha) == 0;
 }
 
-// The record step (a malformed id names no record: 404 like another
-// tenant's id) and the body step of the prologue, then the handler.
-void run_handler(route_context&& c) {
-  if (c.row->entity && !c.param.empty()) {
-    if (!protocols::is_uuid(c.param))
-      return c.fail(error_of(errc::resource_not_found, "no such record in " + c.row->entity->path));
-    c.param = protocols::ascii_lower(c.param);
-  }
+// The body step of the prologue, then the handler.
+void run_body(route_context&& c) {
   auto media = c.row->media;
   if (media != body_media::none && media != body_media::upload) {
     bool patch = media == body_media::json_or_merge_patch;
@@ -113,6 +108,18 @@ void run_handler(route_context&& c) {
     }
   }
   handlers()[static_cast<size_t>(c.row->id)](std::move(c));
+}
+
+// The record step (a malformed id names no record: 404 like another
+// tenant's id), a keyed write's key (idempotency.hpp), then the rest.
+void run_handler(route_context&& c) {
+  if (c.row->entity && !c.param.empty()) {
+    if (!protocols::is_uuid(c.param))
+      return c.fail(error_of(errc::resource_not_found, "no such record in " + c.row->entity->path));
+    c.param = protocols::ascii_lower(c.param);
+  }
+  if (keyed_request(c)) return idempotency_admit(std::move(c), run_body);
+  run_body(std::move(c));
 }
 
 // Verifies the bearer token and asks the identity actors for its principal
@@ -151,7 +158,7 @@ std::string_view bearer_token(std::string_view h) {
 
 void handle_api(caf::event_based_actor* self, const api_deps& deps, const protocols::route_match& m,
                 http::exchange&& x) {
-  route_context c{self, &deps, m.matched, std::make_shared<http::exchange>(std::move(x)), {}, {}, {}, {}, {}};
+  route_context c{self, &deps, m.matched, std::make_shared<http::exchange>(std::move(x)), {}, {}, {}, {}, {}, {}};
   if (!m.params.empty()) c.param = m.params.front().second;
   if (!has_handler(m.matched->id)) return c.fail(error_of(errc::internal, "the route has no handler"));
   switch (m.matched->auth) {

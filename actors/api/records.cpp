@@ -1,7 +1,9 @@
 #include "actors/api/records.hpp"
 
+#include "actors/api/idempotency.hpp"
 #include "protocols/trace.hpp"
 #include "storage/sql/entity_sql.hpp"
+#include "storage/sql/idempotency_sql.hpp"
 
 namespace crm::actors {
 
@@ -143,22 +145,35 @@ void answer_record(const route_context& c, int status, const storage::pg_rows& r
   c.reply(std::move(r));
 }
 
-storage::pg_query write_context(const route_context& c) {
+storage::pg_query write_context(const route_context& c, std::string_view record_id) {
   const auto& trace = c.req().trace;
-  return {storage::stmt_write_context,
-          {c.who.user_id, trace.trace_id, c.req().remote_addr, protocols::format_traceparent(trace)},
-          true};
+  storage::pg_query q{storage::stmt_write_context,
+                      {c.who.user_id, trace.trace_id, c.req().remote_addr, protocols::format_traceparent(trace)},
+                      true};
+  if (c.idem && !record_id.empty()) {  // the key is recorded by the write itself
+    q.text = storage::stmt_write_context_keyed;
+    for (auto v : {c.who.tenant_id, c.idem->key, c.idem->fingerprint, std::string{c.row->pattern},
+                   c.entity().path + "/" + std::string{record_id}})
+      q.params.emplace_back(std::move(v));
+  }
+  return q;
 }
 
 void run_records(const route_context& c, std::vector<storage::pg_query> queries, bool deleting,
                  std::function<void(std::vector<storage::pg_rows>&)> then, written_values written) {
   c.self->request(c.storage(), c.timeout(), db_atom::value, db_request{c.who.tenant_id, std::move(queries)})
-      .then([then = std::move(then)](db_result& res) { then(res.sets); },
-            [c, deleting, written](caf::error& err) {
-              if (written && storage::violation_of(err).sqlstate == "23503")
-                return name_missing_references(c, written, std::move(err));
-              c.fail(write_error(std::move(err), c.entity(), deleting));
-            });
+      .then(
+          [c, then = std::move(then)](db_result& res) {
+            if (c.idem) c.idem->committed = true;
+            then(res.sets);
+          },
+          [c, deleting, written](caf::error& err) {
+            if (c.idem && storage::violation_of(err).constraint == storage::idempotency_key_constraint)
+              return idempotency_conflict(c);
+            if (written && storage::violation_of(err).sqlstate == "23503")
+              return name_missing_references(c, written, std::move(err));
+            c.fail(write_error(std::move(err), c.entity(), deleting));
+          });
 }
 
 } // namespace crm::actors

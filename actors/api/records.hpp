@@ -36,8 +36,9 @@ void write_record(protocols::json_writer& w, const protocols::entity_def& e, con
 void answer_record(const route_context& c, int status, const storage::pg_rows& rows, bool conditional = false);
 
 // The write context of the audit trigger: who writes, in which trace, from
-// which client address. First statement of every write transaction.
-storage::pg_query write_context(const route_context& c);
+// which client address. First statement of every write transaction. A
+// keyed write (c.idem) of record `record_id` also records its key there.
+storage::pg_query write_context(const route_context& c, std::string_view record_id = {});
 
 // The values of a create or PATCH, kept to name missing references.
 using written_values = std::shared_ptr<const std::vector<protocols::field_value>>;

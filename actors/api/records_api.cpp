@@ -64,7 +64,8 @@ void create_record(route_context c) {
   auto values = read_write(c, true);
   if (!values) return;
   const auto& e = c.entity();
-  pg_query insert{entity_statement(entity_op::insert, e), {c.who.tenant_id, new_uuid()}, true};
+  auto id = new_uuid();
+  pg_query insert{entity_statement(entity_op::insert, e), {c.who.tenant_id, id}, true};
   auto v = values->begin();
   for (const auto& d : e.fields) {
     if (!d.writable) continue;
@@ -73,7 +74,7 @@ void create_record(route_context c) {
   }
   auto written = std::make_shared<const std::vector<protocols::field_value>>(std::move(*values));
   run_records(
-      c, {write_context(c), std::move(insert)}, false,
+      c, {write_context(c, id), std::move(insert)}, false,
       [c](std::vector<storage::pg_rows>& sets) { answer_record(c, 201, sets.at(1)); }, written);
 }
 
@@ -103,7 +104,7 @@ void patch_record(route_context c) {
   pg_query probe{entity_statement(entity_op::probe, e), {c.who.tenant_id, c.param}, true};
   auto written = std::make_shared<const std::vector<protocols::field_value>>(std::move(*values));
   run_records(
-      c, {write_context(c), std::move(update), std::move(probe)}, false,
+      c, {write_context(c, c.param), std::move(update), std::move(probe)}, false,
       [c](std::vector<storage::pg_rows>& sets) {
         if (!sets.at(1).rows.empty()) return answer_record(c, 200, sets[1]);
         c.fail(sets.at(2).rows.empty() ? record_not_found(c.entity()) : stale());
@@ -118,7 +119,7 @@ void delete_record(route_context c) {
   pg_query remove{entity_statement(entity_op::remove, e), {c.who.tenant_id, c.param, expected}, true};
   pg_query probe{entity_statement(entity_op::probe, e), {c.who.tenant_id, c.param}, true};
   pg_query detach{entity_statement(entity_op::detach_all, e), {c.who.tenant_id, c.param}, true};
-  run_records(c, {write_context(c), std::move(remove), std::move(probe), std::move(detach)}, true,
+  run_records(c, {write_context(c, c.param), std::move(remove), std::move(probe), std::move(detach)}, true,
               [c](std::vector<storage::pg_rows>& sets) {
                 if (sets.at(1).affected == 0)
                   return c.fail(sets.at(2).rows.empty() ? record_not_found(c.entity()) : stale());

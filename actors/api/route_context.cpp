@@ -1,6 +1,7 @@
 #include "actors/api/route_context.hpp"
 
 #include "actors/api/guard_front.hpp"
+#include "actors/api/idempotency.hpp"
 
 #include "http/problem_response.hpp"
 #include "protocols/problem.hpp"
@@ -50,6 +51,7 @@ void route_context::count_rows(const storage::pg_rows& rows, size_t n) const {
 }
 
 void route_context::reply(http::response r) const {
+  if (idem && idem->committed && !idem->stored) return idempotency_store(*this, std::move(r));
   r.route = row->pattern;
   if (r.tenant_id.empty()) r.tenant_id = who.tenant_id;
   if (r.user_id.empty()) r.user_id = who.user_id;

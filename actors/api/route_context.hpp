@@ -37,6 +37,8 @@ struct guard_ticket {
   std::string entity;               // their entity
 };
 
+struct idempotency_ticket;  // actors/api/idempotency.hpp
+
 struct route_context {
   caf::event_based_actor* self = nullptr;
   const api_deps* deps = nullptr;
@@ -47,6 +49,7 @@ struct route_context {
   std::shared_ptr<protocols::json_body> body;  // the parsed body of json routes
   std::shared_ptr<guard_ticket> guard;         // set when the caller's budget actor admitted the call
   std::shared_ptr<const protocols::content_token> download;  // GET /content/v1/download: the verified token
+  std::shared_ptr<idempotency_ticket> idem;    // a keyed write (Idempotency-Key)
 
   const http::request& req() const { return ex->req; }
   std::string_view route() const { return row->pattern; }
@@ -62,7 +65,8 @@ struct route_context {
   void count_rows(const storage::pg_rows& rows, size_t n) const;
 
   // Answers with `r`, naming the route and the caller; adds the guard's
-  // headers and reports the call's cost to the caller's budget actor.
+  // headers and reports the call's cost to the caller's budget actor. The
+  // answer of a committed keyed write is stored first (idempotency.hpp).
   void reply(http::response r) const;
   // Answers with a JSON body.
   void reply_json(int status, std::string json) const;

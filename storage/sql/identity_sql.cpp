@@ -4,6 +4,7 @@
 #include "storage/sql/event_sql.hpp"
 #include "storage/sql/content_sql.hpp"
 #include "storage/sql/guard_sql.hpp"
+#include "storage/sql/idempotency_sql.hpp"
 #include "storage/sql/webhook_sql.hpp"
 
 #include <string>
@@ -105,6 +106,7 @@ std::vector<pg_statement> all_statements() {
   for (auto& s : webhook_statements()) out.push_back(std::move(s));
   for (auto& s : guard_statements()) out.push_back(std::move(s));
   for (auto& s : content_statements()) out.push_back(std::move(s));
+  for (auto& s : idempotency_statements()) out.push_back(std::move(s));
   return out;
 }
 
