@@ -13,8 +13,16 @@
 # Settings (environment; `up` records the ports in .run/dev.env so that a
 # later `stop`/`status` finds the same stack):
 #   NEXTCRM_GATEWAY_PORT   nginx on 127.0.0.1 (default 8080)
-#   NEXTCRM_DEV_HTTP_PORT  nextcrm public listener (default 8081)
-#   NEXTCRM_DEV_ADMIN_PORT nextcrm admin listener, /metrics (default 9091)
+#   NEXTCRM_DEV_NODES      core nodes behind the gateway (default 1: one
+#                          `serve --role=all`). With N > 1 (docs/CLUSTER.md):
+#                          N `serve --role=core` nodes, node k on HTTP port
+#                          NEXTCRM_DEV_HTTP_PORT + k - 1 and admin port
+#                          NEXTCRM_DEV_ADMIN_PORT + k - 1, run folder
+#                          .run/node-k; one `--role=content` node (the next
+#                          ports, .run/node-content) and one `--role=runner`
+#                          node (the ports after, .run/node-runner)
+#   NEXTCRM_DEV_HTTP_PORT  nextcrm public listener (default 8081; node 1's)
+#   NEXTCRM_DEV_ADMIN_PORT nextcrm admin listener, /metrics (default 9091; node 1's)
 #   NEXTCRM_DEV_PG_PORT    private PostgreSQL (default 15432)
 #   NEXTCRM_DEV_REDIS_PORT private Redis (default 16379)
 #   (defaults stay below the kernel's ephemeral range, 32768-60999, where an
@@ -44,7 +52,7 @@ JWT_KEYS_SOURCE=""
 load_settings() {
   local gw="${NEXTCRM_GATEWAY_PORT:-}" http="${NEXTCRM_DEV_HTTP_PORT:-}"
   local admin="${NEXTCRM_DEV_ADMIN_PORT:-}" pg="${NEXTCRM_DEV_PG_PORT:-}"
-  local redis="${NEXTCRM_DEV_REDIS_PORT:-}"
+  local redis="${NEXTCRM_DEV_REDIS_PORT:-}" nodes="${NEXTCRM_DEV_NODES:-}"
   if [[ -f "$STATE_FILE" ]]; then
     # shellcheck source=/dev/null
     source "$STATE_FILE"
@@ -54,6 +62,8 @@ load_settings() {
   ADMIN_PORT="${admin:-${ADMIN_PORT:-9091}}"
   PG_PORT="${pg:-${PG_PORT:-15432}}"
   REDIS_PORT="${redis:-${REDIS_PORT:-16379}}"
+  NODES="${nodes:-${NODES:-1}}"
+  [[ "$NODES" =~ ^[1-9][0-9]?$ ]] || die "NEXTCRM_DEV_NODES must be 1 to 99, not '${NODES}'"
 }
 
 save_settings() {
@@ -64,6 +74,7 @@ HTTP_PORT=${HTTP_PORT}
 ADMIN_PORT=${ADMIN_PORT}
 PG_PORT=${PG_PORT}
 REDIS_PORT=${REDIS_PORT}
+NODES=${NODES}
 EOF
 }
 
@@ -144,21 +155,68 @@ start_redis() {
   redis_start "${RUN_DIR}/redis" "$REDIS_PORT"
 }
 
-start_nextcrm() {
+# The nodes of the stack, one line each: "RUN_FOLDER HTTP_PORT ADMIN_PORT ROLE".
+nodes() {
+  if ((NODES == 1)); then
+    echo "${RUN_DIR} ${HTTP_PORT} ${ADMIN_PORT} all"
+    return
+  fi
+  local k
+  for ((k = 1; k <= NODES; k++)); do
+    echo "${RUN_DIR}/node-${k} $((HTTP_PORT + k - 1)) $((ADMIN_PORT + k - 1)) core"
+  done
+  echo "${RUN_DIR}/node-content $((HTTP_PORT + NODES)) $((ADMIN_PORT + NODES)) content"
+  echo "${RUN_DIR}/node-runner $((HTTP_PORT + NODES + 1)) $((ADMIN_PORT + NODES + 1)) runner"
+}
+
+# Stops every nextcrm of this run folder: the single node and any cluster
+# node (also of an earlier `up` with another NEXTCRM_DEV_NODES).
+stop_all_nextcrm() {
+  local dir
   nextcrm_stop "$RUN_DIR"
-  check_port_free "nextcrm HTTP" "$HTTP_PORT"
-  check_port_free "nextcrm admin" "$ADMIN_PORT"
-  nextcrm_start "$RUN_DIR" serve --role=all
+  for dir in "${RUN_DIR}"/node-*; do
+    if [[ -d "$dir" ]]; then nextcrm_stop "$dir"; fi
+  done
+}
+
+start_nextcrm() {
+  local dir http admin role
+  stop_all_nextcrm
+  while read -r dir http admin role; do
+    check_port_free "nextcrm HTTP (${role})" "$http"
+    check_port_free "nextcrm admin (${role})" "$admin"
+    (
+      export NEXTCRM_LISTEN="127.0.0.1:${http}" NEXTCRM_ADMIN_LISTEN="127.0.0.1:${admin}"
+      nextcrm_start "$dir" serve --role="$role"
+    )
+  done < <(nodes)
 }
 
 start_gateway() {
-  local conf
+  local conf core="" content="" dir http admin role
   if ! pidfile_alive "${RUN_DIR}/nginx/nginx.pid" nginx; then
     check_port_free gateway "$GATEWAY_PORT"
   fi
-  conf="$(nginx_render_gateway "${RUN_DIR}/nginx" "$GATEWAY_PORT" \
-    "127.0.0.1:${HTTP_PORT}" "127.0.0.1:${HTTP_PORT}")"
+  while read -r dir http admin role; do
+    case "$role" in
+      all) core="127.0.0.1:${http}" content="127.0.0.1:${http}" ;;
+      core) core+="${core:+,}127.0.0.1:${http}" ;;
+      content) content="127.0.0.1:${http}" ;;
+    esac
+  done < <(nodes)
+  conf="$(nginx_render_gateway "${RUN_DIR}/nginx" "$GATEWAY_PORT" "$core" "$content")"
   nginx_start "$conf"
+}
+
+# Waits for every node's own /health; prints the log tail of one that fails.
+wait_nodes() {
+  local dir http admin role
+  while read -r dir http admin role; do
+    if ! wait_http "http://127.0.0.1:${http}/health" 60 "${dir}/nextcrm.pid"; then
+      tail -n 20 "${dir}/nextcrm.log" >&2 || true
+      die "nextcrm (${role}) on port ${http} did not become healthy (log: ${dir}/nextcrm.log)"
+    fi
+  done < <(nodes)
 }
 
 cmd_up() {
@@ -177,12 +235,14 @@ cmd_up() {
   ensure_platform_token
   ensure_jwt_keys
   start_nextcrm
+  wait_nodes
   start_gateway
   local url="http://127.0.0.1:${GATEWAY_PORT}"
-  if ! wait_http "${url}/health" 60 "${RUN_DIR}/nextcrm.pid"; then
-    tail -n 20 "${RUN_DIR}/nextcrm.log" >&2 || true
-    die "the stack did not become healthy (logs: ${RUN_DIR}/nextcrm.log, ${RUN_DIR}/nginx/logs/)"
+  if ! wait_http "${url}/health" 60; then
+    die "the gateway did not answer (logs: ${RUN_DIR}/nginx/logs/)"
   fi
+  local logs="${RUN_DIR}/nextcrm.log" dir http admin role
+  ((NODES == 1)) || logs="${RUN_DIR}/node-*/nextcrm.log"
   cat <<EOF
 
 Next_CRM is up: ${url}
@@ -190,15 +250,21 @@ Next_CRM is up: ${url}
   metrics  http://127.0.0.1:${ADMIN_PORT}/metrics
   token    platform operator token ${TOKEN_SOURCE}
   jwt keys ${JWT_KEYS_SOURCE}
-  logs     ${RUN_DIR}/nextcrm.log, ${RUN_DIR}/nginx/logs/
+  logs     ${logs}, ${RUN_DIR}/nginx/logs/
   stop     deploy/dev.sh stop
 EOF
+  if ((NODES > 1)); then
+    echo "  nodes"
+    while read -r dir http admin role; do
+      printf '    %-8s http://127.0.0.1:%s  metrics :%s  %s\n' "$role" "$http" "$admin" "$dir"
+    done < <(nodes)
+  fi
 }
 
 cmd_stop() {
   load_settings
   nginx_stop "${RUN_DIR}/nginx/nginx.conf"
-  nextcrm_stop "$RUN_DIR"
+  stop_all_nextcrm
   redis_stop "${RUN_DIR}/redis"
   pg_stop "${RUN_DIR}/pg"
   log "dev stack stopped"
@@ -224,12 +290,15 @@ cmd_status() {
   else
     report redis down || down=1
   fi
-  if nextcrm_running "$RUN_DIR"; then
-    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:${HTTP_PORT}/health" || true)"
-    report nextcrm up "127.0.0.1:${HTTP_PORT} pid $(<"${RUN_DIR}/nextcrm.pid") /health ${code}"
-  else
-    report nextcrm down || down=1
-  fi
+  local dir http admin role
+  while read -r dir http admin role; do
+    if nextcrm_running "$dir"; then
+      code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:${http}/health" || true)"
+      report "nextcrm-${role}" up "127.0.0.1:${http} pid $(<"${dir}/nextcrm.pid") /health ${code}"
+    else
+      report "nextcrm-${role}" down "$dir" || down=1
+    fi
+  done < <(nodes)
   if pidfile_alive "${RUN_DIR}/nginx/nginx.pid" nginx; then
     code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:${GATEWAY_PORT}/health" || true)"
     report gateway up "http://127.0.0.1:${GATEWAY_PORT} /health ${code}"

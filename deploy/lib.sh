@@ -458,9 +458,21 @@ nginx_stop() {
   stop_pidfile "$pidfile" QUIT 15
 }
 
+# The upstream's server lines for a comma-separated list of host:port
+# (passive health checks: out for 2 s after one failure).
+nginx_server_lines() {
+  local addr out=""
+  local -a addrs
+  IFS=, read -r -a addrs <<<"$1"
+  for addr in "${addrs[@]}"; do
+    out+="        server ${addr} max_fails=1 fail_timeout=2s;"$'\n'
+  done
+  printf '%s' "${out%$'\n'}"
+}
+
 # Renders deploy/nginx.dev.conf.template into DIR/nginx.conf for a gateway on
-# GATEWAY_PORT in front of CORE (host:port) and CONTENT (host:port); prints the
-# path of the rendered file.
+# GATEWAY_PORT in front of CORE and CONTENT (each a comma-separated list of
+# host:port); prints the path of the rendered file.
 nginx_render_gateway() {
   local dir="$1" gateway_port="$2" core="$3" content="$4" conf
   mkdir -p "$dir"
@@ -471,8 +483,8 @@ nginx_render_gateway() {
     "RUN_DIR=${dir}" \
     "DEPLOY_DIR=${NEXTCRM_ROOT}/deploy" \
     "GATEWAY_PORT=${gateway_port}" \
-    "CORE_UPSTREAM=${core}" \
-    "CONTENT_UPSTREAM=${content}"
+    "CORE_SERVERS=$(nginx_server_lines "$core")" \
+    "CONTENT_SERVERS=$(nginx_server_lines "$content")"
   printf '%s\n' "$conf"
 }
 

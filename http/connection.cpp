@@ -266,7 +266,7 @@ void connection::serialize_ready() {
   while (!file_ && !pending_.empty() && pending_.front().ready && !close_after_write_) {
     auto& s = pending_.front();
     bool last = pending_.size() == 1 && !parser_.in_message();
-    bool close_after = s.resp.close || !s.keep_alive || (draining_ && last);
+    bool close_after = s.resp.close || !s.keep_alive || (draining_ && last) || core_->closing_all.load();
     response_meta meta{s.request_id, s.traceparent, s.method == "HEAD", close_after};
     write_response(queued_, s.resp, meta);
     bool bodiless = meta.head || s.resp.status < 200 || s.resp.status == 204 || s.resp.status == 304;

@@ -20,6 +20,10 @@ struct http_options {
   std::chrono::milliseconds handler_timeout{30000};  // request handed over, no answer yet; -> 503
   std::chrono::milliseconds linger_timeout{1000};    // after a final response, drain input this long
   std::chrono::milliseconds shutdown_grace{10000};   // SIGTERM: wait this long for in-flight requests
+  // SIGTERM, before the listeners close: keep accepting this long, every
+  // answer with Connection: close, so a gateway's pooled connections end
+  // after an answer instead of being closed under a request it is sending.
+  std::chrono::milliseconds shutdown_drain{0};
   // Peers whose X-Forwarded-For is believed (the gateway); none by default.
   protocols::trusted_proxies trusted_proxies;
 };

@@ -129,7 +129,7 @@ void server::shutdown(std::function<void()> done) {
       [this, done = std::move(done)] {
         if (!done_called_.exchange(true) && done) done();
       });
-  asio::post(context(), [this, once] {
+  auto close_listeners = [this, once] {
     for (auto& a : acceptors_) {
       std::error_code ec;
       a->acceptor.close(ec);
@@ -156,6 +156,14 @@ void server::shutdown(std::function<void()> done) {
       }
       for (auto& c : left) c->force_close();
       (*once)();
+    });
+  };
+  core_->closing_all = true;
+  asio::post(context(), [this, close_listeners] {
+    if (core_->options.shutdown_drain.count() <= 0) return close_listeners();
+    drain_timer_ = std::make_unique<asio::steady_timer>(context(), core_->options.shutdown_drain);
+    drain_timer_->async_wait([close_listeners](std::error_code ec) {
+      if (!ec) close_listeners();
     });
   });
 }

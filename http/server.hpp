@@ -73,6 +73,7 @@ struct server_core {
   http::metrics& metrics;
   std::atomic<size_t> open{0};
   std::atomic<bool> draining{false};
+  std::atomic<bool> closing_all{false};             // shutdown_drain: every answer closes its connection
   std::mutex mutex;                                 // guards `live`
   std::set<std::weak_ptr<connection>, std::owner_less<std::weak_ptr<connection>>> live;
   std::function<void()> on_idle;                    // set by shutdown(): last connection gone
@@ -96,8 +97,10 @@ public:
   // Starts accepting and the I/O threads.
   void start();
 
-  // Graceful shutdown: stop accepting, let connections finish their
-  // in-flight requests (answers carry "Connection: close"), close idle ones.
+  // Graceful shutdown: for options.shutdown_drain every answer carries
+  // "Connection: close" while new connections are still accepted; then stop
+  // accepting, let connections finish their in-flight requests (answers
+  // carry "Connection: close"), close idle ones.
   // Calls `done` (on an I/O thread) once all are closed or the grace period
   // ran out, whichever comes first.
   void shutdown(std::function<void()> done);
@@ -123,6 +126,7 @@ private:
   std::vector<std::unique_ptr<acceptor_entry>> acceptors_;
   std::vector<std::thread> threads_;
   std::unique_ptr<asio::steady_timer> grace_timer_;
+  std::unique_ptr<asio::steady_timer> drain_timer_;
   std::atomic<size_t> next_{0};
   std::atomic<bool> done_called_{false};
 };

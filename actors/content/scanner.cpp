@@ -144,16 +144,57 @@ scan_result scan_file(const content_options& opts, const std::string& socket, co
   return scan_clamscan(opts, path);
 }
 
+namespace {
+
+// "<host>-<pid>": this process's clamd among the content nodes sharing the folder.
+std::string node_id() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string{host} + "-" + std::to_string(::getpid());
+}
+
+// The folders and configurations of earlier clamds of this host whose
+// process is gone (a node killed): the next start of any node removes them.
+void remove_stale(const std::string& base) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::string prefix = std::string{host} + "-";
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(base, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    auto rest = name.substr(prefix.size());
+    if (auto dot = rest.find('.'); dot != std::string::npos) rest = rest.substr(0, dot);
+    if (rest.empty() || rest.find_first_not_of("0123456789") != std::string::npos) continue;
+    int pid = std::stoi(rest);
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code rm;
+    fs::remove_all(it->path(), rm);
+  }
+}
+
+} // namespace
+
+std::string clamd_daemon::socket_for(const std::string& content_dir) {
+  return content_dir + "/clamd/" + node_id() + "/clamd.sock";
+}
+
 clamd_daemon::clamd_daemon(content_options opts) : opts_(std::move(opts)) {
-  dir_ = opts_.dir + "/clamd";              // clamd's own (read-write in its sandbox): the socket
-  socket_ = dir_ + "/clamd.sock";
-  conf_ = opts_.dir + "/clamd.conf";         // outside it: clamd cannot plant a link where we write
+  // One clamd per node, also where content nodes share the content folder.
+  base_ = opts_.dir + "/clamd";
+  dir_ = base_ + "/" + node_id();           // clamd's own (read-write in its sandbox): the socket
+  socket_ = socket_for(opts_.dir);
+  conf_ = dir_ + ".conf";                    // outside it: clamd cannot plant a link where we write
 }
 
 clamd_daemon::~clamd_daemon() { stop(); }
 
 bool clamd_daemon::start(std::string& error) {
   std::error_code ec;
+  fs::create_directories(base_, ec);
+  if (ec) return error = "cannot create " + base_ + ": " + ec.message(), false;
+  fs::permissions(base_, fs::perms::owner_all, ec);
+  remove_stale(base_);
   fs::create_directories(dir_, ec);
   if (ec) return error = "cannot create " + dir_ + ": " + ec.message(), false;
   fs::permissions(dir_, fs::perms::owner_all, ec);
@@ -180,7 +221,12 @@ bool clamd_daemon::start(std::string& error) {
 void clamd_daemon::stop() {
   stopping_ = true;
   if (int pid = pid_.load(); pid > 0) ::kill(pid, SIGTERM);
-  if (keeper_.joinable()) keeper_.join();
+  if (keeper_.joinable()) {
+    keeper_.join();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+    fs::remove(conf_, ec);
+  }
 }
 
 // Runs clamd (bubblewrap: its signatures read-only at /job/db, its own

@@ -42,13 +42,15 @@ public:
   void stop();
   // The socket scans connect to.
   const std::string& socket() const { return socket_; }
+  // This process's clamd socket under `content_dir` (content/clamd/<host>-<pid>/).
+  static std::string socket_for(const std::string& content_dir);
   // True once clamd answered PING since it last started.
   bool ready() const { return ready_.load(); }
 
 private:
   void keep();
   content_options opts_;
-  std::string dir_, socket_, conf_;
+  std::string base_, dir_, socket_, conf_;
   std::thread keeper_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> ready_{false};

@@ -128,6 +128,15 @@ const std::vector<option>& options() {
        c.http.shutdown_grace = std::chrono::seconds(s);
        return true;
      }},
+    {"shutdown-drain-ms", "NEXTCRM_SHUTDOWN_DRAIN_MS", "1000",
+     "SIGTERM: keep accepting this long, every answer with Connection: close (a gateway's pooled connections end "
+     "cleanly), then close the listeners and finish in-flight requests",
+     [](config& c, std::string_view v) {
+       int64_t ms = 0;
+       if (!parse_number<int64_t>(v, ms, 0, 600'000)) return false;  // 0: close the listeners at once
+       c.http.shutdown_drain = std::chrono::milliseconds(ms);
+       return true;
+     }},
     {"health-interval-ms", "NEXTCRM_HEALTH_INTERVAL_MS", "500", "dependency probe interval",
      [](config& c, std::string_view v) { return parse_ms(v, c.health_interval); }},
     {"bus-stream", "NEXTCRM_BUS_STREAM", "nxp:events", "Redis stream the event relay writes (Block 8)",

@@ -229,7 +229,7 @@ bool node::prepare_content(std::string& error) {
                             std::pair{"clamscan", c.clamscan}})
     if (::access(path.c_str(), X_OK) != 0) return error = std::string{what} + " is not at " + path, false;
   if (!fs::is_directory(c.signatures)) return error = "no ClamAV signature folder at " + c.signatures, false;
-  if (c.clamd_mode == "auto" && c.dir.size() + sizeof "/clamd/clamd.sock" > sizeof(sockaddr_un{}.sun_path)) {
+  if (c.clamd_mode == "auto" && clamd_daemon::socket_for(c.dir).size() + 1 > sizeof(sockaddr_un{}.sun_path)) {
     log_.event(log_level::warn, "content.clamd_path_too_long",
                field("detail", "the content folder's path is too long for clamd's socket: clamscan scans each file"));
   } else if (c.clamd_mode == "auto") {

@@ -478,6 +478,7 @@ class Server:
             "NEXTCRM_JWT_KEYS": jwt_keys_setting(new_jwt_key("it-%d" % self.port)),
             "NEXTCRM_LOG_LEVEL": "info",
             "NEXTCRM_SHUTDOWN_GRACE_S": "5",
+            "NEXTCRM_SHUTDOWN_DRAIN_MS": "0",  # no gateway in front (the cluster tests set it)
             # as in the dev stack: a gateway on loopback reports the client
             "NEXTCRM_TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
         })
@@ -877,9 +878,10 @@ def main():
 
 class Gateway:
     """nginx rendered from deploy/nginx.dev.conf.template in front of SERVER
-    (both upstreams), on a free loopback port; `port` is the gateway's."""
+    (both upstreams), or of the servers CORE and CONTENT (lists), on a free
+    loopback port; `port` is the gateway's."""
 
-    def __init__(self, server):
+    def __init__(self, server=None, core=None, content=None):
         cfg = require_env("NEXTCRM_SOURCE_DIR")
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="nextcrm-gw-")
@@ -887,11 +889,14 @@ class Gateway:
         os.makedirs(os.path.join(self.dir, "tmp"))
         with open(os.path.join(cfg["NEXTCRM_SOURCE_DIR"], "deploy", "nginx.dev.conf.template")) as f:
             text = f.read()
-        upstream = "127.0.0.1:%d" % server.port
+        def servers(nodes):  # as deploy/lib.sh's nginx_server_lines
+            return "\n".join("        server 127.0.0.1:%d max_fails=1 fail_timeout=2s;" % n.port for n in nodes)
+        core = core or [server]
+        content = content or [server or core[0]]
         values = {"USER_DIRECTIVE": "user root;" if os.geteuid() == 0 else "",
                   "RUN_DIR": self.dir, "GATEWAY_PORT": str(self.port),
                   "DEPLOY_DIR": os.path.join(cfg["NEXTCRM_SOURCE_DIR"], "deploy"),
-                  "CORE_UPSTREAM": upstream, "CONTENT_UPSTREAM": upstream}
+                  "CORE_SERVERS": servers(core), "CONTENT_SERVERS": servers(content)}
         for k, v in values.items():
             text = text.replace("@%s@" % k, v)
         if re.search(r"@[A-Z_]+@", text):
@@ -922,3 +927,62 @@ class Gateway:
             time.sleep(0.05)
         if not _KEEP:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ----------------------------------------------------------------- cluster
+
+
+class Cluster:
+    """N core nodes (`serve --role=core`), content nodes and a runner node on
+    one PostgreSQL and one Redis, sharing their JWT keys and platform token,
+    behind one nginx gateway (deploy/nginx.dev.conf.template with every core
+    node in nextcrm_core and every content node in nextcrm_content), as
+    `NEXTCRM_DEV_NODES=N deploy/dev.sh up` starts them. `core`, `content`:
+    lists of Server; `gateway.port` is the entry for clients. ENV goes to
+    every node; CONTENT_ENV (a list, one dict per content node) to those."""
+
+    def __init__(self, cores=3, contents=1, runner=True, env=None, content_env=None):
+        base = {"NEXTCRM_SHUTDOWN_DRAIN_MS": "1000"}
+        base.update(env or {})
+        first = Server(env=dict(base), args=("serve", "--role=core"))
+        shared = dict(base, NEXTCRM_PLATFORM_TOKEN=first.platform_token,
+                      NEXTCRM_JWT_KEYS=first.env["NEXTCRM_JWT_KEYS"])
+        self.core = [first] + [Server(env=dict(shared), args=("serve", "--role=core")) for _ in range(cores - 1)]
+        content_env = content_env or [{} for _ in range(contents)]
+        # the content nodes share one quarantine and store (docs/CLUSTER.md)
+        self.dir = tempfile.mkdtemp(prefix="nextcrm-cl-")
+        shared_content = dict(shared, NEXTCRM_CONTENT_DIR=os.path.join(self.dir, "content"))
+        self.content = [Server(env=dict(shared_content, **content_env[i]), args=("serve", "--role=content"))
+                        for i in range(contents)]
+        self.runner = [Server(env=dict(shared), args=("serve", "--role=runner"))] if runner else []
+        self.gateway = None
+
+    @property
+    def nodes(self):
+        return self.core + self.content + self.runner
+
+    @property
+    def platform_token(self):
+        return self.core[0].platform_token
+
+    def start(self):
+        for n in self.nodes:
+            n.start(ready=False)
+        for n in self.nodes:
+            n.wait_ready(healthy=True)
+        self.gateway = Gateway(core=self.core, content=self.content or self.core[:1]).start()
+        return self
+
+    def cleanup(self):
+        if self.gateway:
+            self.gateway.stop()
+        for n in self.nodes:
+            n.cleanup()
+        if not _KEEP:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def restart(self, node, sig=signal.SIGTERM):
+        """Stops NODE (SIGTERM: drained; SIGKILL: killed) and starts it again."""
+        node.signal(sig)
+        node.wait_exit()
+        node.start(healthy=True)
