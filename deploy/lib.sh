@@ -504,6 +504,8 @@ export_nextcrm_env() {
   export NEXTCRM_TRUSTED_PROXIES="${NEXTCRM_TRUSTED_PROXIES:-127.0.0.1/32,::1/128}"
   # webhooks of the dev stack may reach receivers on this machine (README)
   export NEXTCRM_WEBHOOK_ALLOW_HOSTS="${NEXTCRM_WEBHOOK_ALLOW_HOSTS:-127.0.0.1}"
+  # not production: fault injection (NEXTCRM_CHAOS) may be tried here
+  export NEXTCRM_PROFILE="${NEXTCRM_PROFILE:-development}"
   # the content pipeline's quarantine and safe store (docs/CONTENT.md)
   export NEXTCRM_CONTENT_DIR="${NEXTCRM_CONTENT_DIR:-${RUN_DIR:-${NEXTCRM_ROOT}/.run}/content}"
 }

@@ -3,6 +3,7 @@
 #include "actors/bus/blocking_redis.hpp"
 
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <memory>
@@ -61,6 +62,11 @@ void group_consumer::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void group_consumer::chaos_drop() {
+  std::lock_guard<std::mutex> lock{fd_mutex_};
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+}
+
 void group_consumer::run() {
   const auto& o = options_;
   const std::string dead_stream = o.stream + ":dead";
@@ -69,6 +75,17 @@ void group_consumer::run() {
     auto conn = connect_blocking(o.host, o.port, block_ms / 1000 + 5, stopping_, on_event_, "bus.group_connect_failed");
     if (!conn) break;
     redisContext* c = conn.get();
+    struct published_fd {  // chaos_drop may shut this socket down until the connection is freed
+      group_consumer& g;
+      published_fd(group_consumer& owner, int fd) : g(owner) {
+        std::lock_guard<std::mutex> lock{g.fd_mutex_};
+        g.fd_ = fd;
+      }
+      ~published_fd() {
+        std::lock_guard<std::mutex> lock{g.fd_mutex_};
+        g.fd_ = -1;
+      }
+    } published{*this, c->fd};
     // BUSYGROUP: it exists already, which is what we want
     command(c, {"XGROUP", "CREATE", o.stream, o.group, "$", "MKSTREAM"});
     if (!replayed) {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,6 +64,10 @@ public:
   void start();
   void stop();
   const consumer_stats& stats() const { return stats_; }
+  // Fault injection (NEXTCRM_CHAOS=consumer=...): shuts down the group's
+  // Redis socket as a network failure would; the thread reconnects and its
+  // pending entries come back to it. Any thread.
+  void chaos_drop();
 
 private:
   void run();
@@ -74,6 +79,8 @@ private:
   std::map<std::string, std::string> last_failure_;  // entry id -> reason, for the dead letter
   std::atomic<bool> stopping_{false};
   std::thread thread_;
+  std::mutex fd_mutex_;  // fd_ is the live connection's socket, or -1 (never a closed one)
+  int fd_ = -1;
 };
 
 } // namespace crm::actors

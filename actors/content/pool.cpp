@@ -9,6 +9,7 @@
 #include "actors/content/content.hpp"
 #include "actors/content/job.hpp"
 
+#include "actors/core/chaos_kinds.hpp"
 #include "actors/data/storage_messages.hpp"
 #include "protocols/values.hpp"
 #include "storage/sql/content_sql.hpp"
@@ -146,6 +147,10 @@ caf::behavior content_pool(caf::stateful_actor<content_pool_state>* self, conten
       [self](cnew_atom, std::string& tenant, std::string& id, std::string& traceparent) {
         enqueue(self, {std::move(tenant), std::move(id), std::move(traceparent)});
         pump(self);
+      },
+      [self](chaos_atom, uint8_t, uint64_t pick) {  // chaos: one running job (its lease resumes it)
+        auto& jobs = self->state.jobs;
+        if (!jobs.empty()) self->send_exit(jobs[pick % jobs.size()], caf::exit_reason::kill);
       },
       [self](cscan_atom) {
         scan(self);

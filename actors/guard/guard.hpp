@@ -42,9 +42,6 @@ using gforget_atom = caf::atom_constant<caf::atom("gforget")>;    // an unlock: 
 // (gblock_atom, user id, traceparent) to the tenant actor: lock the user and
 // revoke every session (the budget actor has raised the incident)
 using gblock_atom = caf::atom_constant<caf::atom("gblock")>;
-// (gkill_atom) to the registry: every tenant kills its budget actors (the
-// chaos hook NEXTCRM_CHAOS_SIGNALS=on, SIGUSR2; tests)
-using gkill_atom = caf::atom_constant<caf::atom("gkill")>;
 
 struct guard_settings {
   storage::redis_client* redis = nullptr;  // null: the guard is off (NEXTCRM_GUARD=off)

@@ -10,6 +10,8 @@
 // Every request between them carries a deadline.
 #pragma once
 #include "actors/guard/guard.hpp"
+#include "actors/core/chaos_kinds.hpp"
+#include "actors/core/monitor_parent.hpp"
 #include "actors/identity/identity_messages.hpp"
 #include "protocols/jwt.hpp"
 #include "protocols/throttle.hpp"

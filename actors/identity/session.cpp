@@ -8,7 +8,7 @@ namespace crm::actors {
 
 caf::behavior session(caf::stateful_actor<session_state>* self, principal who,
                       std::function<int64_t()> now, caf::actor_addr tenant) {
-  self->monitor(tenant);  // a session ends with its tenant actor
+  monitor_parent(self, tenant);  // a session ends with its tenant actor
   self->set_down_handler([=](caf::down_msg& dm) { self->quit(dm.reason); });
   auto left = std::max<int64_t>(0, who.expires_at - now());
   auto& st = self->state;

@@ -264,7 +264,7 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
   st.deps = std::move(deps);
   // A tenant actor ends with the registry that spawned it; its sessions end
   // with it (and come back from the sessions table on next use).
-  self->monitor(parent);
+  monitor_parent(self, parent);
   self->set_down_handler([=](caf::down_msg& dm) {
     if (dm.source == parent) return self->quit(dm.reason);
     if (guard_down(self->state, dm)) return;  // spawned again on the user's next request
@@ -357,9 +357,16 @@ caf::behavior tenant(caf::stateful_actor<tenant_state>* self, std::string id, id
       [=](upatch_atom, const std::string& id, user_draft& d) { return patch_user(self, id, std::move(d)); },
       [=](lock_atom, const std::string& id, const std::string& tp) { return set_locked(self, id, true, tp); },
       [=](unlock_atom, const std::string& id, const std::string& tp) { return set_locked(self, id, false, tp); },
-      [=](gkill_atom) {  // chaos: the successors adopt the gauges, nothing counted is lost
-        for (auto& [user, g] : self->state.guards)
-          if (g.actor) self->send_exit(g.actor, caf::exit_reason::kill);
+      [=](chaos_atom, uint8_t kind, uint64_t pick) {  // chaos: a session actor, or the budget actors
+        auto& st = self->state;
+        if (static_cast<chaos_kind>(kind) == chaos_kind::budget) {  // successors adopt the gauges: nothing counted is lost
+          for (auto& [user, g] : st.guards)
+            if (g.actor) self->send_exit(g.actor, caf::exit_reason::kill);
+          return;
+        }
+        if (st.sessions.empty()) return;
+        auto it = std::next(st.sessions.begin(), static_cast<std::ptrdiff_t>(pick % st.sessions.size()));
+        if (it->second.actor) self->send_exit(it->second.actor, caf::exit_reason::kill);
       },
       [=](gblock_atom, const std::string& id, const std::string& tp) {  // past a block: lock and revoke
         lock_for_guard(self, id, tp);

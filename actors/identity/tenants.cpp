@@ -153,8 +153,16 @@ caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps de
         if (auto t = self->state.tenant_actor(tid)) self->send(t, a, kind, id, user_id);
       },
       [=](greload_atom a, const std::string& tid) { return self->delegate(tenant_of(tid), a); },
-      [=](gkill_atom a) {  // chaos: every live tenant kills its budget actors
-        for (auto& [id, t] : self->state.tenants) self->send(t, a);
+      [=](chaos_atom a, uint8_t kind, uint64_t pick) {  // chaos (actors/chaos): one live tenant, or the budget actors of all
+        auto& ts = self->state.tenants;
+        if (ts.empty()) return;
+        auto it = std::next(ts.begin(), static_cast<std::ptrdiff_t>(pick % ts.size()));
+        if (static_cast<chaos_kind>(kind) == chaos_kind::budget) {  // every tenant's: a user's counts span tenants' actors
+          for (auto& [id, t] : ts) self->send(t, a, kind, pick);
+          return;
+        }
+        if (static_cast<chaos_kind>(kind) == chaos_kind::tenant) self->send_exit(it->second, caf::exit_reason::kill);
+        else self->send(it->second, a, kind, pick / ts.size());
       },
       [=](pput_atom a, const std::string& tid, profile_ptr& p, const std::string& tp) {
         return self->delegate(tenant_of(tid), a, p, tp);

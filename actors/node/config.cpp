@@ -28,6 +28,29 @@ bool parse_ms(std::string_view s, std::chrono::milliseconds& out) {
   return true;
 }
 
+// "kind=ms,kind=ms" (kinds of actors/core/chaos_kinds.hpp, or all) -> the plan.
+bool parse_chaos(std::string_view v, std::vector<chaos_step>& out) {
+  out.clear();
+  while (!v.empty()) {
+    auto comma = v.find(',');
+    auto item = v.substr(0, comma);
+    v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+    auto eq = item.find('=');
+    if (eq == std::string_view::npos) return false;
+    int64_t ms = 0;
+    if (!parse_number<int64_t>(item.substr(eq + 1), ms, 0, 3'600'000)) return false;
+    auto name = item.substr(0, eq);
+    if (name == "all") {
+      for (size_t k = 0; k < chaos_kind_count; ++k) out.push_back({static_cast<chaos_kind>(k), std::chrono::milliseconds(ms)});
+      continue;
+    }
+    auto kind = chaos_kind_of(name);
+    if (!kind) return false;
+    out.push_back({*kind, std::chrono::milliseconds(ms)});
+  }
+  return true;
+}
+
 struct option {
   const char* flag;  // without "--"
   const char* env;
@@ -255,12 +278,19 @@ const std::vector<option>& options() {
        c.guard = v == "on";
        return v == "on" || v == "off";
      }},
-    {"chaos-signals", "NEXTCRM_CHAOS_SIGNALS", "off",
-     "on: SIGUSR2 kills every guard budget actor of the node (fault-injection tests; never in production)",
+    {"profile", "NEXTCRM_PROFILE", "production",
+     "production, development or test; fault injection (NEXTCRM_CHAOS) is refused in production",
      [](config& c, std::string_view v) {
-       c.chaos_signals = v == "on";
-       return v == "on" || v == "off";
+       c.profile = std::string{v};
+       return v == "production" || v == "development" || v == "test";
      }},
+    {"chaos", "NEXTCRM_CHAOS", "",
+     "fault injection (docs/CLUSTER.md): kind=ms,... kills one actor of the kind (front, tenant, session, budget, "
+     "storage, relay, pool, job) or drops one connection (pg, redis, consumer) every ms milliseconds (0: only on "
+     "SIGUSR2, which fires every listed kind once; all=ms: every kind); off when empty, refused in production",
+     [](config& c, std::string_view v) { return parse_chaos(v, c.chaos); }},
+    {"chaos-seed", "NEXTCRM_CHAOS_SEED", "1", "the chaos facility's random seed (which actor of a kind dies)",
+     [](config& c, std::string_view v) { return parse_number<uint64_t>(v, c.chaos_seed, 0, UINT64_MAX); }},
     {"guard-flush-ms", "NEXTCRM_GUARD_FLUSH_MS", "50",
      "how often a budget actor adds its counts to Redis (bounds the overshoot past block across nodes)",
      [](config& c, std::string_view v) { return parse_ms(v, c.guard_flush); }},
@@ -384,6 +414,10 @@ bool load_config(int argc, char** argv, const getenv_fn& getenv, config& out, st
   if (c.pg_migrate_url.empty()) c.pg_migrate_url = c.pg.conninfo;
   if (c.query_caps.default_page > c.query_caps.max_page) {
     error = "NEXTCRM_QUERY_DEFAULT_PAGE is larger than NEXTCRM_QUERY_MAX_PAGE";
+    return false;
+  }
+  if (!c.chaos.empty() && c.profile == "production") {
+    error = "NEXTCRM_CHAOS is refused in the production profile (NEXTCRM_PROFILE=test or development)";
     return false;
   }
   if (c.query_timeout >= c.actor_timeout) {  // else the actor deadline answers before the database does

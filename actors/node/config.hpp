@@ -7,6 +7,7 @@
 #include "actors/node/log_sink.hpp"
 #include "actors/api/route_table.hpp"
 #include "actors/content/content.hpp"
+#include "actors/core/chaos_kinds.hpp"
 #include "http/options.hpp"
 #include "protocols/guard.hpp"
 #include "protocols/query.hpp"
@@ -60,7 +61,11 @@ struct config {
   std::chrono::milliseconds webhook_timeout{10000};
   // The CRM Guard (Block 6, docs/GUARD.md).
   bool guard = true;
-  bool chaos_signals = false;  // SIGUSR2 kills every budget actor (tests; issue 15 brings the chaos facility)
+  // Fault injection (actors/chaos, docs/CLUSTER.md): off when empty; refused
+  // in the production profile.
+  std::string profile = "production";
+  std::vector<chaos_step> chaos;
+  uint64_t chaos_seed = 1;
   std::chrono::milliseconds guard_flush{50};
   std::chrono::seconds guard_idle{120};
   protocols::baseline_rule guard_baseline;

@@ -44,7 +44,7 @@ int run_serve(const config& cfg, log_sink& log) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
-  if (cfg.chaos_signals) sigaddset(&stop_signals, SIGUSR2);
+  if (!cfg.chaos.empty()) sigaddset(&stop_signals, SIGUSR2);  // NEXTCRM_CHAOS: every planned kind once
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -64,8 +64,8 @@ int run_serve(const config& cfg, log_sink& log) {
     }
     int sig = 0;
     while (sigwait(&stop_signals, &sig) == 0 && sig == SIGUSR2) {
-      log.event(log_level::warn, "chaos", "\"killed\":\"every guard budget actor\"");
-      n.kill_budget_actors();
+      log.event(log_level::warn, "chaos", "\"signal\":\"SIGUSR2\"");
+      n.chaos_now();
     }
     log.event(log_level::info, "shutting down",
               "\"signal\":\"" + std::string{sig == SIGTERM ? "SIGTERM" : "SIGINT"} + "\"");

@@ -197,6 +197,20 @@ bool node::start(std::string& error) {
     redis->ping(std::move(done));
   };
   supervisor_ = sys_.spawn(crm::actors::supervisor, std::move(deps));
+  if (!cfg_.chaos.empty()) {  // load_config refused it in the production profile
+    chaos_deps cd;
+    cd.supervisor = supervisor_;
+    cd.plan = cfg_.chaos;
+    cd.seed = cfg_.chaos_seed;
+    cd.counts = &chaos_counts_;
+    cd.drop = [this](chaos_kind kind, uint64_t pick) {
+      if (kind == chaos_kind::pg) pg_->chaos_drop(pick);
+      else if (kind == chaos_kind::redis) redis_->chaos_drop();
+      else if (kind == chaos_kind::consumer && webhook_group_) webhook_group_->chaos_drop();
+    };
+    chaos_ = sys_.spawn(crm::actors::chaos, std::move(cd));
+    log_.event(log_level::warn, "chaos.enabled", field("detail", "NEXTCRM_CHAOS: actors are killed on purpose"));
+  }
   // every node that caches sessions follows the bus (a download token dies with its session)
   if (cfg_.node_role != role::runner) signals_->start();
   running_ = true;
@@ -251,7 +265,13 @@ bool node::prepare_content(std::string& error) {
 // The event bus's figures for /metrics: the relay's, and the consumers' of
 // this node (lag: entries of the stream the group has not read yet).
 std::vector<http::metrics::gauge> node::bus_gauges() const {
-  std::vector<http::metrics::gauge> out{
+  std::vector<http::metrics::gauge> out;
+  if (chaos_)
+    for (size_t k = 0; k < chaos_kind_count; ++k)
+      out.push_back({"nextcrm_chaos_events_total{kind=\"" + std::string{chaos_kind_names[k]} + "\"}",
+                     "Actors killed and connections dropped by the chaos facility (NEXTCRM_CHAOS).",
+                     static_cast<double>(chaos_counts_[k].load())});
+  std::vector<http::metrics::gauge> bus{
       {"nextcrm_bus_published_total", "Envelopes the relay moved from the outbox to the stream.",
        static_cast<double>(bus_counters_.published.load())},
       {"nextcrm_bus_publish_failures_total", "XADDs of the relay that failed (retried).",
@@ -259,6 +279,7 @@ std::vector<http::metrics::gauge> node::bus_gauges() const {
       {"nextcrm_bus_relay_lag_ms", "Commit to XADD of the newest envelope published.",
        static_cast<double>(bus_counters_.last_lag_ms.load())},
   };
+  out.insert(out.end(), bus.begin(), bus.end());
   if (webhook_group_) {
     const auto& s = webhook_group_->stats();
     const std::string g = "{group=\"webhooks\"}";
@@ -327,13 +348,14 @@ void node::start_modules() {
   webhook_group_->start();
 }
 
-void node::kill_budget_actors() {
-  if (auto registry = registry_slot_.get()) caf::anon_send(registry, crm::actors::gkill_atom::value);
+void node::chaos_now() {
+  if (chaos_) caf::anon_send(chaos_, chaos_atom::value);
 }
 
 void node::stop() {
   if (!running_) return;
   running_ = false;
+  if (chaos_) caf::anon_send_exit(chaos_, caf::exit_reason::kill);
   std::promise<void> drained;
   server_->shutdown([&drained] { drained.set_value(); });
   drained.get_future().wait();

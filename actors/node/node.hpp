@@ -14,6 +14,7 @@
 #include "actors/bus/group_consumer.hpp"
 #include "actors/bus/signal_tail.hpp"
 #include "actors/bus/webhooks.hpp"
+#include "actors/chaos/chaos.hpp"
 #include "storage/pg/pg_pool.hpp"
 #include "storage/redis/redis_client.hpp"
 
@@ -38,8 +39,8 @@ public:
   // Graceful: stop accepting, finish in-flight requests, then stop the
   // actors and the storage thread. Blocks; not on an I/O thread.
   void stop();
-  // Chaos (NEXTCRM_CHAOS_SIGNALS): kills every budget actor of this node.
-  void kill_budget_actors();
+  // Chaos (NEXTCRM_CHAOS, SIGUSR2): one kill or drop of every planned kind now.
+  void chaos_now();
 
   uint16_t port() const { return port_; }
   uint16_t admin_port() const { return admin_port_; }
@@ -76,6 +77,8 @@ private:
   std::shared_ptr<const protocols::router> routes_;
   std::unique_ptr<http::server> server_;
   caf::actor supervisor_;
+  caf::actor chaos_;            // NEXTCRM_CHAOS (never in production)
+  chaos_counts chaos_counts_{};
   uint16_t port_ = 0, admin_port_ = 0;
   bool running_ = false;
 };

@@ -1,6 +1,7 @@
 #include "actors/node/supervisor.hpp"
 
 #include "actors/identity/password_hasher.hpp"
+#include "actors/core/chaos_kinds.hpp"
 #include "actors/data/storage_actor.hpp"
 
 #include <caf/behavior.hpp>
@@ -117,8 +118,33 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
       }
     if (!any) self->quit(em.reason);
   });
+  // Fault injection (actors/chaos): kills one child of the kind, or hands
+  // the kill down to the actor that owns that kind.
+  auto kill = [self](const caf::actor& a) {
+    if (a) self->send_exit(a, caf::exit_reason::kill);
+  };
   return {
     [=](front_atom) { return self->state.fronts.at(0); },
+    [=](chaos_atom a, uint8_t kind, uint64_t pick) {
+      auto& st = self->state;
+      switch (static_cast<chaos_kind>(kind)) {
+        case chaos_kind::front:
+          if (!st.fronts.empty()) kill(st.fronts[pick % st.fronts.size()]);
+          break;
+        case chaos_kind::storage: kill(st.storage); break;
+        case chaos_kind::relay: kill(st.relay); break;
+        case chaos_kind::pool: kill(st.content); break;
+        case chaos_kind::tenant:
+        case chaos_kind::session:
+        case chaos_kind::budget:
+          if (st.registry) self->send(st.registry, a, kind, pick);
+          break;
+        case chaos_kind::job:
+          if (st.content) self->send(st.content, a, kind, pick);
+          break;
+        default: break;  // connections: the node drops them itself
+      }
+    },
   };
 }
 

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <unordered_map>
 
+#include <sys/socket.h>
+
 namespace crm::storage {
 
 using protocols::errc;
@@ -378,6 +380,17 @@ void pg_pool::finish(request& r, caf::expected<std::vector<pg_rows>> result) {
   auto done = std::move(r.done);
   if (result && r.emits && events_committed_) events_committed_();
   if (done) done(std::move(result));
+}
+
+void pg_pool::chaos_drop(uint64_t pick) {
+  asio::post(io_, [this, pick] {  // on the pool's thread: the socket cannot be closed meanwhile
+    std::vector<slot*> live;
+    for (auto& s : slots_)
+      if (s->up && s->conn.raw()) live.push_back(s.get());
+    if (live.empty()) return;
+    int fd = PQsocket(live[pick % live.size()]->conn.raw());
+    if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  });
 }
 
 } // namespace crm::storage

@@ -99,6 +99,10 @@ public:
 
   // Connections ready now (any thread; for health and metrics).
   size_t connections_up() const { return up_.load(); }
+  // Fault injection (NEXTCRM_CHAOS=pg=...): shuts down the socket of the
+  // connected session number `pick` modulo the live ones, as a network
+  // failure would; libpq sees the error and the pool reconnects. Any thread.
+  void chaos_drop(uint64_t pick);
   // Statements of pg_query::cache prepared so far, over every connection and
   // reconnect (any thread; metrics and benchmarks).
   uint64_t statements_prepared() const { return prepared_.load(); }

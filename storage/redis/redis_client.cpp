@@ -5,6 +5,7 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <sys/socket.h>
 
 namespace crm::storage {
 
@@ -212,6 +213,12 @@ void redis_client::watchdog() {
   watchdog_.expires_after(std::chrono::milliseconds(100));
   watchdog_.async_wait([this](std::error_code ec) {
     if (!ec) watchdog();
+  });
+}
+
+void redis_client::chaos_drop() {
+  asio::post(io_, [this] {  // on the client's thread: the context cannot be freed meanwhile
+    if (ac_ && ac_->c.fd >= 0) ::shutdown(ac_->c.fd, SHUT_RDWR);
   });
 }
 

@@ -61,6 +61,9 @@ public:
 
   // PING; `done(true)` on PONG. Any thread.
   void ping(std::function<void(bool)> done);
+  // Fault injection (NEXTCRM_CHAOS=redis=...): shuts down the connection's
+  // socket as a network failure would; the client reconnects. Any thread.
+  void chaos_drop();
 
   bool up() const { return up_.load(); }
 

@@ -479,6 +479,7 @@ class Server:
             "NEXTCRM_LOG_LEVEL": "info",
             "NEXTCRM_SHUTDOWN_GRACE_S": "5",
             "NEXTCRM_SHUTDOWN_DRAIN_MS": "0",  # no gateway in front (the cluster tests set it)
+            "NEXTCRM_PROFILE": "test",  # NEXTCRM_CHAOS is refused in production
             # as in the dev stack: a gateway on loopback reports the client
             "NEXTCRM_TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
         })
