@@ -2,6 +2,7 @@
 // HTTP server): the front actor is killed while requests wait in its
 // mailbox. Those requests must get a 503 problem, not hang, and the
 // supervisor must bring routing back without a restart.
+#include "actors/chaos/chaos.hpp"
 #include "actors/node/supervisor.hpp"
 #include "http/server.hpp"
 #include "support/raw_http_client.hpp"
@@ -179,4 +180,42 @@ TEST_CASE_METHOD(three_fronts, "each front has its own slot; a dead one is resta
   caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
   sched.run();
   for (size_t i = 0; i < 3; ++i) CHECK_FALSE(slots[i].get());
+}
+
+// The chaos facility (actors/chaos) on demand: the chaos actor's kill of a
+// front goes through the supervisor, which kills the picked front and
+// restarts it alone; a request queued in the dead front's mailbox is
+// answered 503 and routing is back at once. Drops of connections go to the
+// node's callback, never to the supervisor.
+TEST_CASE_METHOD(three_fronts, "chaos: a front killed by the chaos actor is restarted alone and requests go on",
+                 "[actors][supervisor][chaos]") {
+  std::vector<caf::actor> before;
+  for (size_t i = 0; i < 3; ++i) before.push_back(slots[i].get());
+  chaos_counts counts{};
+  std::vector<std::pair<chaos_kind, uint64_t>> dropped;
+  chaos_deps cd;
+  cd.supervisor = sup;
+  cd.plan = {{chaos_kind::front, std::chrono::milliseconds(0)}, {chaos_kind::pg, std::chrono::milliseconds(0)}};
+  cd.seed = 7;
+  cd.counts = &counts;
+  cd.drop = [&](chaos_kind k, uint64_t pick) { dropped.emplace_back(k, pick); };
+  auto c = sys.spawn(chaos, std::move(cd));
+  caf::anon_send(c, chaos_atom::value);  // SIGUSR2: every planned kind once
+  sched.run();
+  size_t replaced = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    REQUIRE(slots[i].get());
+    replaced += slots[i].get() != before[i];
+  }
+  CHECK(replaced == 1);
+  CHECK(counts[static_cast<size_t>(chaos_kind::front)].load() == 1);
+  REQUIRE(dropped.size() == 1);
+  CHECK(dropped[0].first == chaos_kind::pg);
+  test::raw_http_client client{port};
+  client.send(version_request);
+  wait_dispatched(1);
+  sched.run();
+  CHECK(client.read().status == 200);
+  caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+  sched.run();
 }
