@@ -6,12 +6,12 @@
 
 namespace crm::actors {
 
-context_ptr connect_blocking(const std::string& host, uint16_t port, int read_timeout_s,
-                             const std::atomic<bool>& stopping,
+context_ptr connect_blocking(const redis_locate_fn& locate, int read_timeout_s, const std::atomic<bool>& stopping,
                              const std::function<void(std::string_view, std::string_view)>& on_event,
                              std::string_view failed_event) {
   auto backoff = std::chrono::milliseconds(50);
   while (!stopping) {
+    auto [host, port] = locate();  // asked every time: a failover moves the primary
     timeval connect_timeout{1, 0};
     context_ptr c{redisConnectWithTimeout(host.c_str(), port, connect_timeout)};
     if (c && !c->err) {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace crm::actors {
@@ -31,11 +32,15 @@ struct context_deleter {
 };
 using context_ptr = std::unique_ptr<redisContext, context_deleter>;
 
-// Connects (1 s timeout, reads time out after `read_timeout_s`), retrying
-// with exponential backoff (50 ms to 2 s) and reporting each failure as
-// `failed_event`; null only when `stopping` was set.
-context_ptr connect_blocking(const std::string& host, uint16_t port, int read_timeout_s,
-                             const std::atomic<bool>& stopping,
+// Where the Redis primary is now (storage/redis/sentinel.hpp: fixed, or
+// what the sentinels say).
+using redis_locate_fn = std::function<std::pair<std::string, uint16_t>()>;
+
+// Connects to where `locate` says (asked before every attempt; 1 s timeout,
+// reads time out after `read_timeout_s`), retrying with exponential backoff
+// (50 ms to 2 s) and reporting each failure as `failed_event`; null only
+// when `stopping` was set.
+context_ptr connect_blocking(const redis_locate_fn& locate, int read_timeout_s, const std::atomic<bool>& stopping,
                              const std::function<void(std::string_view, std::string_view)>& on_event,
                              std::string_view failed_event);
 

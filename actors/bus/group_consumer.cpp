@@ -72,7 +72,7 @@ void group_consumer::run() {
   const std::string dead_stream = o.stream + ":dead";
   bool replayed = o.replay_from.empty();
   while (!stopping_) {
-    auto conn = connect_blocking(o.host, o.port, block_ms / 1000 + 5, stopping_, on_event_, "bus.group_connect_failed");
+    auto conn = connect_blocking(o.locate, block_ms / 1000 + 5, stopping_, on_event_, "bus.group_connect_failed");
     if (!conn) break;
     redisContext* c = conn.get();
     struct published_fd {  // chaos_drop may shut this socket down until the connection is freed
@@ -151,6 +151,7 @@ void group_consumer::run() {
                            std::to_string(last_failure_.empty() && !check_own ? block_ms : std::min<int>(block_ms, 100)),
                            "STREAMS", o.stream, ">"});
       if (!r) break;  // connection lost
+      if (is_error(r, "READONLY")) break;  // a primary demoted by a failover: to the new one
       if (is_error(r, "NOGROUP")) {  // Redis lost the group (no persistence): recreate, say so
         if (on_event_) on_event_("bus.group_lost", o.group);
         command(c, {"XGROUP", "CREATE", o.stream, o.group, "0", "MKSTREAM"});

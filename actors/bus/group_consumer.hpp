@@ -12,6 +12,8 @@
 // events); `replay_from` (an entry id) moves it back (XGROUP SETID).
 // Handlers must be idempotent on the envelope id: delivery is at least once.
 #pragma once
+#include "actors/bus/blocking_redis.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -38,8 +40,7 @@ struct consumer_stats {
 };
 
 struct group_consumer_options {
-  std::string host = "127.0.0.1";
-  uint16_t port = 6379;
+  redis_locate_fn locate;                        // where the Redis primary is
   std::string stream = "nxp:events";
   std::string group;
   std::string consumer;                          // unique per process: "<host>-<pid>"

@@ -7,6 +7,8 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
+
 namespace crm::actors {
 
 namespace {
@@ -83,9 +85,28 @@ void publish(self_ptr self, storage::pg_rows& rows) {
                      "envelope", std::move(*rows.rows[i][1])});
   }
   // one pipeline, one answer: the actor is not woken once per event
-  st.deps.redis->pipeline(std::move(xadds), [me, batch](std::vector<bool> ok) {
+  auto* redis = st.deps.redis;
+  bool replicated = st.deps.wait_replica;
+  auto wait_ms = std::to_string(st.deps.wait_replica_ms.count());
+  st.deps.redis->pipeline(std::move(xadds), [me, batch, redis, replicated, wait_ms](std::vector<bool> ok) {
     std::vector<int8_t> done(ok.begin(), ok.end());
-    caf::anon_send(me, bus_xadd_atom::value, batch, std::move(done));
+    if (!replicated) return caf::anon_send(me, bus_xadd_atom::value, batch, std::move(done));
+    // Under Sentinel a failover promotes a replica: an entry the old primary
+    // took but never passed on would be lost with it, while its outbox row
+    // is gone. The rows go only once a replica has the entries (WAIT 1),
+    // or at once when the primary has no replica left to lose them to
+    // (ROLE). WAIT's own timeout stays below the client's command timeout.
+    redis->command({"ROLE"}, [me, batch, redis, wait_ms, done](caf::expected<storage::redis_reply> role) mutable {
+      bool master = role && role->type == storage::redis_reply::kind::array && role->elements.size() >= 3 &&
+                    role->elements[0].str == "master";
+      if (!master || role->elements[2].elements.empty())  // alone, or not a primary (its XADDs failed anyway)
+        return caf::anon_send(me, bus_xadd_atom::value, batch, std::move(done));
+      redis->command({"WAIT", "1", wait_ms}, [me, batch, done](caf::expected<storage::redis_reply> w) mutable {
+        if (!(w && w->type == storage::redis_reply::kind::integer && w->integer >= 1))
+          std::fill(done.begin(), done.end(), int8_t{0});  // published again later (same ids)
+        caf::anon_send(me, bus_xadd_atom::value, batch, std::move(done));
+      });
+    });
   });
 }
 

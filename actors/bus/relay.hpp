@@ -8,7 +8,8 @@
 // rows whose XADD succeeded; a failure keeps the rest for the next try after
 // `retry`, so nothing committed is lost and nothing is reordered per
 // aggregate. At least once: a crash between XADD and the delete publishes
-// the same envelope (same id) again; consumers dedupe by id.
+// the same envelope (same id) again; consumers dedupe by id. Under Sentinel
+// (`wait_replica`) a batch counts as published once a replica has it.
 #pragma once
 #include "actors/core/front_slot.hpp"
 
@@ -47,6 +48,10 @@ struct relay_deps {
   std::chrono::milliseconds poll{1000};      // fallback wake-up when no NOTIFY came
   std::chrono::milliseconds retry{500};      // after a failed batch
   std::chrono::milliseconds timeout{5000};   // of each storage request
+  // Under Sentinel: a batch's outbox rows go only once a replica has its
+  // entries (WAIT 1), so a failover cannot lose a published event.
+  bool wait_replica = false;
+  std::chrono::milliseconds wait_replica_ms{300};  // below the Redis client's command timeout (1 s)
 };
 
 struct relay_state {

@@ -16,8 +16,8 @@ constexpr int block_ms = 500;  // how soon stop() is seen
 
 } // namespace
 
-signal_tail::signal_tail(std::string host, uint16_t port, std::string stream, signal_fn on_signal, event_fn on_event)
-    : host_(std::move(host)), port_(port), stream_(std::move(stream)), on_signal_(std::move(on_signal)),
+signal_tail::signal_tail(redis_locate_fn locate, std::string stream, signal_fn on_signal, event_fn on_event)
+    : locate_(std::move(locate)), stream_(std::move(stream)), on_signal_(std::move(on_signal)),
       on_event_(std::move(on_event)) {}
 
 signal_tail::~signal_tail() { stop(); }
@@ -39,7 +39,7 @@ void signal_tail::stop() {
 void signal_tail::run() {
   std::string last = "$";  // from the start of this node: earlier changes are in PostgreSQL already
   while (!stopping_) {
-    auto conn = connect_blocking(host_, port_, block_ms / 1000 + 2, stopping_, on_event_, "bus.tail_connect_failed");
+    auto conn = connect_blocking(locate_, block_ms / 1000 + 2, stopping_, on_event_, "bus.tail_connect_failed");
     if (!conn) break;
     redisContext* c = conn.get();
     if (last == "$") {  // pin "now" to an id, so a reconnect misses nothing in between

@@ -8,6 +8,7 @@
 // harmless (they only drop cached state). Reconnects with backoff and
 // resumes after the last entry it saw.
 #pragma once
+#include "actors/bus/blocking_redis.hpp"
 #include "protocols/nxp.hpp"
 
 #include <atomic>
@@ -23,7 +24,7 @@ public:
   using signal_fn = std::function<void(protocols::nxp_signal)>;
   using event_fn = std::function<void(std::string_view event, std::string_view detail)>;
 
-  signal_tail(std::string host, uint16_t port, std::string stream, signal_fn on_signal, event_fn on_event = {});
+  signal_tail(redis_locate_fn locate, std::string stream, signal_fn on_signal, event_fn on_event = {});
   ~signal_tail();
   signal_tail(const signal_tail&) = delete;
   signal_tail& operator=(const signal_tail&) = delete;
@@ -34,8 +35,7 @@ public:
 private:
   void run();
 
-  std::string host_;
-  uint16_t port_;
+  redis_locate_fn locate_;
   std::string stream_;
   signal_fn on_signal_;
   event_fn on_event_;

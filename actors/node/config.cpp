@@ -88,6 +88,25 @@ const std::vector<option>& options() {
        c.redis.port = hp.port;
        return true;
      }},
+    {"redis-sentinels", "NEXTCRM_REDIS_SENTINELS", "",
+     "Redis Sentinel host:port,... (docs/CLUSTER.md): the primary is asked of them and followed through a failover "
+     "(NEXTCRM_REDIS_ADDR is then unused); empty = NEXTCRM_REDIS_ADDR",
+     [](config& c, std::string_view v) {
+       c.redis_sentinels.clear();
+       while (!v.empty()) {
+         auto comma = v.find(',');
+         host_port hp;
+         if (!parse_host_port(v.substr(0, comma), hp)) return false;
+         c.redis_sentinels.push_back(hp);
+         v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+       }
+       return true;
+     }},
+    {"redis-master", "NEXTCRM_REDIS_MASTER", "nextcrm", "the primary's name at the sentinels",
+     [](config& c, std::string_view v) {
+       c.redis_master = std::string{v};
+       return !v.empty();
+     }},
     {"platform-token", "NEXTCRM_PLATFORM_TOKEN", "", "platform operator bearer token (secret, never logged)",
      [](config& c, std::string_view v) { c.platform_token = v; return true; }},
     {"jwt-keys", "NEXTCRM_JWT_KEYS", "",

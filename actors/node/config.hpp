@@ -64,6 +64,8 @@ struct config {
   // Fault injection (actors/chaos, docs/CLUSTER.md): off when empty; refused
   // in the production profile.
   std::string profile = "production";
+  std::vector<host_port> redis_sentinels;  // NEXTCRM_REDIS_SENTINELS: follow the primary through failovers
+  std::string redis_master = "nextcrm";
   std::vector<chaos_step> chaos;
   uint64_t chaos_seed = 1;
   std::chrono::milliseconds guard_flush{50};

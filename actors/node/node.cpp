@@ -45,7 +45,17 @@ node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
   };
   pg_ = std::make_unique<storage::pg_pool>(storage_io_, cfg_.pg, storage::all_statements(),
                                            storage_event);
-  redis_ = std::make_unique<storage::redis_client>(storage_io_, cfg_.redis, storage_event);
+  if (cfg_.redis_sentinels.empty()) {
+    locator_ = std::make_unique<storage::redis_locator>(storage::redis_address{cfg_.redis.host, cfg_.redis.port});
+  } else {
+    std::vector<storage::redis_address> sentinels;
+    for (const auto& s : cfg_.redis_sentinels) sentinels.emplace_back(s.host, s.port);
+    locator_ = std::make_unique<storage::redis_locator>(std::move(sentinels), cfg_.redis_master, storage_event);
+  }
+  auto redis_options = cfg_.redis;
+  redis_options.locate = [l = locator_.get()] { return l->current(); };
+  redis_ = std::make_unique<storage::redis_client>(storage_io_, redis_options, storage_event);
+  locator_->on_change([r = redis_.get()] { r->reconnect(); });
   routes_ = std::make_shared<const protocols::router>(build_router(cfg_.node_role));
 
   http::server_hooks hooks;
@@ -105,6 +115,7 @@ bool node::start(std::string& error) {
     storage_io_.run();
   });
   pg_->start();
+  locator_->start();  // with sentinels: asks them before the first connect
   redis_->start();
 
   supervisor_deps deps;
@@ -170,6 +181,7 @@ bool node::start(std::string& error) {
   deps.relay.batch = cfg_.bus_batch;
   deps.relay.poll = cfg_.bus_poll;
   deps.relay.timeout = cfg_.actor_timeout;
+  deps.relay.wait_replica = !cfg_.redis_sentinels.empty();
   deps.relay_slot = &relay_slot_;
   deps.content = cfg_.content;
   deps.content_slot = content_role ? &content_slot_ : nullptr;
@@ -178,7 +190,7 @@ bool node::start(std::string& error) {
     if (auto r = relay_slot_.get()) caf::anon_send(r, bus_wake_atom::value);
   });
   signals_ = std::make_unique<signal_tail>(
-      cfg_.redis.host, cfg_.redis.port, cfg_.bus_stream,
+      [l = locator_.get()] { return l->current(); }, cfg_.bus_stream,
       [this](protocols::nxp_signal s) {
         if (auto registry = registry_slot_.get())
           caf::anon_send(registry, signal_atom::value, s.tenant, static_cast<uint8_t>(s.what), s.id, s.user_id);
@@ -205,7 +217,7 @@ bool node::start(std::string& error) {
     cd.counts = &chaos_counts_;
     cd.drop = [this](chaos_kind kind, uint64_t pick) {
       if (kind == chaos_kind::pg) pg_->chaos_drop(pick);
-      else if (kind == chaos_kind::redis) redis_->chaos_drop();
+      else if (kind == chaos_kind::redis) redis_->reconnect();
       else if (kind == chaos_kind::consumer && webhook_group_) webhook_group_->chaos_drop();
     };
     chaos_ = sys_.spawn(crm::actors::chaos, std::move(cd));
@@ -331,8 +343,7 @@ void node::start_modules() {
   wo.timeout = cfg_.webhook_timeout;
   webhooks_ = std::make_unique<webhook_module>(std::move(wo), run_db, event);
   group_consumer_options go;
-  go.host = cfg_.redis.host;
-  go.port = cfg_.redis.port;
+  go.locate = [l = locator_.get()] { return l->current(); };
   go.stream = cfg_.bus_stream;
   go.group = "webhooks";
   char host[256] = {};
@@ -376,6 +387,7 @@ void node::stop() {
   if (clamd_) clamd_->stop();
   pg_->stop();
   redis_->stop();
+  locator_->stop();
   storage_guard_.reset();
   // Give stop() handlers a moment to run, then end the storage thread.
   asio::post(storage_io_, [this] { storage_io_.stop(); });

@@ -17,6 +17,7 @@
 #include "actors/chaos/chaos.hpp"
 #include "storage/pg/pg_pool.hpp"
 #include "storage/redis/redis_client.hpp"
+#include "storage/redis/sentinel.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
@@ -73,6 +74,7 @@ private:
   asio::executor_work_guard<asio::io_context::executor_type> storage_guard_;
   std::thread storage_thread_;
   std::unique_ptr<storage::pg_pool> pg_;
+  std::unique_ptr<storage::redis_locator> locator_;  // where the Redis primary is (fixed, or Sentinel)
   std::unique_ptr<storage::redis_client> redis_;
   std::shared_ptr<const protocols::router> routes_;
   std::unique_ptr<http::server> server_;

@@ -7,6 +7,8 @@
 #include <hiredis/hiredis.h>
 #include <sys/socket.h>
 
+#include <tuple>
+
 namespace crm::storage {
 
 using protocols::errc;
@@ -68,6 +70,7 @@ void redis_client::stop() {
 
 void redis_client::connect() {
   if (stopped_ || ac_) return;
+  if (options_.locate) std::tie(options_.host, options_.port) = options_.locate();
   redisAsyncContext* ac = redisAsyncConnect(options_.host.c_str(), options_.port);
   if (!ac || ac->err) {
     if (on_event_) on_event_("redis.connect_failed", ac ? ac->errstr : "out of memory");
@@ -216,9 +219,9 @@ void redis_client::watchdog() {
   });
 }
 
-void redis_client::chaos_drop() {
+void redis_client::reconnect() {
   asio::post(io_, [this] {  // on the client's thread: the context cannot be freed meanwhile
-    if (ac_ && ac_->c.fd >= 0) ::shutdown(ac_->c.fd, SHUT_RDWR);
+    if (ac_ && ac_->c.fd >= 0) ::shutdown(ac_->c.fd, SHUT_RDWR);  // the disconnect path reconnects
   });
 }
 

@@ -25,6 +25,9 @@ namespace crm::storage {
 struct redis_options {
   std::string host = "127.0.0.1";
   uint16_t port = 6379;
+  // Where the primary is now (storage/redis/sentinel.hpp), asked before
+  // every connect; host/port when unset.
+  std::function<std::pair<std::string, uint16_t>()> locate;
   std::chrono::milliseconds command_timeout{1000};
   std::chrono::milliseconds backoff_min{50};
   std::chrono::milliseconds backoff_max{2000};
@@ -61,9 +64,10 @@ public:
 
   // PING; `done(true)` on PONG. Any thread.
   void ping(std::function<void(bool)> done);
-  // Fault injection (NEXTCRM_CHAOS=redis=...): shuts down the connection's
-  // socket as a network failure would; the client reconnects. Any thread.
-  void chaos_drop();
+  // Drops the connection as a network failure would (its socket shut
+  // down); it reconnects to where `locate` says: a Sentinel failover moved
+  // the primary, or the chaos facility (NEXTCRM_CHAOS=redis). Any thread.
+  void reconnect();
 
   bool up() const { return up_.load(); }
 

@@ -375,8 +375,9 @@ class RedisServer:
     under NEXTCRM_TEST_REDIS_DIR; can be stopped and started again on the
     same port."""
 
-    def __init__(self, persistent=False):
+    def __init__(self, persistent=False, replica_of=None):
         self.persistent = persistent  # appendonly yes, everysec: what survives a restart (IO-NOTES 3.4)
+        self.replica_of = replica_of  # a RedisServer: start as its replica
         base = require_env("NEXTCRM_TEST_REDIS_DIR")["NEXTCRM_TEST_REDIS_DIR"]
         os.makedirs(base, exist_ok=True)
         self.dir = tempfile.mkdtemp(prefix="redis-", dir=base)
@@ -399,10 +400,18 @@ class RedisServer:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", self.dir, "--save", "", "--appendonly", "yes" if self.persistent else "no",
-             "--daemonize", "no", "--logfile", os.path.join(self.dir, "redis.log")],
+             "--daemonize", "no", "--logfile", os.path.join(self.dir, "redis.log"),
+             "--repl-diskless-sync-delay", "0"]  # a replica syncs at once (5 s by default)
+            + (["--replicaof", "127.0.0.1", str(self.replica_of.port)] if self.replica_of else []),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _LIVE.append(self.proc)
         wait_for(self.ping, timeout, what="redis on port %d" % self.port)
+
+    def kill(self):
+        """SIGKILL: the primary dies as a machine would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
 
     def stop(self, timeout=10):
         if self.proc is None or self.proc.poll() is not None:
@@ -417,6 +426,57 @@ class RedisServer:
 
     def cleanup(self):
         self.stop()
+        if not _KEEP:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisSentinel:
+    """A Redis Sentinel (redis-server --sentinel) on a free port watching
+    PRIMARY (a RedisServer) as "nextcrm": quorum 1, the primary is down
+    after 500 ms without an answer, a failover may take 3 s."""
+
+    def __init__(self, primary, name="nextcrm"):
+        base = require_env("NEXTCRM_TEST_REDIS_DIR")["NEXTCRM_TEST_REDIS_DIR"]
+        self.dir = tempfile.mkdtemp(prefix="sentinel-", dir=base)
+        self.port = free_port()
+        self.name = name
+        self.conf = os.path.join(self.dir, "sentinel.conf")
+        with open(self.conf, "w") as f:  # rewritten by the sentinel as it learns
+            f.write("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"
+                    "sentinel monitor %s 127.0.0.1 %d 1\n"
+                    "sentinel down-after-milliseconds %s 500\n"
+                    "sentinel failover-timeout %s 3000\n"
+                    "sentinel parallel-syncs %s 1\n"
+                    % (self.port, self.dir, os.path.join(self.dir, "sentinel.log"), name, primary.port,
+                       name, name, name))
+        self.proc = None
+
+    @property
+    def addr(self):
+        return "127.0.0.1:%d" % self.port
+
+    def start(self, timeout=10):
+        self.proc = subprocess.Popen(["redis-server", self.conf, "--sentinel"], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _LIVE.append(self.proc)
+        wait_for(lambda: self.primary() is not None, timeout, what="the sentinel on port %d" % self.port)
+
+    def primary(self):
+        """The primary's port the sentinel names (None when it cannot say)."""
+        try:
+            r = Redis(self.addr, timeout=1)
+            try:
+                got = r.command("SENTINEL", "get-master-addr-by-name", self.name)
+            finally:
+                r.close()
+            return int(got[1]) if got else None
+        except (OSError, Redis.RedisError, ConnectionClosed):
+            return None
+
+    def cleanup(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
         if not _KEEP:
             shutil.rmtree(self.dir, ignore_errors=True)
 
