@@ -110,6 +110,17 @@ def wait_for(predicate, timeout, interval=0.1, what="condition"):
 
 
 
+def until(predicate, timeout):
+    """Seconds until PREDICATE held (polled every 10 ms), or None after TIMEOUT:
+    for bounds the issue sets ("within 1 s"), measured, not waited for."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.01)
+    return None
+
+
 def wait_status(server, path, status, timeout, interval=0.2):
     """Polls GET PATH on SERVER until it answers STATUS; returns (response,
     parsed JSON body). On timeout the assertion carries the server's log tail."""

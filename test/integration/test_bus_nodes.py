@@ -30,16 +30,6 @@ def setUpModule():
                                    "NEXTCRM_JWT_KEYS": A.env["NEXTCRM_JWT_KEYS"]})
 
 
-def until(predicate, timeout):
-    """Seconds until PREDICATE held (polled every 10 ms), or None after TIMEOUT."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.01)
-    return None
-
-
 class TwoNodes(unittest.TestCase):
     def setUp(self):
         self.tenant = h.bootstrap_tenant(A)
@@ -60,7 +50,7 @@ class TwoNodes(unittest.TestCase):
         token = login["access_token"]
         self.assertEqual(h.api(B.port, "GET", ME, token=token).status, 200)  # B caches the live session
         self.assertEqual(h.api(A.port, "POST", LOGOUT, token=token).status, 204)
-        took = until(lambda: h.api(B.port, "GET", ME, token=token).status == 401, DEADLINE)
+        took = h.until(lambda: h.api(B.port, "GET", ME, token=token).status == 401, DEADLINE)
         self.assertIsNotNone(took, "node B still accepts a token logged out on node A after %.1f s" % DEADLINE)
         h.check_problem(self, h.api(B.port, "GET", ME, token=token), 401, REVOKED)
 
@@ -69,7 +59,7 @@ class TwoNodes(unittest.TestCase):
         token = login["access_token"]
         self.assertEqual(h.api(B.port, "GET", ME, token=token).status, 200)
         self.assertEqual(h.api(A.port, "POST", USERS + "/%s/lock" % user, token=self.admin).status, 200)
-        took = until(lambda: h.api(B.port, "GET", ME, token=token).status == 401, DEADLINE)
+        took = h.until(lambda: h.api(B.port, "GET", ME, token=token).status == 401, DEADLINE)
         self.assertIsNotNone(took, "node B still serves a user locked on node A after %.1f s" % DEADLINE)
 
     def test_a_role_change_on_a_applies_on_b_within_a_second(self):
@@ -77,7 +67,7 @@ class TwoNodes(unittest.TestCase):
         token = login["access_token"]
         self.assertEqual(h.api(B.port, "GET", API + "/customers", token=token).status, 200)
         self.assertEqual(h.api(A.port, "PATCH", USERS + "/" + user, {"role": "viewer"}, token=self.admin).status, 200)
-        took = until(lambda: h.api(B.port, "POST", API + "/customers", {"name": "x"}, token=token).status == 403,
+        took = h.until(lambda: h.api(B.port, "POST", API + "/customers", {"name": "x"}, token=token).status == 403,
                      DEADLINE)
         self.assertIsNotNone(took, "node B still lets a sales user write after the change to viewer on node A")
 
@@ -92,7 +82,7 @@ class TwoNodes(unittest.TestCase):
                          "s@x.test")  # B caches the profile
         profile["entities"]["customers"]["read"] = ["name"]
         self.assertEqual(h.api(A.port, "PUT", PROFILES + "/nodes_p", profile, token=self.admin).status, 200)
-        took = until(lambda: "email" not in h.api(B.port, "GET", API + "/customers/" + cid,
+        took = h.until(lambda: "email" not in h.api(B.port, "GET", API + "/customers/" + cid,
                                                   token=token).json()["data"], DEADLINE)
         self.assertIsNotNone(took, "node B still shows a field the profile hid on node A after %.1f s" % DEADLINE)
 

@@ -101,19 +101,13 @@ class PostgresOutage(unittest.TestCase):
         # back; waiting for XAUTOCLAIM's idle time (10 min here) would leave
         # the event undelivered that long.
         from test_pg_restart import pg_ctl
-        from test_webhooks import Receiver, SECRET
+        from test_webhooks import subscribed_tenant
         stream = "nxp:test:pgretry:%s" % uuid.uuid4().hex[:8]
         server = h.Server(env={"NEXTCRM_BUS_STREAM": stream, "NEXTCRM_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
                                "NEXTCRM_BUS_CLAIM_IDLE_MS": "600000"})
         self.addCleanup(server.cleanup)
         server.start(healthy=True)
-        rc = Receiver()
-        self.addCleanup(rc.close)
-        tenant = h.bootstrap_tenant(server)
-        admin = h.login_token(server, tenant)["access_token"]
-        r = h.api(server.port, "POST", "/api/v1/webhooks",
-                  {"url": rc.url, "events": ["crm.customer.created"], "secret": SECRET}, token=admin)
-        self.assertEqual(r.status, 201, r)
+        rc, tenant, admin = subscribed_tenant(self, server)
         h.api(server.port, "POST", API + "/customers", {"name": "Before"}, token=admin)
         rc.wait(1)
         redis_addr = h.require_env()["NEXTCRM_TEST_REDIS_ADDR"]
@@ -144,7 +138,7 @@ class Kills(unittest.TestCase):
         return int(rows[-1][0]), int(rows[-1][1])
 
     def test_a_node_killed_mid_stream_loses_and_doubles_nothing(self):
-        from test_webhooks import Receiver, SECRET
+        from test_webhooks import subscribed_tenant
         stream = "nxp:test:kill:%s" % uuid.uuid4().hex[:8]
         env = {"NEXTCRM_BUS_STREAM": stream, "NEXTCRM_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
                "NEXTCRM_BUS_CLAIM_IDLE_MS": "500", "NEXTCRM_WEBHOOK_RETRY_BASE_MS": "100",
@@ -155,13 +149,7 @@ class Kills(unittest.TestCase):
         b = h.Server(env=dict(env, NEXTCRM_PLATFORM_TOKEN=a.platform_token, NEXTCRM_JWT_KEYS=a.env["NEXTCRM_JWT_KEYS"]))
         self.addCleanup(b.cleanup)
         b.start(healthy=True)
-        rc = Receiver()
-        self.addCleanup(rc.close)
-        tenant = h.bootstrap_tenant(a)
-        admin = h.login_token(a, tenant)["access_token"]
-        r = h.api(a.port, "POST", "/api/v1/webhooks",
-                  {"url": rc.url, "events": ["crm.customer.created"], "secret": SECRET}, token=admin)
-        self.assertEqual(r.status, 201, r)
+        rc, tenant, admin = subscribed_tenant(self, a)
         ids = []
         for i in range(60):
             if i == 25:
@@ -215,19 +203,13 @@ class Replay(unittest.TestCase):
 
 class RunnerRole(unittest.TestCase):
     def test_the_runner_role_runs_the_consumers_and_the_core_role_does_not(self):
-        from test_webhooks import Receiver, SECRET
+        from test_webhooks import subscribed_tenant
         stream = "nxp:test:roles:%s" % uuid.uuid4().hex[:8]
         env = {"NEXTCRM_BUS_STREAM": stream, "NEXTCRM_WEBHOOK_ALLOW_HOSTS": "127.0.0.1"}
         core = h.Server(env=dict(env), args=("serve", "--role=core"))
         self.addCleanup(core.cleanup)
         core.start(healthy=True)
-        rc = Receiver()
-        self.addCleanup(rc.close)
-        tenant = h.bootstrap_tenant(core)
-        admin = h.login_token(core, tenant)["access_token"]
-        r = h.api(core.port, "POST", "/api/v1/webhooks",
-                  {"url": rc.url, "events": ["crm.customer.created"], "secret": SECRET}, token=admin)
-        self.assertEqual(r.status, 201, r)
+        rc, tenant, admin = subscribed_tenant(self, core)
         h.api(core.port, "POST", API + "/customers", {"name": "Waits for a runner"}, token=admin)
         time.sleep(1.5)
         self.assertEqual(rc.requests, [], "a core node runs no consumer")

@@ -30,16 +30,6 @@ DEADLINE = 1.0  # seconds: the issue's bound for a change to reach every node
 CUSTOMERS = API + "/customers"
 
 
-def until(predicate, timeout):
-    """Seconds until PREDICATE held (polled every 10 ms), or None after TIMEOUT."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.01)
-    return None
-
-
 def setUpModule():
     h.require_env()
 
@@ -89,7 +79,7 @@ class OneTruth(ClusterCase):
         for node in (self.n1, self.n2, self.n3):
             self.assertEqual(h.api(node.port, "GET", ME, token=token).status, 200)  # every node caches it
         self.assertEqual(h.api(self.n2.port, "POST", USERS + "/%s/lock" % user, token=self.admin).status, 200)
-        took = until(lambda: h.api(self.n3.port, "GET", ME, token=token).status == 401, DEADLINE)
+        took = h.until(lambda: h.api(self.n3.port, "GET", ME, token=token).status == 401, DEADLINE)
         self.assertIsNotNone(took, "node 3 still serves a user locked on node 2 after %.1f s" % DEADLINE)
         for node in (self.n1, self.n2):
             self.assertEqual(h.api(node.port, "GET", ME, token=token).status, 401)
@@ -105,7 +95,7 @@ class OneTruth(ClusterCase):
                          "s@x.test")  # node 3 caches the profile
         profile["entities"]["customers"]["read"] = ["name"]
         self.assertEqual(h.api(self.n2.port, "PUT", PROFILES + "/" + name, profile, token=self.admin).status, 200)
-        took = until(lambda: "email" not in h.api(self.n3.port, "GET", CUSTOMERS + "/" + cid,
+        took = h.until(lambda: "email" not in h.api(self.n3.port, "GET", CUSTOMERS + "/" + cid,
                                                   token=token).json()["data"], DEADLINE)
         self.assertIsNotNone(took, "node 3 still shows a field the profile hid on node 2 after %.1f s" % DEADLINE)
 

@@ -27,7 +27,7 @@ def setUpModule():
 
 class Failover(unittest.TestCase):
     def test_the_primary_killed_under_writes_the_server_follows_the_replica_and_no_event_is_lost(self):
-        from test_webhooks import Receiver, SECRET
+        from test_webhooks import subscribed_tenant
         primary = h.RedisServer()
         primary.start()
         self.addCleanup(primary.cleanup)
@@ -45,13 +45,7 @@ class Failover(unittest.TestCase):
                                "NEXTCRM_WEBHOOK_ALLOW_HOSTS": "127.0.0.1"})
         self.addCleanup(server.cleanup)
         server.start(healthy=True)
-        rc = Receiver()
-        self.addCleanup(rc.close)
-        tenant = h.bootstrap_tenant(server)
-        admin = h.login_token(server, tenant)["access_token"]
-        r = h.api(server.port, "POST", "/api/v1/webhooks",
-                  {"url": rc.url, "events": ["crm.customer.created"], "secret": SECRET}, token=admin)
-        self.assertEqual(r.status, 201, r)
+        rc, tenant, admin = subscribed_tenant(self, server)
 
         stop = threading.Event()
         acked, failed = [], []

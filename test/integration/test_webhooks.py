@@ -90,6 +90,18 @@ class Receiver:
         return self.requests
 
 
+def subscribed_tenant(tc, server, events=("crm.customer.created",)):
+    """A Receiver (closed when TC ends), a new tenant of SERVER and its admin's
+    token, the admin subscribed to EVENTS with SECRET: (receiver, tenant, token)."""
+    rc = Receiver()
+    tc.addCleanup(rc.close)
+    tenant = h.bootstrap_tenant(server)
+    admin = h.login_token(server, tenant)["access_token"]
+    r = h.api(server.port, "POST", "/api/v1/webhooks", {"url": rc.url, "events": list(events), "secret": SECRET},
+              token=admin)
+    tc.assertEqual(r.status, 201, r)
+    return rc, tenant, admin
+
 def setUpModule():
     global SERVER
     h.require_env()
