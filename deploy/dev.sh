@@ -21,6 +21,10 @@
 #                          .run/node-k; one `--role=content` node (the next
 #                          ports, .run/node-content) and one `--role=runner`
 #                          node (the ports after, .run/node-runner)
+#   NEXTCRM_DEV_REDIS_SENTINEL=1 also a Redis replica (NEXTCRM_DEV_REDIS_PORT
+#                          + 1, .run/redis-replica) and a Sentinel (+ 2,
+#                          .run/sentinel); the nodes follow the primary
+#                          through a failover (NEXTCRM_REDIS_SENTINELS)
 #   NEXTCRM_DEV_HTTP_PORT  nextcrm public listener (default 8081; node 1's)
 #   NEXTCRM_DEV_ADMIN_PORT nextcrm admin listener, /metrics (default 9091; node 1's)
 #   NEXTCRM_DEV_PG_PORT    private PostgreSQL (default 15432)
@@ -52,7 +56,7 @@ JWT_KEYS_SOURCE=""
 load_settings() {
   local gw="${NEXTCRM_GATEWAY_PORT:-}" http="${NEXTCRM_DEV_HTTP_PORT:-}"
   local admin="${NEXTCRM_DEV_ADMIN_PORT:-}" pg="${NEXTCRM_DEV_PG_PORT:-}"
-  local redis="${NEXTCRM_DEV_REDIS_PORT:-}" nodes="${NEXTCRM_DEV_NODES:-}"
+  local redis="${NEXTCRM_DEV_REDIS_PORT:-}" nodes="${NEXTCRM_DEV_NODES:-}" sentinel="${NEXTCRM_DEV_REDIS_SENTINEL:-}"
   if [[ -f "$STATE_FILE" ]]; then
     # shellcheck source=/dev/null
     source "$STATE_FILE"
@@ -63,6 +67,7 @@ load_settings() {
   PG_PORT="${pg:-${PG_PORT:-15432}}"
   REDIS_PORT="${redis:-${REDIS_PORT:-16379}}"
   NODES="${nodes:-${NODES:-1}}"
+  SENTINEL="${sentinel:-${SENTINEL:-0}}"
   [[ "$NODES" =~ ^[1-9][0-9]?$ ]] || die "NEXTCRM_DEV_NODES must be 1 to 99, not '${NODES}'"
 }
 
@@ -75,6 +80,7 @@ ADMIN_PORT=${ADMIN_PORT}
 PG_PORT=${PG_PORT}
 REDIS_PORT=${REDIS_PORT}
 NODES=${NODES}
+SENTINEL=${SENTINEL}
 EOF
 }
 
@@ -153,6 +159,11 @@ start_redis() {
     check_port_free Redis "$REDIS_PORT"
   fi
   redis_start "${RUN_DIR}/redis" "$REDIS_PORT"
+  if [[ "$SENTINEL" == "1" ]]; then
+    # the primary of now (after a failover, the former replica) is what the sentinel names
+    redis_start "${RUN_DIR}/redis-replica" "$((REDIS_PORT + 1))" --replicaof 127.0.0.1 "$REDIS_PORT"
+    sentinel_start "${RUN_DIR}/sentinel" "$((REDIS_PORT + 2))" "$REDIS_PORT"
+  fi
 }
 
 # The nodes of the stack, one line each: "RUN_FOLDER HTTP_PORT ADMIN_PORT ROLE".
@@ -230,6 +241,7 @@ cmd_up() {
   start_postgres
   start_redis
   export_nextcrm_env
+  if [[ "$SENTINEL" == "1" ]]; then export NEXTCRM_REDIS_SENTINELS="127.0.0.1:$((REDIS_PORT + 2))"; fi
   save_nextcrm_env
   nextcrm_migrate "${RUN_DIR}/migrate.log"
   ensure_platform_token
@@ -265,6 +277,8 @@ cmd_stop() {
   load_settings
   nginx_stop "${RUN_DIR}/nginx/nginx.conf"
   stop_all_nextcrm
+  redis_stop "${RUN_DIR}/sentinel"
+  redis_stop "${RUN_DIR}/redis-replica"
   redis_stop "${RUN_DIR}/redis"
   pg_stop "${RUN_DIR}/pg"
   log "dev stack stopped"

@@ -385,9 +385,11 @@ redis_is_running() {
     [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == "PONG" ]]
 }
 
-# redis_start DIR PORT: Redis with an append-only file in DIR, on 127.0.0.1:PORT.
+# redis_start DIR PORT [REDIS-SERVER OPTIONS...]: Redis with an append-only
+# file in DIR, on 127.0.0.1:PORT (extra options, e.g. --replicaof H P).
 redis_start() {
   local dir="$1" port="$2" i
+  shift 2
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd -P)"
   if redis_is_running "$dir" "$port"; then
@@ -398,7 +400,8 @@ redis_start() {
   log "redis: starting on 127.0.0.1:${port}"
   redis-server --port "$port" --bind 127.0.0.1 --protected-mode yes \
     --dir "$dir" --appendonly yes --appendfsync everysec \
-    --daemonize yes --pidfile "${dir}/redis.pid" --logfile "${dir}/redis.log" </dev/null
+    --daemonize yes --pidfile "${dir}/redis.pid" --logfile "${dir}/redis.log" \
+    --repl-diskless-sync-delay 0 "$@" </dev/null
   for ((i = 0; i < 100; i++)); do
     [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == "PONG" ]] && return 0
     sleep 0.1
@@ -413,6 +416,38 @@ redis_stop() {
   [[ -f "${dir}/redis.pid" ]] || return 0
   log "redis: stopping"
   stop_pidfile "${dir}/redis.pid" TERM 20
+}
+
+# sentinel_start DIR PORT PRIMARY_PORT: a Redis Sentinel on 127.0.0.1:PORT
+# watching the primary on PRIMARY_PORT as "nextcrm" (quorum 1, down after
+# 1 s, failover within 5 s); its rewritable config and log in DIR.
+sentinel_start() {
+  local dir="$1" port="$2" primary="$3" i
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd -P)"
+  if redis_is_running "$dir" "$port"; then
+    log "sentinel: already running on port ${port}"
+    return 0
+  fi
+  stop_pidfile "${dir}/redis.pid" TERM 10
+  log "sentinel: starting on 127.0.0.1:${port}"
+  cat >"${dir}/sentinel.conf" <<EOF
+port ${port}
+bind 127.0.0.1
+dir ${dir}
+daemonize yes
+pidfile ${dir}/redis.pid
+logfile ${dir}/sentinel.log
+sentinel monitor nextcrm 127.0.0.1 ${primary} 1
+sentinel down-after-milliseconds nextcrm 1000
+sentinel failover-timeout nextcrm 5000
+EOF
+  redis-server "${dir}/sentinel.conf" --sentinel </dev/null
+  for ((i = 0; i < 100; i++)); do
+    [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == "PONG" ]] && return 0
+    sleep 0.1
+  done
+  die "the sentinel did not start on port ${port}"
 }
 
 # ---------------------------------------------------------------- nginx
