@@ -93,7 +93,10 @@ node::node(caf::actor_system& sys, const config& cfg, log_sink& log)
   server_ = std::make_unique<http::server>(cfg_.http, std::move(hooks), metrics_);
 }
 
-node::~node() { stop(); }
+node::~node() {
+  stop();
+  locator_->stop();  // started even when start() failed later: its callback uses redis_, destroyed before it
+}
 
 bool node::start(std::string& error) {
   std::error_code ec;
