@@ -3,8 +3,10 @@
 // mailbox. Those requests must get a 503 problem, not hang, and the
 // supervisor must bring routing back without a restart.
 #include "actors/chaos/chaos.hpp"
+#include "actors/data/storage_messages.hpp"
 #include "actors/node/supervisor.hpp"
 #include "http/server.hpp"
+#include "protocols/problem.hpp"
 #include "support/raw_http_client.hpp"
 
 #include <caf/all.hpp>
@@ -29,6 +31,7 @@ struct fixture {
   std::unique_ptr<http::server> server;
   uint16_t port = 0;
   caf::actor sup;
+  front_slot storage_slot;
 
   static caf::actor_system_config& init(caf::actor_system_config& c) {
     c.set("scheduler.policy", caf::atom("testing"));  // nothing runs until sched.run()
@@ -57,6 +60,7 @@ struct fixture {
     deps.front = {routes, &metrics, {}, {}};
     deps.hasher_threads = 0;  // no identity in these tests
     deps.slot = &slots;
+    deps.storage_slot = &storage_slot;
     deps.health.slot = &slots;
     deps.health.probe_postgres = [](std::function<void(bool)> done) { done(true); };
     deps.health.probe_redis = [](std::function<void(bool)> done) { done(true); };
@@ -218,4 +222,25 @@ TEST_CASE_METHOD(three_fronts, "chaos: a front killed by the chaos actor is rest
   CHECK(client.read().status == 200);
   caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
   sched.run();
+}
+
+// The chaos facility's storage kind: the supervisor kills the storage actor
+// (its pool's connections stay with the node) and starts another at once,
+// with the registry that held the old handle. A request sent to the dead
+// one is answered with an error (503 at the front), never left hanging.
+TEST_CASE_METHOD(fixture, "chaos: the storage actor killed is restarted and a request to the dead one fails fast",
+                 "[actors][supervisor][chaos]") {
+  caf::scoped_actor self{sys, true};
+  auto before = storage_slot.get();
+  REQUIRE(before);
+  caf::anon_send(sup, chaos_atom::value, static_cast<uint8_t>(chaos_kind::storage), uint64_t{0});
+  sched.run();
+  auto after = storage_slot.get();
+  REQUIRE(after);
+  CHECK(after != before);
+  auto h = self->request(before, std::chrono::seconds(5), db_atom::value, db_request{});
+  sched.run();
+  caf::error failed;
+  h.receive([](db_result&) { FAIL("the dead storage actor answered"); }, [&](caf::error& e) { failed = e; });
+  CHECK(protocols::to_problem(failed).kind.status == 503);
 }
