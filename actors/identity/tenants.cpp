@@ -157,7 +157,7 @@ caf::behavior tenants(caf::stateful_actor<tenants_state>* self, identity_deps de
         auto& ts = self->state.tenants;
         if (ts.empty()) return;
         auto it = std::next(ts.begin(), static_cast<std::ptrdiff_t>(pick % ts.size()));
-        if (static_cast<chaos_kind>(kind) == chaos_kind::budget) {  // every tenant's: a user's counts span tenants' actors
+        if (static_cast<chaos_kind>(kind) == chaos_kind::budget) {  // the budget actors of every tenant at once
           for (auto& [id, t] : ts) self->send(t, a, kind, pick);
           return;
         }
