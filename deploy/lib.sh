@@ -388,7 +388,7 @@ redis_is_running() {
 # redis_start DIR PORT [REDIS-SERVER OPTIONS...]: Redis with an append-only
 # file in DIR, on 127.0.0.1:PORT (extra options, e.g. --replicaof H P).
 redis_start() {
-  local dir="$1" port="$2" i
+  local dir="$1" port="$2"
   shift 2
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd -P)"
@@ -402,12 +402,19 @@ redis_start() {
     --dir "$dir" --appendonly yes --appendfsync everysec \
     --daemonize yes --pidfile "${dir}/redis.pid" --logfile "${dir}/redis.log" \
     --repl-diskless-sync-delay 0 "$@" </dev/null
+  redis_wait_ready redis "$port" "${dir}/redis.log"
+}
+
+# redis_wait_ready NAME PORT LOG: waits (10 s) for PONG on 127.0.0.1:PORT;
+# dies with the tail of LOG when none comes.
+redis_wait_ready() {
+  local name="$1" port="$2" logfile="$3" i
   for ((i = 0; i < 100; i++)); do
     [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == "PONG" ]] && return 0
     sleep 0.1
   done
-  tail -n 20 "${dir}/redis.log" >&2 || true
-  die "redis did not start on port ${port}"
+  tail -n 20 "$logfile" >&2 || true
+  die "${name} did not start on port ${port}"
 }
 
 # redis_stop DIR: SIGTERM (Redis flushes its AOF) and wait.
@@ -422,7 +429,7 @@ redis_stop() {
 # watching the primary on PRIMARY_PORT as "nextcrm" (quorum 1, down after
 # 1 s, failover within 5 s); its rewritable config and log in DIR.
 sentinel_start() {
-  local dir="$1" port="$2" primary="$3" i
+  local dir="$1" port="$2" primary="$3"
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd -P)"
   if redis_is_running "$dir" "$port"; then
@@ -443,11 +450,7 @@ sentinel down-after-milliseconds nextcrm 1000
 sentinel failover-timeout nextcrm 5000
 EOF
   redis-server "${dir}/sentinel.conf" --sentinel </dev/null
-  for ((i = 0; i < 100; i++)); do
-    [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == "PONG" ]] && return 0
-    sleep 0.1
-  done
-  die "the sentinel did not start on port ${port}"
+  redis_wait_ready sentinel "$port" "${dir}/sentinel.log"
 }
 
 # ---------------------------------------------------------------- nginx

@@ -47,14 +47,7 @@ cleanup() {
   [[ -n "$RUN_DIR" && -d "$RUN_DIR" ]] || exit "$rc"
   nginx_stop "${RUN_DIR}/nginx/nginx.conf" || true
   for ((k = 1; k <= NODES; k++)); do nextcrm_stop "${RUN_DIR}/node-${k}" || true; done
-  redis_stop "${RUN_DIR}/redis" || true
-  if [[ "${NEXTCRM_KEEP_RUN:-0}" == "1" ]]; then
-    pg_stop "${RUN_DIR}/pg" || true
-    log "run folder kept: ${RUN_DIR}"
-  else
-    pg_destroy "${RUN_DIR}/pg" || true
-    rm -rf "$RUN_DIR"
-  fi
+  stop_nextcrm_stack "$rc" || true  # Redis, PostgreSQL, the run folder (kept with NEXTCRM_KEEP_RUN=1)
   exit "$rc"
 }
 trap cleanup EXIT
@@ -104,13 +97,7 @@ for ((k = 1; k <= NODES; k++)); do
   NODE_ADMIN[k]="${ports[5 + k]}"
 done
 HTTP_PORT="${NODE_HTTP[1]}" ADMIN_PORT="${NODE_ADMIN[1]}"
-pg_init_start "${RUN_DIR}/pg" "$PG_PORT"
-redis_start "${RUN_DIR}/redis" "$REDIS_PORT"
-export_nextcrm_env
-export NEXTCRM_PLATFORM_TOKEN NEXTCRM_JWT_KEYS
-NEXTCRM_PLATFORM_TOKEN="$(openssl rand -hex 32)"
-NEXTCRM_JWT_KEYS="$(jwt_key_entry bench-k1)"
-nextcrm_migrate "${RUN_DIR}/migrate.log"
+start_databases
 for ((k = 1; k <= NODES; k++)); do start_node "$k"; done
 gateway "$NODES"
 

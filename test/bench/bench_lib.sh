@@ -113,6 +113,16 @@ start_nextcrm_stack() {
   REDIS_PORT="${ports[1]}"
   HTTP_PORT="${ports[2]}"
   ADMIN_PORT="${ports[3]}"
+  start_databases
+  nextcrm_start "$RUN_DIR" serve --role=all
+  wait_http "http://127.0.0.1:${HTTP_PORT}/health" 60 "${RUN_DIR}/nextcrm.pid" ||
+    { tail -n 20 "${RUN_DIR}/nextcrm.log" >&2; die "nextcrm did not become healthy"; }
+}
+
+# In RUN_DIR: PostgreSQL on PG_PORT and Redis on REDIS_PORT, migrated, the
+# NEXTCRM_* settings exported (HTTP_PORT and ADMIN_PORT: the first node's)
+# with a fresh platform token and JWT key.
+start_databases() {
   pg_init_start "${RUN_DIR}/pg" "$PG_PORT"
   redis_start "${RUN_DIR}/redis" "$REDIS_PORT"
   export_nextcrm_env
@@ -120,9 +130,6 @@ start_nextcrm_stack() {
   NEXTCRM_PLATFORM_TOKEN="$(openssl rand -hex 32)"
   NEXTCRM_JWT_KEYS="$(jwt_key_entry bench-k1)"
   nextcrm_migrate "${RUN_DIR}/migrate.log"
-  nextcrm_start "$RUN_DIR" serve --role=all
-  wait_http "http://127.0.0.1:${HTTP_PORT}/health" 60 "${RUN_DIR}/nextcrm.pid" ||
-    { tail -n 20 "${RUN_DIR}/nextcrm.log" >&2; die "nextcrm did not become healthy"; }
 }
 
 # Stops what start_nextcrm_stack started; shows nextcrm's last non-request

@@ -502,6 +502,29 @@ def bus_envelopes(redis_addr, stream, tenant=None):
     return [e for e in out if tenant is None or e["tenantid"] == tenant]
 
 
+def envelope_ids(redis_addr, stream, tenant, kind="crm.customer.created", subjects=None):
+    """{subject: {envelope id, ...}} of the tenant's KIND events on STREAM
+    (only SUBJECTS when given): one id per subject is one event, however
+    often it was published (delivery is at least once, the id stays)."""
+    got = {}
+    for e in bus_envelopes(redis_addr, stream, tenant):
+        if e["type"] == kind and (subjects is None or e["subject"] in subjects):
+            got.setdefault(e["subject"], set()).add(e["id"])
+    return got
+
+
+def calls_until_refused(nodes, path, token, most):
+    """GET PATH with TOKEN on NODES in turn (10 ms apart), at most MOST
+    times, until one is not 200: (calls admitted, the refusing response or
+    None)."""
+    for i in range(most):
+        r = api(nodes[i % len(nodes)].port, "GET", path, token=token)
+        if r.status != 200:
+            return i, r
+        time.sleep(0.01)
+    return most, None
+
+
 def wait_bus_envelopes(redis_addr, stream, tenant, predicate, timeout=10):
     """The tenant's envelopes once PREDICATE(list) holds (else the last list)."""
     deadline = time.monotonic() + timeout

@@ -160,11 +160,7 @@ class ChaosUnderLoad(unittest.TestCase):
         subjects = {"customers/" + i for i in rows.values()}
 
         def events():
-            got = {}
-            for e in h.bus_envelopes(addr, stream, tenant_id):
-                if e["type"] == "crm.customer.created" and e["subject"] in subjects:
-                    got.setdefault(e["subject"], set()).add(e["id"])
-            return got
+            return h.envelope_ids(addr, stream, tenant_id, subjects=subjects)
         h.wait_for(lambda: set(events()) == subjects, 30, what="every create's event on the stream")
         self.assertTrue(all(len(ids) == 1 for ids in events().values()), "exactly one event (envelope id) each")
         # each upload ends: safe, or rejected as a job stopped more than 3 times

@@ -107,15 +107,7 @@ class OneTruth(ClusterCase):
                   token=self.admin)
         self.assertEqual(r.status, 201, r)
         time.sleep(1)  # the other nodes apply it on the event's signal
-        nodes = [self.n1, self.n2, self.n3]
-        admitted, stopped = 0, None
-        for i in range(3 * block + 10):
-            r = h.api(nodes[i % 3].port, "GET", CUSTOMERS, token=token)
-            if r.status != 200:
-                stopped = r
-                break
-            admitted += 1
-            time.sleep(0.01)
+        admitted, stopped = h.calls_until_refused([self.n1, self.n2, self.n3], CUSTOMERS, token, 3 * block + 10)
         self.assertIsNotNone(stopped, "never blocked")
         self.assertIn(stopped.status, (401, 403), stopped)
         # each node's own calls exactly, the others' at most one flush (50 ms) behind (docs/GUARD.md)
@@ -234,11 +226,7 @@ class RollingRestart(ClusterCase):
         want = {"customers/" + i for i in rows.values()}
 
         def events():
-            got = {}
-            for e in h.bus_envelopes(addr, self.stream, self.tenant.id):
-                if e["type"] == "crm.customer.created" and e["subject"] in want:
-                    got.setdefault(e["subject"], set()).add(e["id"])
-            return got
+            return h.envelope_ids(addr, self.stream, self.tenant.id, subjects=want)
         h.wait_for(lambda: set(events()) == want, 20, what="every write's event on the stream")
         self.assertTrue(all(len(ids) == 1 for ids in events().values()), "exactly one event each")
 

@@ -56,15 +56,7 @@ class Nodes(unittest.TestCase):
         uid, _, _, token = self.new_user()
         block = 40
         self.budget(uid, "requests", 60, block - 1, block)
-        admitted, stopped = 0, None
-        for i in range(2 * block + 10):
-            node = A if i % 2 == 0 else B
-            r = h.api(node.port, "GET", API + "/customers", token=token)
-            if r.status != 200:
-                stopped = r
-                break
-            admitted += 1
-            time.sleep(0.01)
+        admitted, stopped = h.calls_until_refused([A, B], API + "/customers", token, 2 * block + 10)
         self.assertIsNotNone(stopped, "never blocked")
         self.assertIn(stopped.status, (401, 403), stopped)
         # each node's own traffic is counted exactly; the other's is at most one

@@ -61,8 +61,7 @@ class Base(unittest.TestCase):
         subject = "customers/" + record_id
         h.wait_for(lambda: self.count("outbox", "subject = '%s'" % subject) == 0, timeout, what="the outbox drained")
         time.sleep(0.2)
-        return {e["id"] for e in h.bus_envelopes(addr, STREAM, self.tenant.id)
-                if e["subject"] == subject and e["type"] == kind}
+        return h.envelope_ids(addr, STREAM, self.tenant.id, kind, {subject}).get(subject, set())
 
     def assert_once(self, record_id, action="create", kind="crm.customer.created"):
         self.assertEqual(self.count("audit_logs", "entity_id = '%s' AND action = '%s'" % (record_id, action)), 1)
@@ -282,10 +281,7 @@ class Crash(Base):
         addr = h.require_env()["NEXTCRM_TEST_REDIS_ADDR"]
         h.wait_for(lambda: self.count("outbox", "true") == 0, 20, what="the outbox drained")
         time.sleep(0.3)
-        events = {}
-        for e in h.bus_envelopes(addr, STREAM, self.tenant.id):
-            if e["type"] == "crm.customer.created":
-                events.setdefault(e["subject"], set()).add(e["id"])
+        events = h.envelope_ids(addr, STREAM, self.tenant.id)
         for rid in ids:
             self.assertEqual(len(events.get("customers/" + rid, ())), 1, "one event for %s" % rid)
 

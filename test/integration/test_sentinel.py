@@ -75,11 +75,7 @@ class Failover(unittest.TestCase):
         want = {"customers/" + i for i in acked}
 
         def on_stream():
-            got = {}
-            for e in h.bus_envelopes(replica.addr, stream, tenant.id):
-                if e["type"] == "crm.customer.created":
-                    got.setdefault(e["subject"], set()).add(e["id"])
-            return got
+            return h.envelope_ids(replica.addr, stream, tenant.id)
         try:
             h.wait_for(lambda: want <= set(on_stream()), 30, what="every event on the new primary's stream")
         except AssertionError:
