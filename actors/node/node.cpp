@@ -156,7 +156,7 @@ bool node::start(std::string& error) {
   api.content_max_upload = cfg_.content.max_upload;
   api.content_token_ttl_s = cfg_.content_token_ttl_s;
   upload_edge_ = {quarantine_dir(cfg_.content.dir), keys, now, cfg_.content.max_upload};
-  deps.front = {routes_, &metrics_, std::move(api), [this] { return bus_gauges(); }};
+  deps.front = {routes_, &metrics_, std::move(api), [this] { return node_gauges(); }};
   deps.pool = pg_.get();
   deps.hasher_threads = cfg_.hasher_threads;
   deps.registry_slot = &registry_slot_;
@@ -277,9 +277,10 @@ bool node::prepare_content(std::string& error) {
   return true;
 }
 
-// The event bus's figures for /metrics: the relay's, and the consumers' of
-// this node (lag: entries of the stream the group has not read yet).
-std::vector<http::metrics::gauge> node::bus_gauges() const {
+// The node's own figures for /metrics beside the HTTP ones: the chaos
+// facility's kills and drops, the relay's, and the consumers' of this node
+// (lag: entries of the stream the group has not read yet).
+std::vector<http::metrics::gauge> node::node_gauges() const {
   std::vector<http::metrics::gauge> out;
   if (chaos_)
     for (size_t k = 0; k < chaos_kind_count; ++k)

@@ -54,7 +54,7 @@ public:
 private:
   bool prepare_content(std::string& error);
   void start_modules();
-  std::vector<http::metrics::gauge> bus_gauges() const;
+  std::vector<http::metrics::gauge> node_gauges() const;
   caf::actor_system& sys_;
   config cfg_;
   log_sink& log_;

@@ -203,6 +203,12 @@ std::vector<pg_query> query_statements(const protocols::entity_def& e, protocols
   return {pg_query{stmt_statement_timeout, {statement_timeout_ms}, true}, std::move(select)};
 }
 
+std::string write_context_select() {
+  // $1 typed as text: a keyed write also reads it as the key's user id (uuid)
+  return "SELECT set_config('app.user_id', $1::text, true), set_config('app.trace_id', $2, true),"
+         " set_config('app.client_addr', $3, true), set_config('app.traceparent', $4, true)";
+}
+
 std::vector<pg_statement> entity_statements() {
   std::vector<pg_statement> out;
   for (const auto& e : protocols::entity_registry()) {
@@ -235,9 +241,7 @@ std::vector<pg_statement> entity_statements() {
   // 3x PostgreSQL CPU per query, ADR-0042).
   out.push_back({stmt_statement_timeout, "SELECT set_config('statement_timeout', $1, true),"
                                          " set_config('plan_cache_mode', 'force_custom_plan', true)"});
-  out.push_back({stmt_write_context,
-                 "SELECT set_config('app.user_id', $1, true), set_config('app.trace_id', $2, true),"
-                 " set_config('app.client_addr', $3, true), set_config('app.traceparent', $4, true)"});
+  out.push_back({stmt_write_context, write_context_select()});
   out.push_back({stmt_profiles_load, "SELECT name, entities::text, builtin, version, " + timestamp_text("updated_at") +
                                          " FROM access_profiles WHERE tenant_id = $1 ORDER BY name"});
   // crm.access_profile.created / .updated, subject access-profiles/<name>

@@ -26,6 +26,9 @@ std::vector<pg_statement> entity_statements();
 // Shared statement names.
 // ($1 user id, $2 trace id, $3 client address, $4 traceparent of the request: the events' traceparent)
 inline constexpr const char* stmt_write_context = "app_write_ctx";
+// The SELECT of that write context ($1 user id, $2 trace id, $3 client
+// address, $4 traceparent), also the tail of a keyed write's (idempotency_sql).
+std::string write_context_select();
 inline constexpr const char* stmt_profiles_load = "profiles_load";
 inline constexpr const char* stmt_profile_put = "profile_put";
 // ($1 milliseconds) for the transaction, and custom plans for its prepared statements

@@ -1,5 +1,7 @@
 #include "storage/sql/idempotency_sql.hpp"
 
+#include "storage/sql/entity_sql.hpp"
+
 namespace crm::storage {
 
 std::vector<pg_statement> idempotency_statements() {
@@ -16,9 +18,7 @@ std::vector<pg_statement> idempotency_statements() {
       // A live row of the key stops the INSERT with 23505 on the primary key.
       {stmt_write_context_keyed,
        "WITH k AS (INSERT INTO idempotency_keys (tenant_id, user_id, key, fingerprint, route, resource)"
-       " VALUES ($5, $1::text::uuid, $6, $7, $8, $9))"
-       " SELECT set_config('app.user_id', $1::text, true), set_config('app.trace_id', $2, true),"
-       " set_config('app.client_addr', $3, true), set_config('app.traceparent', $4, true)"},
+       " VALUES ($5, $1::text::uuid, $6, $7, $8, $9)) " + write_context_select()},
       {stmt_idem_store,
        "UPDATE idempotency_keys SET status = $5, headers = $6, body = $7"
        " WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND fingerprint = $4 AND status IS NULL"},
