@@ -84,29 +84,9 @@ void publish(self_ptr self, storage::pg_rows& rows) {
     xadds.push_back({"XADD", st.deps.stream, "MAXLEN", "~", maxlen, "*", "id", std::move(*rows.rows[i][2]),
                      "envelope", std::move(*rows.rows[i][1])});
   }
-  // one pipeline, one answer: the actor is not woken once per event
-  auto* redis = st.deps.redis;
-  bool replicated = st.deps.wait_replica;
-  auto wait_ms = std::to_string(st.deps.wait_replica_ms.count());
-  st.deps.redis->pipeline(std::move(xadds), [me, batch, redis, replicated, wait_ms](std::vector<bool> ok) {
-    std::vector<int8_t> done(ok.begin(), ok.end());
-    if (!replicated) return caf::anon_send(me, bus_xadd_atom::value, batch, std::move(done));
-    // Under Sentinel a failover promotes a replica: an entry the old primary
-    // took but never passed on would be lost with it, while its outbox row
-    // is gone. The rows go only once a replica has the entries (WAIT 1),
-    // or at once when the primary has no replica left to lose them to
-    // (ROLE). WAIT's own timeout stays below the client's command timeout.
-    redis->command({"ROLE"}, [me, batch, redis, wait_ms, done](caf::expected<storage::redis_reply> role) mutable {
-      bool master = role && role->type == storage::redis_reply::kind::array && role->elements.size() >= 3 &&
-                    role->elements[0].str == "master";
-      if (!master || role->elements[2].elements.empty())  // alone, or not a primary (its XADDs failed anyway)
-        return caf::anon_send(me, bus_xadd_atom::value, batch, std::move(done));
-      redis->command({"WAIT", "1", wait_ms}, [me, batch, done](caf::expected<storage::redis_reply> w) mutable {
-        if (!(w && w->type == storage::redis_reply::kind::integer && w->integer >= 1))
-          std::fill(done.begin(), done.end(), int8_t{0});  // published again later (same ids)
-        caf::anon_send(me, bus_xadd_atom::value, batch, std::move(done));
-      });
-    });
+  // one batch, one answer: the actor is not woken once per event
+  st.deps.sink.publish(std::move(xadds), [me, batch](std::vector<int8_t> done) {
+    caf::anon_send(me, bus_xadd_atom::value, batch, std::move(done));
   });
 }
 
@@ -117,7 +97,7 @@ void look(self_ptr self) {
     return;
   }
   auto storage = st.deps.storage ? st.deps.storage->get() : caf::actor{};
-  if (!storage || !st.deps.redis || !st.deps.redis->up()) {  // nothing to relay to: try later
+  if (!storage || !st.deps.sink || !st.deps.sink.up()) {  // nothing to relay to: try later
     self->delayed_send(self, st.deps.retry, bus_wake_atom::value);
     return;
   }
@@ -146,6 +126,35 @@ void look(self_ptr self) {
 }
 
 } // namespace
+
+relay_sink redis_sink(storage::redis_client* redis, bool wait_replica, std::chrono::milliseconds wait) {
+  if (!redis) return {};
+  relay_sink out;
+  out.up = [redis] { return redis->up(); };
+  out.publish = [redis, wait_replica, wait_ms = std::to_string(wait.count())](
+                    xadd_batch xadds, std::function<void(std::vector<int8_t>)> answer) {
+    redis->pipeline(std::move(xadds), [redis, wait_replica, wait_ms, answer = std::move(answer)](std::vector<bool> ok) {
+      std::vector<int8_t> done(ok.begin(), ok.end());
+      if (!wait_replica) return answer(std::move(done));
+      // An entry the old primary took but never passed on would be lost
+      // with it in a failover: the rows go only once a replica has the
+      // entries (WAIT 1), or at once when the primary has no replica left
+      // to lose them to (ROLE).
+      redis->command({"ROLE"}, [redis, wait_ms, answer, done](caf::expected<storage::redis_reply> role) mutable {
+        bool master = role && role->type == storage::redis_reply::kind::array && role->elements.size() >= 3 &&
+                      role->elements[0].str == "master";
+        if (!master || role->elements[2].elements.empty())  // alone, or not a primary (its XADDs failed anyway)
+          return answer(std::move(done));
+        redis->command({"WAIT", "1", wait_ms}, [answer, done](caf::expected<storage::redis_reply> w) mutable {
+          if (!(w && w->type == storage::redis_reply::kind::integer && w->integer >= 1))
+            std::fill(done.begin(), done.end(), int8_t{0});  // published again later (same ids)
+          answer(std::move(done));
+        });
+      });
+    });
+  };
+  return out;
+}
 
 caf::behavior relay(caf::stateful_actor<relay_state>* self, relay_deps deps) {
   self->state.deps = std::move(deps);

@@ -6,8 +6,9 @@
 // publish). One batch at a time: read up to `batch` rows, XADD
 // each (pipelined on the command connection, MAXLEN ~ `maxlen`), delete the
 // rows whose XADD succeeded; a failure keeps the rest for the next try after
-// `retry`, so nothing committed is lost and nothing is reordered per
-// aggregate. At least once: a crash between XADD and the delete publishes
+// `retry`, so nothing committed is lost. A connection lost mid-batch fails
+// its tail, so the order holds; an XADD refused alone (Redis out of
+// memory) lands after its successors. At least once: a crash between XADD and the delete publishes
 // the same envelope (same id) again; consumers dedupe by id. Under Sentinel
 // (`wait_replica`) a batch counts as published once a replica has it.
 #pragma once
@@ -18,6 +19,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,9 +41,27 @@ struct bus_counters {
   std::atomic<int64_t> last_lag_ms{0};      // commit-to-XADD of the newest envelope published
 };
 
+// Where the relay publishes: the stream's XADDs of one batch, answered once
+// with 1 per entry that is safely on the stream (0: publish again later).
+// The server's is redis_sink; the deterministic tests hand their own
+// (test/actors/bus/relay_test.cpp). `publish`'s answer may come from any
+// thread.
+using xadd_batch = std::vector<std::vector<std::string>>;
+struct relay_sink {
+  std::function<bool()> up;  // false: nothing is sent, the relay tries again later
+  std::function<void(xadd_batch, std::function<void(std::vector<int8_t>)>)> publish;
+  explicit operator bool() const { return up && publish; }
+};
+
+// The Redis command connection as a sink, pipelined. Under Sentinel
+// (`wait_replica`) a batch counts as published once a replica has it
+// (WAIT 1, at most `wait_ms`, below the client's command timeout), so a
+// failover cannot lose a published event whose outbox row is gone.
+relay_sink redis_sink(storage::redis_client* redis, bool wait_replica, std::chrono::milliseconds wait_ms);
+
 struct relay_deps {
   front_slot* storage = nullptr;             // the storage actor
-  storage::redis_client* redis = nullptr;    // the command connection
+  relay_sink sink;                           // the stream (empty: no relay on this node)
   bus_counters* counters = nullptr;
   std::string stream = "nxp:events";
   size_t maxlen = 1000000;                   // XADD MAXLEN ~ (approximate trimming)
@@ -48,10 +69,6 @@ struct relay_deps {
   std::chrono::milliseconds poll{1000};      // fallback wake-up when no NOTIFY came
   std::chrono::milliseconds retry{500};      // after a failed batch
   std::chrono::milliseconds timeout{5000};   // of each storage request
-  // Under Sentinel: a batch's outbox rows go only once a replica has its
-  // entries (WAIT 1), so a failover cannot lose a published event.
-  bool wait_replica = false;
-  std::chrono::milliseconds wait_replica_ms{300};  // below the Redis client's command timeout (1 s)
 };
 
 struct relay_state {

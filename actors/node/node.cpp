@@ -177,14 +177,13 @@ bool node::start(std::string& error) {
         .count();
   };
   deps.relay.storage = &storage_slot_;
-  deps.relay.redis = redis_.get();
+  deps.relay.sink = redis_sink(redis_.get(), !cfg_.redis_sentinels.empty(), std::chrono::milliseconds(300));
   deps.relay.counters = &bus_counters_;
   deps.relay.stream = cfg_.bus_stream;
   deps.relay.maxlen = cfg_.bus_maxlen;
   deps.relay.batch = cfg_.bus_batch;
   deps.relay.poll = cfg_.bus_poll;
   deps.relay.timeout = cfg_.actor_timeout;
-  deps.relay.wait_replica = !cfg_.redis_sentinels.empty();
   deps.relay_slot = &relay_slot_;
   deps.content = cfg_.content;
   deps.content_slot = content_role ? &content_slot_ : nullptr;

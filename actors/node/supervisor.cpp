@@ -48,7 +48,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor
   };
   auto start_relay = [self] {
     auto& st = self->state;
-    if (!st.deps.relay.redis) return;
+    if (!st.deps.relay.sink) return;
     st.relay = self->spawn<caf::monitored>(relay, st.deps.relay);
     if (st.deps.relay_slot) st.deps.relay_slot->set(st.relay);
   };

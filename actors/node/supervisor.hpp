@@ -28,7 +28,7 @@ struct supervisor_deps {
   identity_deps identity;
   front_slot* registry_slot = nullptr;  // where the front finds the registry
   front_slot* storage_slot = nullptr;   // where the front finds the storage actor
-  // The bus relay (Block 8); not started when `relay.redis` is null (tests).
+  // The bus relay (Block 8); not started when `relay.sink` is empty (tests).
   relay_deps relay;
   front_slot* relay_slot = nullptr;  // where the NOTIFY listener finds the relay
   // The content pool (Block 7), on nodes of the content role; none when
