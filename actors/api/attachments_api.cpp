@@ -6,7 +6,7 @@
 // (trigger) and an event.
 #include "actors/api/handlers.hpp"
 #include "actors/api/records.hpp"
-#include "actors/identity/random.hpp"
+#include "actors/core/random.hpp"
 #include "protocols/uuid.hpp"
 #include "storage/sql/content_sql.hpp"
 #include "storage/sql/entity_sql.hpp"

@@ -9,7 +9,7 @@
 #include "actors/api/list_params.hpp"
 #include "actors/api/records.hpp"
 #include "actors/content/content.hpp"
-#include "actors/identity/random.hpp"
+#include "actors/core/random.hpp"
 #include "protocols/content.hpp"
 #include "protocols/content_access.hpp"
 #include "protocols/hex.hpp"

@@ -1,7 +1,7 @@
 #include "actors/api/content_edge.hpp"
 
 #include "actors/api/api.hpp"
-#include "actors/identity/random.hpp"
+#include "actors/core/random.hpp"
 #include "protocols/hex.hpp"
 #include "protocols/multipart.hpp"
 

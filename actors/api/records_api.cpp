@@ -6,7 +6,7 @@
 // If-None-Match on GET (304), If-Match on PATCH and DELETE (412).
 #include "actors/api/handlers.hpp"
 #include "actors/api/records.hpp"
-#include "actors/identity/random.hpp"
+#include "actors/core/random.hpp"
 #include "storage/sql/entity_sql.hpp"
 
 #include <charconv>

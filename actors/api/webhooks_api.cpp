@@ -6,7 +6,7 @@
 #include "actors/api/handlers.hpp"
 #include "actors/api/list_params.hpp"
 #include "actors/api/records.hpp"
-#include "actors/identity/random.hpp"
+#include "actors/core/random.hpp"
 #include "protocols/base64.hpp"
 #include "protocols/uuid.hpp"
 #include "protocols/webhook.hpp"

@@ -9,6 +9,7 @@
 
 #include "actors/content/sandbox.hpp"
 #include "actors/content/scanner.hpp"
+#include "actors/core/monitor_parent.hpp"
 #include "actors/data/storage_messages.hpp"
 #include "protocols/content.hpp"
 #include "protocols/content_access.hpp"
@@ -289,9 +290,13 @@ void claimed(job_actor* self, db_result& r) {
 
 } // namespace
 
-caf::behavior content_job(caf::stateful_actor<content_job_state>* self, content_options opts, front_slot* storage,
-                          job_ref ref) {
+caf::behavior content_job(caf::stateful_actor<content_job_state>* self, caf::actor_addr pool, content_options opts,
+                          front_slot* storage, job_ref ref) {
   auto& st = self->state;
+  // the pool's down message (the only actor it monitors): the job ends, its
+  // lease runs out and the restarted pool's scan resumes the item
+  self->set_down_handler([self](caf::down_msg&) { finish(self); });
+  monitor_parent(self, pool);
   st.opts = std::move(opts);
   st.storage = storage;
   st.ref = std::move(ref);

@@ -5,7 +5,10 @@
 // (nextcrm-worker in the sandbox), store (hash the artifact and move it
 // into the content-addressed store), and records `safe` or `rejected` with
 // its event. Every outcome it cannot vouch for rejects; a crash leaves the
-// lease to expire and the item to the next claim (attempts counted).
+// lease to expire and the item to the next claim (attempts counted). A job
+// ends with its pool (it monitors the pool's address, never links: a job
+// killed must not take the pool with it), so no job works outside a pool's
+// bounds after the supervisor restarted the pool.
 #pragma once
 #include "actors/content/content.hpp"
 
@@ -33,7 +36,7 @@ struct content_job_state {
   static inline const char* name = "content_job";
 };
 
-caf::behavior content_job(caf::stateful_actor<content_job_state>* self, content_options opts,
-                          front_slot* storage, job_ref ref);
+caf::behavior content_job(caf::stateful_actor<content_job_state>* self, caf::actor_addr pool,
+                          content_options opts, front_slot* storage, job_ref ref);
 
 } // namespace crm::actors

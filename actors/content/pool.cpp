@@ -42,7 +42,7 @@ void pump(pool_actor* self) {
     auto ref = std::move(st.queue.front());
     st.queue.pop_front();
     auto id = ref.id;
-    auto job = self->spawn<caf::monitored>(content_job, st.opts, st.storage, std::move(ref));
+    auto job = self->spawn<caf::monitored>(content_job, self->address(), st.opts, st.storage, std::move(ref));
     st.running.emplace(job.address(), std::move(id));
     st.jobs.push_back(job);
   }

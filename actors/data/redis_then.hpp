@@ -4,7 +4,7 @@
 // Redis client's thread. The actor needs a (run_atom, actor_task) handler.
 #pragma once
 #include "actors/core/messages.hpp"
-#include "storage/redis/redis_client.hpp"
+#include "storage/redis/redis_commands.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_cast.hpp>
@@ -17,7 +17,7 @@
 namespace crm::actors {
 
 template <class Self>
-void redis_then(Self* self, storage::redis_client& redis, std::vector<std::string> argv,
+void redis_then(Self* self, storage::redis_commands& redis, std::vector<std::string> argv,
                 std::function<void(caf::expected<storage::redis_reply>)> then) {
   auto me = caf::actor_cast<caf::actor>(self);
   redis.command(std::move(argv), [me, then = std::move(then)](caf::expected<storage::redis_reply> r) mutable {

@@ -17,8 +17,10 @@
 // it saw) and are sent when it is back.
 #include "actors/guard/guard.hpp"
 
+#include "actors/core/random.hpp"
 #include "actors/data/redis_then.hpp"
 #include "actors/data/storage_messages.hpp"
+#include "protocols/uuid.hpp"
 #include "storage/redis/guard_scripts.hpp"
 #include "storage/sql/event_sql.hpp"
 #include "storage/sql/guard_sql.hpp"
@@ -148,16 +150,18 @@ void set_rules(budget_state& st, guard_rules_ptr rules) {
   st.rules = std::move(rules);
 }
 
-// Writes one incident (and its event); `done` gets its id ("" on failure).
+// Writes one incident (and its event) under `id`, unless a row with that id
+// exists (another node's, or this actor's predecessor's insert); `done` gets
+// the id once the row exists ("" on failure).
 void write_incident(caf::event_based_actor* self, const state_ptr& sp, const std::string& traceparent,
                     std::vector<std::optional<std::string>> params, std::function<void(std::string)> done) {
   auto& st = *sp;
+  auto id = params.back().value_or("");
   db_request rq{st.who.tenant_id,
                 {storage::event_context(traceparent),
                  storage::pg_query{storage::stmt_guard_incident_insert, std::move(params), true}}};
   self->request(st.who.storage, st.who.timeout, db_atom::value, std::move(rq))
-      .then([done](db_result& res) { done(res.sets.at(1).rows.empty() ? "" : res.sets[1].cell(0, 0)); },
-            [done](caf::error&) { done(""); });
+      .then([done, id](db_result&) { done(id); }, [done](caf::error&) { done(""); });
 }
 
 struct incident_fields {
@@ -186,26 +190,34 @@ std::vector<std::optional<std::string>> incident_params(const budget_state& st, 
           st.last.trace_id,
           st.last.trace_id,
           st.last.client.substr(0, 64),
-          st.last.user_agent.substr(0, 512)};
+          st.last.user_agent.substr(0, 512),
+          std::nullopt};  // $17, the incident's id: set by raise_once
 }
 
 std::string once_key(const budget_state& st, const std::string& what) {
   return storage::guard_user_prefix(st.cfg.prefix, st.who.tenant_id, st.who.user_id) + "once:" + what;
 }
 
-// Raises an incident once per `what` and `ttl_ms` over every node (SET NX in
-// Redis: the node that wins writes it); with Redis away, this node writes it
-// (a duplicate beats a lost incident). Past block the user is locked either
-// way: locking twice changes nothing.
+// Raises an incident once per `what` and `ttl_ms` over every node. The
+// first node's SET ... NX GET stores a new incident id under the once-key;
+// every node that raises it then inserts that one id (the insert does
+// nothing when the row exists): one row and one event, also when the first
+// node died between its SET and its insert (test/actors/guard/budget_test.cpp).
+// With Redis away this node writes an id of its own (a duplicate beats a
+// lost incident). Past block the user is locked either way: locking twice
+// changes nothing.
 void raise_once(caf::event_based_actor* self, const state_ptr& sp, const std::string& what, int64_t ttl_ms,
                 incident_fields f, std::function<void(std::string)> written = {}) {
   auto& st = *sp;
   if (f.severity == guard_level::block) self->send(st.who.tenant, gblock_atom::value, st.who.user_id, st.last.traceparent);
+  auto mine = new_uuid();
   redis_then(self, *st.cfg.redis,
-             {"SET", once_key(st, what), "1", "NX", "PX", std::to_string(std::max<int64_t>(ttl_ms, 1))},
-             [self, sp, tp = st.last.traceparent, params = incident_params(st, f),
+             {"SET", once_key(st, what), mine, "NX", "PX", std::to_string(std::max<int64_t>(ttl_ms, 1)), "GET"},
+             [self, sp, mine, tp = st.last.traceparent, params = incident_params(st, f),
               written](caf::expected<storage::redis_reply> r) mutable {
-               if (r && r->type == storage::redis_reply::kind::nil) return;  // another node raised it
+               // nil: the key was ours; a string: the first raiser's id
+               bool theirs = r && r->type == storage::redis_reply::kind::string && protocols::is_uuid(r->str);
+               params.back() = theirs ? r->str : mine;
                write_incident(self, sp, tp, std::move(params), [written](std::string id) {
                  if (written) written(std::move(id));
                });

@@ -27,7 +27,7 @@
 #include <vector>
 
 namespace crm::storage {
-class redis_client;
+class redis_commands;
 }
 
 namespace crm::actors {
@@ -44,7 +44,7 @@ using gforget_atom = caf::atom_constant<caf::atom("gforget")>;    // an unlock: 
 using gblock_atom = caf::atom_constant<caf::atom("gblock")>;
 
 struct guard_settings {
-  storage::redis_client* redis = nullptr;  // null: the guard is off (NEXTCRM_GUARD=off)
+  storage::redis_commands* redis = nullptr;  // null: the guard is off (NEXTCRM_GUARD=off)
   std::string prefix = "nextcrm:guard";   // Redis key prefix
   std::chrono::milliseconds flush{50};    // NEXTCRM_GUARD_FLUSH_MS
   std::chrono::seconds idle{120};         // a budget actor with nothing to do ends

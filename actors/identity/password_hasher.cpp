@@ -1,7 +1,7 @@
 #include "actors/identity/password_hasher.hpp"
 
 #include "actors/identity/identity_messages.hpp"
-#include "actors/identity/random.hpp"
+#include "actors/core/random.hpp"
 
 #include <caf/actor_pool.hpp>
 #include <caf/actor_system.hpp>

@@ -1,7 +1,7 @@
 #include "actors/identity/identity.hpp"
 
 #include "actors/data/redis_then.hpp"
-#include "actors/identity/random.hpp"
+#include "actors/core/random.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/json_body.hpp"
 #include "protocols/permissions.hpp"

@@ -5,7 +5,7 @@
 // it has committed (invalidate_sessions).
 #include "actors/identity/tenant_users.hpp"
 
-#include "actors/identity/random.hpp"
+#include "actors/core/random.hpp"
 #include "actors/identity/tenant_guard.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/json_body.hpp"

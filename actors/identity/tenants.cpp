@@ -1,6 +1,6 @@
 #include "actors/identity/identity.hpp"
 
-#include "actors/identity/random.hpp"
+#include "actors/core/random.hpp"
 #include "protocols/errc.hpp"
 #include "protocols/permissions.hpp"
 #include "storage/sql/entity_sql.hpp"

@@ -3,7 +3,7 @@
 #include "actors/api/api.hpp"
 #include "actors/identity/identity.hpp"
 #include "actors/identity/password_hasher.hpp"
-#include "actors/identity/random.hpp"
+#include "actors/core/random.hpp"
 #include "actors/data/storage_actor.hpp"
 #include "protocols/hex.hpp"
 #include "protocols/json_writer.hpp"

@@ -3,7 +3,7 @@
 #include "storage/sql/identity_sql.hpp"
 
 #include "actors/guard/guard.hpp"
-#include "actors/identity/random.hpp"
+#include "actors/core/random.hpp"
 #include "actors/node/supervisor.hpp"
 #include "protocols/hex.hpp"
 #include "protocols/password.hpp"

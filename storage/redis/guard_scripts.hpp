@@ -9,7 +9,7 @@
 // failed-login counts are hashes {f: failures, l: last failure}. Builds
 // commands and reads replies; knows no connection. Pure.
 #pragma once
-#include "storage/redis/redis_client.hpp"
+#include "storage/redis/redis_commands.hpp"
 
 #include <cstdint>
 #include <optional>

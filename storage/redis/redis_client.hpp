@@ -6,6 +6,8 @@
 // the timeout, since hiredis 0.14 has no command timeouts (IO-NOTES.md 3).
 // Knows no actor: callbacks run on the io_context's thread.
 #pragma once
+#include "storage/redis/redis_commands.hpp"
+
 #include <asio.hpp>
 #include <caf/expected.hpp>
 
@@ -33,19 +35,12 @@ struct redis_options {
   std::chrono::milliseconds backoff_max{2000};
 };
 
-struct redis_reply {
-  enum class kind : uint8_t { string, array, integer, nil, status, error } type = kind::nil;
-  std::string str;
-  long long integer = 0;
-  std::vector<redis_reply> elements;
-};
-
 using redis_event_fn = std::function<void(std::string_view event, std::string_view detail)>;
 
-class redis_client {
+class redis_client : public redis_commands {
 public:
   redis_client(asio::io_context& io, redis_options options, redis_event_fn on_event = {});
-  ~redis_client();
+  ~redis_client() override;
   redis_client(const redis_client&) = delete;
   redis_client& operator=(const redis_client&) = delete;
 
@@ -55,7 +50,7 @@ public:
   // Sends `argv`; `done` runs once on the io thread with the reply, or
   // dependency.unavailable when disconnected or timed out. Any thread.
   void command(std::vector<std::string> argv,
-               std::function<void(caf::expected<redis_reply>)> done);
+               std::function<void(caf::expected<redis_reply>)> done) override;
 
   // Sends every command of `batch` in one go (pipelined, in order); `done`
   // runs once on the io thread when all have answered, with true per

@@ -60,10 +60,11 @@ std::vector<pg_statement> guard_statements() {
        budget_event("DELETE FROM guard_budgets WHERE tenant_id = $1 AND id = $2 RETURNING" + budget_columns, "deleted")},
       {stmt_guard_defaults, "SELECT app_guard_defaults($1)"},
       {stmt_guard_incident_insert,
+       // $17: the id every node raising this incident uses (budget.cpp raise_once)
        incident_event("INSERT INTO guard_incidents (tenant_id, user_id, kind, budget_id, metric, observed, threshold,"
                       " window_s, severity, action, record_entity, record_id, first_trace_id, last_trace_id,"
-                      " client_addr, user_agent) VALUES ($1, $2, $3, $4::uuid, $5, $6, $7, $8, $9, $10, $11, $12::uuid,"
-                      " $13, $14, $15, $16)")},
+                      " client_addr, user_agent, id) VALUES ($1, $2, $3, $4::uuid, $5, $6, $7, $8, $9, $10, $11,"
+                      " $12::uuid, $13, $14, $15, $16, $17::uuid) ON CONFLICT (tenant_id, id) DO NOTHING")},
       {stmt_guard_honeytoken_delivered,
        incident_event("INSERT INTO guard_incidents (tenant_id, user_id, kind, metric, observed, threshold, window_s,"
                       " severity, action, record_entity, record_id, first_trace_id, last_trace_id, client_addr,"

@@ -1,4 +1,4 @@
-// actors/identity/random.hpp
+// actors/core/random.hpp
 // Cryptographic randomness (OpenSSL RAND_bytes) for ids, salts and tokens.
 #pragma once
 #include <string>

@@ -1,4 +1,4 @@
-#include "actors/identity/random.hpp"
+#include "actors/core/random.hpp"
 
 #include "protocols/uuid.hpp"
 
