@@ -4,10 +4,12 @@
 // the test triggers them) and a kill that lands ahead of everything in a
 // victim's mailbox, as a crash would.
 #pragma once
+#include "actors/data/storage_messages.hpp"
 #include "storage/pg/pg_pool.hpp"
 
 #include <caf/all.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,5 +40,34 @@ inline storage::pg_rows rows(const std::vector<std::vector<std::string>>& values
   }
   return r;
 }
+
+// The answers a fake storage actor holds back (statements in flight): each
+// is computed when released, as a transaction commits then, or fails as
+// when its connection dropped under it (a promise of a killed requester
+// answers nobody).
+struct held_answers {
+  struct held_answer {
+    caf::response_promise rp;
+    std::function<actors::db_result()> answer;
+  };
+  std::vector<held_answer> all;
+
+  // In the fake's db_atom handler: `return hold(self, answer);`
+  template <class Self>
+  caf::result<actors::db_result> hold(Self* self, std::function<actors::db_result()> answer) {
+    all.push_back({self->make_response_promise(), std::move(answer)});
+    return caf::delegated<actors::db_result>{};
+  }
+  void release(bool commit) {
+    auto now = std::move(all);
+    all.clear();
+    for (auto& h : now) {
+      if (commit) h.rp.deliver(h.answer());
+      else h.rp.deliver(caf::make_error(caf::sec::request_receiver_down));
+    }
+  }
+  size_t size() const { return all.size(); }
+  void clear() { all.clear(); }  // never answered: the storage actor died with them
+};
 
 } // namespace crm::testing

@@ -35,11 +35,7 @@ constexpr int64_t committed = 10;  // outbox rows at the start: three batches
 struct outbox_db {
   std::map<int64_t, std::string> rows;  // seq -> envelope id
   bool hold_reads = false, hold_deletes = false;
-  struct held_answer {
-    caf::response_promise rp;
-    std::function<db_result()> answer;
-  };
-  std::vector<held_answer> held;
+  testing::held_answers held;
 };
 
 std::vector<int64_t> seqs_of(const std::string& literal) {  // "{1,2,3}"
@@ -57,14 +53,7 @@ std::vector<int64_t> seqs_of(const std::string& literal) {  // "{1,2,3}"
 // when the connection dropped under them.
 caf::behavior fake_pg(caf::event_based_actor* self, std::shared_ptr<outbox_db> db) {
   return {
-      [=](caf::ok_atom, bool commit) {
-        auto held = std::move(db->held);
-        db->held.clear();
-        for (auto& h : held) {
-          if (commit) h.rp.deliver(h.answer());
-          else h.rp.deliver(caf::make_error(caf::sec::request_receiver_down));
-        }
-      },
+      [=](caf::ok_atom, bool commit) { db->held.release(commit); },
       [=](db_atom, db_request& rq) -> caf::result<db_result> {
         size_t limit = 0;
         std::vector<int64_t> gone;
@@ -85,10 +74,7 @@ caf::behavior fake_pg(caf::event_based_actor* self, std::shared_ptr<outbox_db> d
           out.sets.push_back(rows(batch_rows));
           return out;
         };
-        if (is_delete ? db->hold_deletes : db->hold_reads) {
-          db->held.push_back({self->make_response_promise(), answer});
-          return caf::delegated<db_result>{};
-        }
+        if (is_delete ? db->hold_deletes : db->hold_reads) return db->held.hold(self, answer);
         return answer();
       },
   };

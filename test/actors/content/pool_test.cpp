@@ -45,11 +45,7 @@ struct content_db {
   int rejects = 0;
   std::vector<caf::actor_addr> claimers;  // the job of every claim statement
   std::set<std::string> hold;             // statement names whose answers are held
-  struct held_answer {
-    caf::response_promise rp;
-    std::function<db_result()> answer;
-  };
-  std::vector<held_answer> held;
+  testing::held_answers held;
 
   bool open() const {
     return (status == "quarantined" || status == "processing") && (lease_until < 0 || lease_until < now);
@@ -100,14 +96,7 @@ struct content_db {
 // held answers: committed, or failed as when the connection dropped.
 caf::behavior fake_pg(caf::event_based_actor* self, std::shared_ptr<content_db> db) {
   return {
-      [=](caf::ok_atom, bool commit) {
-        auto held = std::move(db->held);
-        db->held.clear();
-        for (auto& h : held) {
-          if (commit) h.rp.deliver(h.answer());
-          else h.rp.deliver(caf::make_error(caf::sec::request_receiver_down));
-        }
-      },
+      [=](caf::ok_atom, bool commit) { db->held.release(commit); },
       [=](db_atom, db_request& rq) -> caf::result<db_result> {
         bool held = false;
         for (const auto& q : rq.queries) {
@@ -120,8 +109,7 @@ caf::behavior fake_pg(caf::event_based_actor* self, std::shared_ptr<content_db> 
           return out;
         };
         if (!held) return answer();
-        db->held.push_back({self->make_response_promise(), answer});
-        return caf::delegated<db_result>{};
+        return db->held.hold(self, answer);
       },
   };
 }

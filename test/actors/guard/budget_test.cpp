@@ -116,41 +116,32 @@ struct incident_db {
   std::map<std::string, int> incidents;  // severity -> incidents committed
   std::set<std::string> ids;             // their ids (an insert of an id there does nothing)
   bool hold = false;
-  struct held_insert {
-    caf::response_promise rp;
-    size_t queries;
-    std::string severity, id;
-  };
-  std::vector<held_insert> held;
-  int count() const { return incidents.empty() ? 0 : std::accumulate(incidents.begin(), incidents.end(), 0, [](int n, auto& kv) { return n + kv.second; }); }
+  testing::held_answers held;
+  int count() const {
+    return std::accumulate(incidents.begin(), incidents.end(), 0, [](int n, const auto& kv) { return n + kv.second; });
+  }
 };
 
 caf::behavior fake_pg(caf::event_based_actor* self, std::shared_ptr<incident_db> db) {
-  // the answer of a request of `queries` statements; the last one an
-  // incident insert of `severity` when it is not empty
-  auto answer = [db](size_t queries, const std::string& severity, const std::string& id) {
-    db_result out;
-    for (size_t q = 0; q < queries; ++q) out.sets.push_back(rows({}));
-    if (!severity.empty() && db->ids.insert(id).second) {
-      ++db->incidents[severity];
-      out.sets.back() = rows({{id}});
-    }
-    return out;
-  };
   return {
-      [=](caf::ok_atom) {
-        auto held = std::move(db->held);
-        db->held.clear();
-        for (auto& h : held) h.rp.deliver(answer(h.queries, h.severity, h.id));
-      },
+      [=](caf::ok_atom) { db->held.release(true); },
       [=](db_atom, db_request& rq) -> caf::result<db_result> {
         std::string severity, id;
         for (const auto& q : rq.queries)
           if (q.text == storage::stmt_guard_incident_insert)
             severity = q.params.at(8).value_or("?"), id = q.params.at(16).value_or("");
-        if (severity.empty() || !db->hold) return answer(rq.queries.size(), severity, id);
-        db->held.push_back({self->make_response_promise(), rq.queries.size(), severity, id});
-        return caf::delegated<db_result>{};
+        // one set per statement; the insert's (the last) has the row it wrote
+        auto answer = [db, n = rq.queries.size(), severity, id] {
+          db_result out;
+          out.sets.assign(n, rows({}));
+          if (!severity.empty() && db->ids.insert(id).second) {
+            ++db->incidents[severity];
+            out.sets.back() = rows({{id}});
+          }
+          return out;
+        };
+        if (severity.empty() || !db->hold) return answer();
+        return db->held.hold(self, answer);
       },
   };
 }
