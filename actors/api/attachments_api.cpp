@@ -5,11 +5,13 @@
 // else can slip in between the check and the write); attaching is audited
 // (trigger) and an event.
 #include "actors/api/handlers.hpp"
+#include "actors/api/idempotency.hpp"
 #include "actors/api/records.hpp"
 #include "actors/core/random.hpp"
 #include "protocols/uuid.hpp"
 #include "storage/sql/content_sql.hpp"
 #include "storage/sql/entity_sql.hpp"
+#include "storage/sql/idempotency_sql.hpp"
 
 namespace crm::actors {
 
@@ -48,13 +50,17 @@ void attach(route_context c) {
     body.add_error("content_id", "format", "content_id must be the UUID of a content item");
   if (!body.errors().empty()) return c.fail_validation();
   auto content_id = protocols::ascii_lower(*content);
+  auto id = new_uuid();
   pg_query probe{entity_statement(entity_op::probe, c.entity()), {c.who.tenant_id, c.param}, true};
   pg_query item{storage::stmt_content_get, {c.who.tenant_id, content_id}, true};
-  pg_query insert{entity_statement(entity_op::attach, c.entity()),
-                  {c.who.tenant_id, new_uuid(), c.param, content_id, c.who.user_id},
+  pg_query insert{entity_statement(entity_op::attach, c.entity()), {c.who.tenant_id, id, c.param, content_id, c.who.user_id},
                   true};
-  run_records(c, {write_context(c), std::move(probe), std::move(item), std::move(insert)}, false,
-              [c](std::vector<storage::pg_rows>& sets) {
+  std::vector<pg_query> queries{write_context_of(c, c.idem ? c.entity().path + "/" + c.param + "/attachments/" + id : ""),
+                                std::move(probe), std::move(item), std::move(insert)};
+  if (c.idem)  // an attach that inserted nothing keeps no key: a retry once the content is safe runs again
+    queries.push_back({storage::stmt_idem_unless_attached, {c.who.tenant_id, c.who.user_id, c.idem->key, id}, true});
+  run_records(c, std::move(queries), false, [c](std::vector<storage::pg_rows>& sets) {
+    if (c.idem && sets.at(3).rows.empty()) c.idem->committed = false;  // nothing written, no key: no stored answer
     if (sets.at(1).rows.empty()) return c.fail(record_not_found(c.entity()));
     if (!sets.at(3).rows.empty()) return answer_attachment(c, sets[3]);  // the insert (safe in its own snapshot) decides
     const auto& item = sets.at(2);
@@ -66,6 +72,21 @@ void attach(route_context c) {
     if (status != "safe")
       return c.fail(protocols::error_of(protocols::errc::content_not_ready, "the content is " + status + "; attach it once it is safe"));
     c.fail(record_not_found(c.entity()));  // deleted between the statements
+  });
+}
+
+void rebuild_attachment(const route_context& c, const std::string& resource) {
+  // "<entity>/<record id>/attachments/<attachment id>"
+  auto id = resource.substr(resource.rfind('/') + 1);
+  pg_query list{entity_statement(entity_op::attachments, c.entity()), {c.who.tenant_id, c.param}, true};
+  run_records(c, {std::move(list)}, false, [c, id](std::vector<storage::pg_rows>& sets) {
+    auto& rows = sets.at(0);
+    for (size_t i = 0; i < rows.rows.size(); ++i)
+      if (rows.cell(i, 0) == id) {
+        rows.rows = {std::move(rows.rows[i])};
+        return answer_attachment(c, rows);
+      }
+    c.fail(protocols::error_of(protocols::errc::resource_not_found, "the attachment this key wrote has been removed since"));
   });
 }
 

@@ -36,8 +36,12 @@ void delete_record(route_context c);
 // attachments_api.cpp
 void attach(route_context c);
 void list_attachments(route_context c);
+// the answer of a keyed attach whose node died before answering
+// (resource "<entity>/<id>/attachments/<attachment id>")
+void rebuild_attachment(const route_context& c, const std::string& resource);
 // webhooks_api.cpp
 void create_webhook(route_context c);
+void rebuild_webhook(const route_context& c, const std::string& resource);  // "webhooks/<id>", as above
 void list_webhooks(route_context c);
 void get_webhook(route_context c);
 void patch_webhook(route_context c);

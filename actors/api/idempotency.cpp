@@ -1,5 +1,6 @@
 #include "actors/api/idempotency.hpp"
 
+#include "actors/api/handlers.hpp"
 #include "actors/api/records.hpp"
 #include "actors/api/route_table.hpp"
 #include "protocols/idempotency.hpp"
@@ -63,6 +64,8 @@ void replay(const route_context& c, const storage::pg_rows& rows) {
 // now, with the write's status (201, 200, 204); stored like a first answer.
 void rebuild(const route_context& c, const std::string& resource) {
   c.idem->committed = true;
+  if (c.row->id == route_attachments_create) return rebuild_attachment(c, resource);
+  if (c.row->id == route_webhooks_create) return rebuild_webhook(c, resource);
   if (c.row->method == "DELETE") return c.no_content();
   auto id = resource.substr(resource.rfind('/') + 1);
   int status = c.row->method == "POST" ? 201 : 200;
@@ -107,8 +110,23 @@ void look_up(route_context&& c, next_fn next) {
 
 bool keyed_request(const route_context& c) {
   auto id = c.row->id;
-  return (id == route_entity_create || id == route_entity_patch || id == route_entity_delete) &&
+  return (id == route_entity_create || id == route_entity_patch || id == route_entity_delete ||
+          id == route_attachments_create || id == route_webhooks_create) &&
          !c.req().header_value("idempotency-key").empty();
+}
+
+void run_keyed(const route_context& c, std::vector<storage::pg_query> queries, std::function<void(db_result&)> then) {
+  c.self->request(c.storage(), c.timeout(), db_atom::value, db_request{c.who.tenant_id, std::move(queries)})
+      .then(
+          [c, then = std::move(then)](db_result& res) {
+            if (c.idem) c.idem->committed = true;
+            then(res);
+          },
+          [c](caf::error& err) {
+            if (c.idem && storage::violation_of(err).constraint == storage::idempotency_key_constraint)
+              return idempotency_conflict(c);
+            c.fail(err);
+          });
 }
 
 void idempotency_admit(route_context&& c, void (*next)(route_context&&)) {

@@ -1,6 +1,7 @@
 // actors/api/idempotency.hpp
 // Idempotency-Key on the writes of CRM records (docs/IDEMPOTENCY.md,
-// ADR-0054): POST, PATCH and DELETE of /api/v1/{entity}[/{id}]. A key names
+// ADR-0054): POST, PATCH and DELETE of /api/v1/{entity}[/{id}], POST of
+// /api/v1/{entity}/{id}/attachments and of /api/v1/webhooks. A key names
 // one write of one user for 24 hours, on every node:
 //  - the write's transaction records the key (stmt_write_context_keyed): the
 //    key exists if and only if the write committed, and a second request
@@ -15,7 +16,9 @@
 #pragma once
 #include "actors/api/route_context.hpp"
 
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace crm::actors {
 
@@ -32,6 +35,12 @@ bool keyed_request(const route_context& c);
 // The prologue's step for a keyed request: a malformed key is 400; a key in
 // use answers as above; an unknown key runs `next` with c.idem set.
 void idempotency_admit(route_context&& c, void (*next)(route_context&&));
+
+// Sends `queries` (the first a write_context_of the resource) as one
+// transaction; a keyed write marked committed when it did, a run into the
+// same key's row answered as idempotency_conflict, other errors as is.
+void run_keyed(const route_context& c, std::vector<storage::pg_query> queries,
+               std::function<void(db_result&)> then);
 
 // The keyed write ran into the same key's row (another request committed
 // it meanwhile): answers as idempotency_admit would now.

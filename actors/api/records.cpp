@@ -145,18 +145,21 @@ void answer_record(const route_context& c, int status, const storage::pg_rows& r
   c.reply(std::move(r));
 }
 
-storage::pg_query write_context(const route_context& c, std::string_view record_id) {
+storage::pg_query write_context_of(const route_context& c, const std::string& resource) {
   const auto& trace = c.req().trace;
   storage::pg_query q{storage::stmt_write_context,
                       {c.who.user_id, trace.trace_id, c.req().remote_addr, protocols::format_traceparent(trace)},
                       true};
-  if (c.idem && !record_id.empty()) {  // the key is recorded by the write itself
+  if (c.idem && !resource.empty()) {  // the key is recorded by the write itself
     q.text = storage::stmt_write_context_keyed;
-    for (auto v : {c.who.tenant_id, c.idem->key, c.idem->fingerprint, std::string{c.row->pattern},
-                   c.entity().path + "/" + std::string{record_id}})
+    for (auto v : {c.who.tenant_id, c.idem->key, c.idem->fingerprint, std::string{c.row->pattern}, resource})
       q.params.emplace_back(std::move(v));
   }
   return q;
+}
+
+storage::pg_query write_context(const route_context& c, std::string_view record_id) {
+  return write_context_of(c, record_id.empty() ? std::string{} : c.entity().path + "/" + std::string{record_id});
 }
 
 void run_records(const route_context& c, std::vector<storage::pg_query> queries, bool deleting,

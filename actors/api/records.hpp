@@ -39,6 +39,9 @@ void answer_record(const route_context& c, int status, const storage::pg_rows& r
 // which client address. First statement of every write transaction. A
 // keyed write (c.idem) of record `record_id` also records its key there.
 storage::pg_query write_context(const route_context& c, std::string_view record_id = {});
+// The same for a keyed write of another resource ("webhooks/<id>",
+// "customers/<id>/attachments/<id>"): what its answer is rebuilt from.
+storage::pg_query write_context_of(const route_context& c, const std::string& resource);
 
 // The values of a create or PATCH, kept to name missing references.
 using written_values = std::shared_ptr<const std::vector<protocols::field_value>>;

@@ -4,6 +4,7 @@
 // delivery time (actors/bus/webhook_sender.cpp). Targets must be hosts of
 // NEXTCRM_WEBHOOK_ALLOW_HOSTS; the secret is never returned.
 #include "actors/api/handlers.hpp"
+#include "actors/api/idempotency.hpp"
 #include "actors/api/list_params.hpp"
 #include "actors/api/records.hpp"
 #include "actors/core/random.hpp"
@@ -102,10 +103,23 @@ void create_webhook(route_context c) {
   if (secret && !protocols::webhook_key(*secret))
     body.add_error("secret", "format", "secret must be whsec_ and the base64 of 16 to 64 random bytes");
   if (!body.errors().empty()) return c.fail_validation();
+  auto id = new_uuid();
   pg_query insert{storage::stmt_webhook_insert,
-                  {c.who.tenant_id, new_uuid(), c.who.user_id, *url, protocols::pg_array_literal(events), *secret},
+                  {c.who.tenant_id, id, c.who.user_id, *url, protocols::pg_array_literal(events), *secret},
                   true};
-  c.ask(c.storage(), c.timeout(), answer_webhook(c, 201), db_atom::value, db_request{c.who.tenant_id, {std::move(insert)}});
+  if (!c.idem)
+    return c.ask(c.storage(), c.timeout(), answer_webhook(c, 201), db_atom::value,
+                 db_request{c.who.tenant_id, {std::move(insert)}});
+  run_keyed(c, {write_context_of(c, "webhooks/" + id), std::move(insert)}, [c](db_result& res) {
+    res.sets.erase(res.sets.begin());  // the context's
+    answer_webhook(c, 201)(res);
+  });
+}
+
+void rebuild_webhook(const route_context& c, const std::string& resource) {
+  auto id = resource.substr(resource.rfind('/') + 1);
+  c.ask(c.storage(), c.timeout(), answer_webhook(c, 201), db_atom::value,
+        db_request{c.who.tenant_id, {pg_query{storage::stmt_webhook_get, {c.who.tenant_id, id}, true}}});
 }
 
 void list_webhooks(route_context c) {

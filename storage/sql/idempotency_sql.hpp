@@ -26,6 +26,10 @@ inline constexpr const char* stmt_write_context_keyed = "idem_write_ctx";
 // ($1 tenant, $2 user, $3 key, $4 fingerprint, $5 status, $6 headers, $7 body):
 // the answer, once (a stored answer is never replaced)
 inline constexpr const char* stmt_idem_store = "idem_store";
+// ($1 tenant, $2 user, $3 key, $4 attachment id): in an attach's own
+// transaction, after its insert: the key goes unless the attachment was
+// inserted (content not safe, record gone: nothing written, no key)
+inline constexpr const char* stmt_idem_unless_attached = "idem_unless_att";
 // () then (): removes up to 10,000 keys of every tenant older than 24 h (a
 // transaction of its own, the first statement opening every tenant's rows)
 inline constexpr const char* stmt_idem_sweep_context = "idem_sweep_ctx";

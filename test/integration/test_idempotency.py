@@ -2,7 +2,8 @@
 """Integration: Idempotency-Key on the writes of CRM records (docs/IDEMPOTENCY.md).
 
 Two nextcrm processes on one PostgreSQL and one Redis, sharing their JWT
-keys: a key names one write of one user for 24 hours on every node. A
+keys: a key names one write of one user for 24 hours on every node (the
+five entities' POST, PATCH and DELETE, attachments and webhooks). A
 repeated request answers the first answer and has its effect once (one row,
 one audit row, one event); the same key with another request is 422; a
 malformed key is 400 and writes nothing. A node SIGKILLed while keyed
@@ -31,9 +32,10 @@ CUSTOMERS = API + "/customers"
 def setUpModule():
     global A, B
     h.require_env()
-    A = h.start_module_server(env={"NEXTCRM_BUS_STREAM": STREAM})
-    B = h.start_module_server(env={"NEXTCRM_BUS_STREAM": STREAM, "NEXTCRM_PLATFORM_TOKEN": A.platform_token,
-                                   "NEXTCRM_JWT_KEYS": A.env["NEXTCRM_JWT_KEYS"]})
+    env = {"NEXTCRM_BUS_STREAM": STREAM, "NEXTCRM_WEBHOOK_ALLOW_HOSTS": "127.0.0.1"}
+    A = h.start_module_server(env=dict(env))
+    B = h.start_module_server(env=dict(env, NEXTCRM_PLATFORM_TOKEN=A.platform_token,
+                                       NEXTCRM_JWT_KEYS=A.env["NEXTCRM_JWT_KEYS"]))
 
 
 def keyed(port, method, path, body, token, key, timeout=30):
@@ -152,6 +154,74 @@ class Replays(Base):
         self.assertEqual(self.count("idempotency_keys", "key = '%s'" % key), 0)
         again = keyed(A.port, "POST", CUSTOMERS, {"name": ""}, self.token, key)
         h.check_problem(self, again, 422, "request.validation")
+
+
+class OtherWrites(Base):
+    """Attachments and webhooks: their creates are keyed like the records'."""
+
+    def customer(self):
+        r = h.api(A.port, "POST", CUSTOMERS, {"name": "Holder " + h.tag()}, token=self.token)
+        self.assertEqual(r.status, 201, r)
+        return r.json()["data"]["id"]
+
+    def test_a_repeated_attach_answers_the_first_answer_and_attaches_once(self):
+        rid = self.customer()
+        content = h.safe_content_item(self.tenant.id, self.tenant.admin_user_id)
+        path = CUSTOMERS + "/" + rid + "/attachments"
+        key = "attach-" + h.tag()
+        first = keyed(A.port, "POST", path, {"content_id": content}, self.token, key)
+        self.assertEqual(first.status, 201, first)
+        for port in (B.port, A.port):
+            again = keyed(port, "POST", path, {"content_id": content}, self.token, key)
+            self.assertEqual((again.status, again.body), (201, first.body))
+            self.assertEqual(again.header("idempotent-replayed"), "true")
+        aid = first.json()["data"]["id"]
+        self.assertEqual(self.count("attachments", "entity_id = '%s'" % rid), 1)
+        self.assertEqual(self.count("audit_logs", "entity = 'attachments' AND entity_id = '%s'" % aid), 1)
+        # the answer lost with its node: rebuilt from the attachment
+        self.sql("UPDATE idempotency_keys SET status = NULL, headers = NULL, body = NULL,"
+                 " created_at = now() - interval '1 minute' WHERE key = '%s'" % key)
+        rebuilt = keyed(B.port, "POST", path, {"content_id": content}, self.token, key)
+        self.assertEqual((rebuilt.status, rebuilt.json()), (201, first.json()))
+        self.assertEqual(self.count("attachments", "entity_id = '%s'" % rid), 1)
+        other = keyed(A.port, "POST", path, {"content_id": h.safe_content_item(self.tenant.id,
+                                                                               self.tenant.admin_user_id)},
+                      self.token, key)
+        h.check_problem(self, other, 422, "idempotency.key_reused")
+
+    def test_a_keyed_attach_of_content_not_yet_safe_keeps_no_key_and_runs_again_once_it_is(self):
+        rid = self.customer()
+        content = h.safe_content_item(self.tenant.id, self.tenant.admin_user_id)
+        self.sql("UPDATE content_items SET status = 'processing' WHERE id = '%s'" % content)
+        path = CUSTOMERS + "/" + rid + "/attachments"
+        key = "notready-" + h.tag()
+        early = keyed(A.port, "POST", path, {"content_id": content}, self.token, key)
+        h.check_problem(self, early, 409, "content.not_ready")
+        self.assertEqual(self.count("idempotency_keys", "key = '%s'" % key), 0, "nothing written, no key")
+        self.assertEqual(self.count("attachments", "entity_id = '%s'" % rid), 0)
+        self.sql("UPDATE content_items SET status = 'safe' WHERE id = '%s'" % content)
+        later = keyed(B.port, "POST", path, {"content_id": content}, self.token, key)
+        self.assertEqual(later.status, 201, later)
+        self.assertIsNone(later.header("idempotent-replayed"))
+        self.assertEqual(self.count("attachments", "entity_id = '%s'" % rid), 1)
+
+    def test_a_repeated_webhook_create_answers_the_first_answer_and_subscribes_once(self):
+        url = "http://127.0.0.1:9/hook-" + h.tag()
+        body = {"url": url, "events": ["crm.customer.*"], "secret": "whsec_" + "QUFBQUFBQUFBQUFBQUFBQQ=="}
+        key = "hook-" + h.tag()
+        first = keyed(A.port, "POST", API + "/webhooks", body, self.token, key)
+        self.assertEqual(first.status, 201, first)
+        again = keyed(B.port, "POST", API + "/webhooks", body, self.token, key)
+        self.assertEqual((again.status, again.body), (201, first.body))
+        self.assertEqual(again.header("idempotent-replayed"), "true")
+        self.assertEqual(self.count("webhooks", "url = '%s'" % url), 1)
+        self.sql("UPDATE idempotency_keys SET status = NULL, headers = NULL, body = NULL,"
+                 " created_at = now() - interval '1 minute' WHERE key = '%s'" % key)
+        rebuilt = keyed(A.port, "POST", API + "/webhooks", body, self.token, key)
+        self.assertEqual((rebuilt.status, rebuilt.json()), (201, first.json()))
+        other = keyed(A.port, "POST", API + "/webhooks", dict(body, events=["crm.deal.*"]), self.token, key)
+        h.check_problem(self, other, 422, "idempotency.key_reused")
+        self.assertEqual(self.count("webhooks", "url = '%s'" % url), 1)
 
 
 class Races(Base):
