@@ -4,6 +4,7 @@
 // disk already (actors/api/content_edge.hpp); the content pool
 // (actors/content) takes the job from here.
 #include "actors/api/handlers.hpp"
+#include "actors/api/idempotency.hpp"
 
 #include "actors/api/guard_front.hpp"
 #include "actors/api/list_params.hpp"
@@ -17,6 +18,7 @@
 #include "protocols/uuid.hpp"
 #include "protocols/values.hpp"
 #include "storage/sql/content_sql.hpp"
+#include "storage/sql/idempotency_sql.hpp"
 #include "storage/sql/event_sql.hpp"
 
 #include <caf/all.hpp>
@@ -196,6 +198,23 @@ void serve_download(route_context&& c) {
 
 } // namespace
 
+// 202 {"data": {"id","status","filename","size","sha256","declared_mime"}} + Location.
+void answer_upload(const route_context& c, const storage::pg_rows& item, const std::string& status) {
+  auto id = item.cell(0, storage::ci_id);
+  protocols::json_writer w;
+  w.begin_object().key("data").begin_object();
+  w.key("id").string(id);
+  w.key("status").string(status);
+  w.key("filename").string(item.cell(0, storage::ci_filename));
+  w.key("size").raw(item.cell(0, storage::ci_size));
+  w.key("sha256").string(item.cell(0, storage::ci_sha256));
+  w.key("declared_mime").string(item.cell(0, storage::ci_declared));
+  w.end_object().end_object();
+  auto r = json_response(202, std::move(w).str());
+  r.headers.emplace_back("Location", "/content/v1/items/" + id);
+  c.reply(std::move(r));
+}
+
 void upload_content(route_context c) {
   auto up = c.req().upload;
   if (!up) return c.fail(error_of(errc::internal, "the upload was not streamed"));
@@ -230,10 +249,16 @@ void upload_content(route_context c) {
   // deadline), the row still finds its file; a file no row names is swept
   // by the pool after an hour
   up->keep();
-  run_tenant(c, {storage::event_context(c.traceparent()), std::move(settings), std::move(insert)},
-             [c, up, id](std::vector<storage::pg_rows>& sets) {
+  // a keyed upload records its key in the same transaction (its write
+  // context sets the traceparent too), and keeps it only if the insert wrote
+  std::vector<pg_query> queries{c.idem ? write_context_of(c, "content/items/" + id) : storage::event_context(c.traceparent()),
+                                std::move(settings), std::move(insert)};
+  if (c.idem) queries.push_back({storage::stmt_idem_unless_uploaded, {c.who.tenant_id, c.who.user_id, c.idem->key, id}, true});
+  run_keyed(c, std::move(queries), [c, up, id](db_result& res) {
+               auto& sets = res.sets;
                const auto& item = sets.at(2);
                if (item.rows.empty()) {
+                 if (c.idem) c.idem->committed = false;  // nothing written, no key: no stored answer
                  up->remove();  // nothing was written: nor is anything kept
                  auto cap = std::min<int64_t>(settings_of(sets.at(1)).max_upload_bytes, c.deps->content_max_upload);
                  return c.fail(error_of(errc::request_too_large, "the upload is larger than this tenant's limit of " +
@@ -241,19 +266,16 @@ void upload_content(route_context c) {
                }
                if (auto pool = c.deps->content_pool ? c.deps->content_pool->get() : caf::actor{})
                  caf::anon_send(pool, cnew_atom::value, c.who.tenant_id, id, c.traceparent());
-               protocols::json_writer w;
-               w.begin_object().key("data").begin_object();
-               w.key("id").string(id);
-               w.key("status").string("quarantined");
-               w.key("filename").string(item.cell(0, storage::ci_filename));
-               w.key("size").raw(item.cell(0, storage::ci_size));
-               w.key("sha256").string(item.cell(0, storage::ci_sha256));
-               w.key("declared_mime").string(item.cell(0, storage::ci_declared));
-               w.end_object().end_object();
-               auto r = json_response(202, std::move(w).str());
-               r.headers.emplace_back("Location", "/content/v1/items/" + id);
-               c.reply(std::move(r));
+               answer_upload(c, item, "quarantined");
              });
+}
+
+void rebuild_upload(const route_context& c, const std::string& resource) {
+  auto id = resource.substr(resource.rfind('/') + 1);
+  run_tenant(c, {{storage::stmt_content_get, {c.who.tenant_id, id}, true}}, [c](std::vector<storage::pg_rows>& sets) {
+    if (sets.at(0).rows.empty()) return c.fail(item_not_found());
+    answer_upload(c, sets[0], sets[0].cell(0, storage::ci_status));  // where the item is now
+  });
 }
 
 void get_content_item(route_context c) {

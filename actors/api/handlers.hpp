@@ -60,6 +60,7 @@ void create_guard_honeytoken(route_context c);
 void delete_guard_honeytoken(route_context c);
 // content_api.cpp (role content)
 void upload_content(route_context c);
+void rebuild_upload(const route_context& c, const std::string& resource);  // "content/items/<id>", as above
 void get_content_item(route_context c);
 void create_download_token(route_context c);
 void download_content(route_context c);

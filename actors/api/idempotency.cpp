@@ -66,6 +66,7 @@ void rebuild(const route_context& c, const std::string& resource) {
   c.idem->committed = true;
   if (c.row->id == route_attachments_create) return rebuild_attachment(c, resource);
   if (c.row->id == route_webhooks_create) return rebuild_webhook(c, resource);
+  if (c.row->id == route_content_upload) return rebuild_upload(c, resource);
   if (c.row->method == "DELETE") return c.no_content();
   auto id = resource.substr(resource.rfind('/') + 1);
   int status = c.row->method == "POST" ? 201 : 200;
@@ -111,7 +112,7 @@ void look_up(route_context&& c, next_fn next) {
 bool keyed_request(const route_context& c) {
   auto id = c.row->id;
   return (id == route_entity_create || id == route_entity_patch || id == route_entity_delete ||
-          id == route_attachments_create || id == route_webhooks_create) &&
+          id == route_attachments_create || id == route_webhooks_create || id == route_content_upload) &&
          !c.req().header_value("idempotency-key").empty();
 }
 
@@ -136,7 +137,10 @@ void idempotency_admit(route_context&& c, void (*next)(route_context&&)) {
                            "Idempotency-Key: 1 to 255 visible ASCII characters, optionally in double quotes"));
   auto t = std::make_shared<idempotency_ticket>();
   t->key = std::move(*key);
-  t->fingerprint = protocols::request_fingerprint(c.req().method, c.req().target, c.req().body);
+  // an upload's body went to a file as it came: its SHA-256 stands for it
+  const auto& rq = c.req();
+  auto streamed = rq.upload ? "upload sha256 " + rq.upload->sha256() : std::string{};
+  t->fingerprint = protocols::request_fingerprint(rq.method, rq.target, rq.upload ? std::string_view{streamed} : rq.body);
   c.idem = std::move(t);
   maybe_sweep(c);
   look_up(std::move(c), next);

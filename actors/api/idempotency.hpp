@@ -1,7 +1,8 @@
 // actors/api/idempotency.hpp
 // Idempotency-Key on the writes of CRM records (docs/IDEMPOTENCY.md,
 // ADR-0054): POST, PATCH and DELETE of /api/v1/{entity}[/{id}], POST of
-// /api/v1/{entity}/{id}/attachments and of /api/v1/webhooks. A key names
+// /api/v1/{entity}/{id}/attachments, /api/v1/webhooks and
+// /content/v1/uploads (its fingerprint takes the file's SHA-256). A key names
 // one write of one user for 24 hours, on every node:
 //  - the write's transaction records the key (stmt_write_context_keyed): the
 //    key exists if and only if the write committed, and a second request

@@ -25,6 +25,9 @@ std::vector<pg_statement> idempotency_statements() {
       {stmt_idem_unless_attached,
        "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND status IS NULL"
        " AND NOT EXISTS (SELECT 1 FROM attachments WHERE tenant_id = $1 AND id = $4::uuid)"},
+      {stmt_idem_unless_uploaded,
+       "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND user_id = $2 AND key = $3 AND status IS NULL"
+       " AND NOT EXISTS (SELECT 1 FROM content_items WHERE tenant_id = $1 AND id = $4::uuid)"},
       {stmt_idem_sweep_context, "SELECT set_config('app.idempotency_sweep', 'on', true)"},
       {stmt_idem_sweep,
        "DELETE FROM idempotency_keys WHERE (tenant_id, user_id, key) IN (SELECT tenant_id, user_id, key"

@@ -30,6 +30,9 @@ inline constexpr const char* stmt_idem_store = "idem_store";
 // transaction, after its insert: the key goes unless the attachment was
 // inserted (content not safe, record gone: nothing written, no key)
 inline constexpr const char* stmt_idem_unless_attached = "idem_unless_att";
+// The same for an upload: ($4 content item id) (over the tenant's cap:
+// nothing written, no key)
+inline constexpr const char* stmt_idem_unless_uploaded = "idem_unless_up";
 // () then (): removes up to 10,000 keys of every tenant older than 24 h (a
 // transaction of its own, the first statement opening every tenant's rows)
 inline constexpr const char* stmt_idem_sweep_context = "idem_sweep_ctx";

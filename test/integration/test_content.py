@@ -145,6 +145,10 @@ class ContentCase(unittest.TestCase):
         uid = r.json()["data"]["id"]
         return uid, h.login_token(self.srv, self.tenant, email=email, password=pw)["access_token"]
 
+    def count_items(self):
+        app_url = h.require_env("NEXTCRM_TEST_PG_URL")["NEXTCRM_TEST_PG_URL"]
+        return int(h.psql_tenant(app_url, self.tenant.id, "SELECT count(*) FROM content_items")[0][0])
+
     def put_settings(self, **changes):
         s = self.call("GET", SETTINGS).json()["data"]
         body = {k: s[k] for k in ("max_upload_bytes", "allowed_types", "archives", "pdf_rasterize",
@@ -344,9 +348,43 @@ class Limits(ContentCase):
         _, sales = self.new_user("sales")
         h.check_problem(self, self.call("GET", SETTINGS, token=sales), 403, "auth.forbidden")
 
-    def count_items(self):
+
+class KeyedUploads(ContentCase):
+    """Idempotency-Key on uploads (docs/IDEMPOTENCY.md): the fingerprint
+    takes the file's SHA-256; a repeat keeps one item and no second file."""
+
+    def keys(self, key):
         app_url = h.require_env("NEXTCRM_TEST_PG_URL")["NEXTCRM_TEST_PG_URL"]
-        return int(h.psql_tenant(app_url, self.tenant.id, "SELECT count(*) FROM content_items")[0][0])
+        return int(h.psql_tenant(app_url, self.tenant.id,
+                                 "SELECT count(*) FROM idempotency_keys WHERE key = '%s'" % key)[0][0])
+
+    def test_a_repeated_keyed_upload_answers_the_first_answer_with_one_item_and_no_second_file(self):
+        data, key = fx.jpeg(), "upload-" + h.tag()
+        first = self.upload(data, "k.jpg", "image/jpeg", headers={"Idempotency-Key": key})
+        self.assertEqual(first.status, 202, first)
+        before = quarantine_files(S)
+        again = self.upload(data, "k.jpg", "image/jpeg", headers={"Idempotency-Key": key})
+        self.assertEqual((again.status, again.body), (202, first.body))
+        self.assertEqual(again.header("idempotent-replayed"), "true")
+        self.assertEqual(again.header("location"), first.header("location"))
+        other = self.upload(data + b"\0", "k.jpg", "image/jpeg", headers={"Idempotency-Key": key})
+        h.check_problem(self, other, 422, "idempotency.key_reused")
+        wait_quarantine(S, before)  # the repeats' files are gone
+        self.assertEqual(self.count_items(), 1)
+        self.final(first.json()["data"]["id"])
+
+    def test_a_keyed_upload_over_the_tenants_cap_keeps_no_key_and_runs_again_once_it_fits(self):
+        self.put_settings(max_upload_bytes=1024 * 1024)
+        data, key = fx.big_bytes(2 * 1024 * 1024), "big-" + h.tag()
+        r = self.upload(data, "big.bin", "application/octet-stream", headers={"Idempotency-Key": key})
+        h.check_problem(self, r, 413, "request.too_large")
+        self.assertEqual(self.keys(key), 0, "nothing written, no key")
+        self.assertEqual(self.count_items(), 0)
+        self.put_settings(max_upload_bytes=4 * 1024 * 1024)
+        r = self.upload(data, "big.bin", "application/octet-stream", headers={"Idempotency-Key": key})
+        self.assertEqual(r.status, 202, r)
+        self.assertIsNone(r.header("idempotent-replayed"))
+        self.assertEqual((self.keys(key), self.count_items()), (1, 1))
 
 
 class Tokens(ContentCase):
