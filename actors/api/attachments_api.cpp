@@ -78,15 +78,11 @@ void attach(route_context c) {
 void rebuild_attachment(const route_context& c, const std::string& resource) {
   // "<entity>/<record id>/attachments/<attachment id>"
   auto id = resource.substr(resource.rfind('/') + 1);
-  pg_query list{entity_statement(entity_op::attachments, c.entity()), {c.who.tenant_id, c.param}, true};
-  run_records(c, {std::move(list)}, false, [c, id](std::vector<storage::pg_rows>& sets) {
-    auto& rows = sets.at(0);
-    for (size_t i = 0; i < rows.rows.size(); ++i)
-      if (rows.cell(i, 0) == id) {
-        rows.rows = {std::move(rows.rows[i])};
-        return answer_attachment(c, rows);
-      }
-    c.fail(protocols::error_of(protocols::errc::resource_not_found, "the attachment this key wrote has been removed since"));
+  pg_query one{entity_statement(entity_op::attachment, c.entity()), {c.who.tenant_id, c.param, id}, true};
+  run_records(c, {std::move(one)}, false, [c](std::vector<storage::pg_rows>& sets) {
+    if (sets.at(0).rows.empty())
+      return c.fail(protocols::error_of(protocols::errc::resource_not_found, "the attachment this key wrote has been removed since"));
+    answer_attachment(c, sets[0]);
   });
 }
 

@@ -267,7 +267,8 @@ void upload_content(route_context c) {
                if (auto pool = c.deps->content_pool ? c.deps->content_pool->get() : caf::actor{})
                  caf::anon_send(pool, cnew_atom::value, c.who.tenant_id, id, c.traceparent());
                answer_upload(c, item, "quarantined");
-             });
+             },
+             [up] { up->remove(); });  // a repeat that lost the race to its first: its file goes
 }
 
 void rebuild_upload(const route_context& c, const std::string& resource) {

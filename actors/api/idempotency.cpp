@@ -116,16 +116,19 @@ bool keyed_request(const route_context& c) {
          !c.req().header_value("idempotency-key").empty();
 }
 
-void run_keyed(const route_context& c, std::vector<storage::pg_query> queries, std::function<void(db_result&)> then) {
+void run_keyed(const route_context& c, std::vector<storage::pg_query> queries, std::function<void(db_result&)> then,
+               std::function<void()> lost_race) {
   c.self->request(c.storage(), c.timeout(), db_atom::value, db_request{c.who.tenant_id, std::move(queries)})
       .then(
           [c, then = std::move(then)](db_result& res) {
             if (c.idem) c.idem->committed = true;
             then(res);
           },
-          [c](caf::error& err) {
-            if (c.idem && storage::violation_of(err).constraint == storage::idempotency_key_constraint)
+          [c, lost_race](caf::error& err) {
+            if (c.idem && storage::violation_of(err).constraint == storage::idempotency_key_constraint) {
+              if (lost_race) lost_race();
               return idempotency_conflict(c);
+            }
             c.fail(err);
           });
 }
@@ -137,9 +140,16 @@ void idempotency_admit(route_context&& c, void (*next)(route_context&&)) {
                            "Idempotency-Key: 1 to 255 visible ASCII characters, optionally in double quotes"));
   auto t = std::make_shared<idempotency_ticket>();
   t->key = std::move(*key);
-  // an upload's body went to a file as it came: its SHA-256 stands for it
+  // an upload's body went to a file as it came: its SHA-256 stands for it,
+  // with what the upload declares (a raw body's Content-Type, a form part's
+  // name and type; not the form's boundary, which a client may draw anew)
   const auto& rq = c.req();
-  auto streamed = rq.upload ? "upload sha256 " + rq.upload->sha256() : std::string{};
+  std::string streamed;
+  if (const auto& up = rq.upload) {
+    bool form = protocols::ascii_lower(rq.header_value("content-type").substr(0, 10)) == "multipart/";
+    streamed = "upload sha256 " + up->sha256() + "\n" +
+               (form ? up->part_filename() + "\n" + up->part_content_type() : std::string{rq.header_value("content-type")});
+  }
   t->fingerprint = protocols::request_fingerprint(rq.method, rq.target, rq.upload ? std::string_view{streamed} : rq.body);
   c.idem = std::move(t);
   maybe_sweep(c);

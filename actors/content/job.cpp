@@ -296,6 +296,10 @@ caf::behavior content_job(caf::stateful_actor<content_job_state>* self, caf::act
   // the pool's down message (the only actor it monitors): the job ends, its
   // lease runs out and the restarted pool's scan resumes the item
   self->set_down_handler([self](caf::down_msg&) { finish(self); });
+  if (!caf::actor_cast<caf::actor>(pool)) {  // the pool died while spawning it: no claim (it would hold a lease nobody works)
+    self->quit(caf::exit_reason::unknown);
+    return {};
+  }
   monitor_parent(self, pool);
   st.opts = std::move(opts);
   st.storage = storage;

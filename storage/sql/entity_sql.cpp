@@ -146,6 +146,7 @@ const char* op_name(entity_op op) {
     case entity_op::probe: return "probe";
     case entity_op::attach: return "attach";
     case entity_op::attachments: return "attachments";
+    case entity_op::attachment: return "attachment";
     case entity_op::detach_all: return "detach_all";
   }
   return "";
@@ -231,6 +232,9 @@ std::vector<pg_statement> entity_statements() {
     out.push_back({entity_statement(entity_op::attachments, e),
                    std::string{"SELECT "} + attachment_columns + " FROM attachments WHERE tenant_id = $1 AND entity = '" +
                        e.path + "' AND entity_id = $2 ORDER BY created_at, id LIMIT 1000"});
+    out.push_back({entity_statement(entity_op::attachment, e),
+                   std::string{"SELECT "} + attachment_columns + " FROM attachments WHERE tenant_id = $1 AND entity = '" +
+                       e.path + "' AND entity_id = $2 AND id = $3::uuid"});
     out.push_back({entity_statement(entity_op::detach_all, e),
                    "DELETE FROM attachments WHERE tenant_id = $1 AND entity = '" + e.path +
                        "' AND entity_id = $2 AND NOT EXISTS (SELECT 1 FROM " + e.table + key + ")"});

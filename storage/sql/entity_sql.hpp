@@ -15,7 +15,7 @@
 
 namespace crm::storage {
 
-enum class entity_op : uint8_t { insert, select, update, remove, probe, attach, attachments, detach_all };
+enum class entity_op : uint8_t { insert, select, update, remove, probe, attach, attachments, attachment, detach_all };
 
 // The prepared statement's name for `op` on `e` ("ent_insert_customers").
 std::string entity_statement(entity_op op, const protocols::entity_def& e);
@@ -43,12 +43,13 @@ inline constexpr const char* stmt_statement_timeout = "app_stmt_timeout";
 // remove:  $1 tenant, $2 id, $3 expected version or NULL
 // attach:  $1 tenant, $2 attachment id, $3 record id, $4 content id, $5 user id
 // attachments: $1 tenant, $2 record id
+// attachment: $1 tenant, $2 record id, $3 attachment id (one of them)
 // detach_all: $1 tenant, $2 record id: drops the record's attachment rows once
 //          the record is gone (run after remove, in its transaction)
 // The column list of select/insert/update: entity_columns(e) in registry
 // order, rendered as text (timestamps RFC 3339 with microseconds, money
 // with two decimals, booleans "t"/"f", items as JSON).
-// attach/attachments return: id, entity, entity_id, content_id, created_by, created_at.
+// attach/attachments/attachment return: id, entity, entity_id, content_id, created_by, created_at.
 //
 // profiles_load: $1 tenant -> name, entities (JSON), builtin, version, updated_at
 // profile_put: $1 tenant, $2 name, $3 entities (JSON), $4 builtin -> version,

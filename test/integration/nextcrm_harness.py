@@ -513,6 +513,21 @@ def envelope_ids(redis_addr, stream, tenant, kind="crm.customer.created", subjec
     return got
 
 
+def raise_guard_budgets(port, token, factor=1000):
+    """Multiplies every guard budget of the caller's tenant by FACTOR, for
+    load tests of one user: at the default budgets the guard rightly locks
+    a client sending thousands of writes a minute. The guard stays on."""
+    r = api(port, "GET", API + "/guard/budgets", token=token)
+    if r.status != 200:
+        raise AssertionError("GET guard budgets: %r" % r)
+    for b in r.json()["data"]:
+        body = {k: b[k] for k in ("scope", "metric", "window_s")}
+        body.update(warn=b["warn"] * factor, block=b["block"] * factor)
+        put = api(port, "PUT", API + "/guard/budgets/" + b["id"], body, token=token)
+        if put.status != 200:
+            raise AssertionError("PUT guard budget: %r" % put)
+
+
 def calls_until_refused(nodes, path, token, most):
     """GET PATH with TOKEN on NODES in turn (10 ms apart), at most MOST
     times, until one is not 200: (calls admitted, the refusing response or

@@ -58,13 +58,7 @@ class ChaosUnderLoad(unittest.TestCase):
         # budgets this one user's minute of load does not reach: at the
         # defaults the guard rightly locks a client sending 10,000 calls a
         # minute, and the books below need its session afterwards
-        budgets = h.api(gw, "GET", API + "/guard/budgets", token=token)
-        self.assertEqual(budgets.status, 200, budgets)
-        for b in budgets.json()["data"]:
-            body = {k: b[k] for k in ("scope", "metric", "window_s")}
-            body.update(warn=b["warn"] * 1000, block=b["block"] * 1000)
-            r = h.api(gw, "PUT", API + "/guard/budgets/" + b["id"], body, token=token)
-            self.assertEqual(r.status, 200, r)
+        h.raise_guard_budgets(gw, token)
         # every node again, now with the chaos (the token and the session survive)
         for n in cluster.nodes:
             n.stop()

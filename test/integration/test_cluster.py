@@ -151,6 +151,9 @@ class RollingRestart(ClusterCase):
     kwargs = {"cores": 3, "contents": 0, "runner": True}
 
     def test_every_core_node_restarted_in_turn_under_load_fails_no_read_and_loses_no_write(self):
+        # one user's load (thousands of writes a minute on a fast machine)
+        # would rightly be stopped by the guard's default budgets
+        h.raise_guard_budgets(self.gw, self.admin)
         seed = [h.api(self.gw, "POST", CUSTOMERS, {"name": "Seed %d" % i}, token=self.admin).json()["data"]["id"]
                 for i in range(20)]
         run = h.tag()

@@ -362,15 +362,26 @@ class KeyedUploads(ContentCase):
         data, key = fx.jpeg(), "upload-" + h.tag()
         first = self.upload(data, "k.jpg", "image/jpeg", headers={"Idempotency-Key": key})
         self.assertEqual(first.status, 202, first)
+        formed = self.upload(data, "f.jpg", "image/jpeg", form=True, headers={"Idempotency-Key": key + "-form"})
+        self.assertEqual(formed.status, 202, formed)
         before = quarantine_files(S)
         again = self.upload(data, "k.jpg", "image/jpeg", headers={"Idempotency-Key": key})
         self.assertEqual((again.status, again.body), (202, first.body))
         self.assertEqual(again.header("idempotent-replayed"), "true")
         self.assertEqual(again.header("location"), first.header("location"))
-        other = self.upload(data + b"\0", "k.jpg", "image/jpeg", headers={"Idempotency-Key": key})
-        h.check_problem(self, other, 422, "idempotency.key_reused")
+        # the fingerprint takes the bytes, the name and the declared type
+        for other_bytes, other_name, other_type in ((data + b"\0", "k.jpg", "image/jpeg"),
+                                                    (data, "other.jpg", "image/jpeg"),
+                                                    (data, "k.jpg", "image/png")):
+            other = self.upload(other_bytes, other_name, other_type, headers={"Idempotency-Key": key})
+            h.check_problem(self, other, 422, "idempotency.key_reused")
+        # ... not a form's boundary, which is the client's to draw anew
+        body, ctype = multipart(data, "f.jpg", "image/jpeg", boundary="another-boundary-91c2")
+        hdrs = {"Authorization": "Bearer " + self.admin, "Idempotency-Key": key + "-form", "Content-Type": ctype}
+        again_form = h.request(S.port, "POST", UPLOADS, headers=hdrs, body=body, timeout=60)
+        self.assertEqual((again_form.status, again_form.body), (202, formed.body))
         wait_quarantine(S, before)  # the repeats' files are gone
-        self.assertEqual(self.count_items(), 1)
+        self.assertEqual(self.count_items(), 2)
         self.final(first.json()["data"]["id"])
 
     def test_a_keyed_upload_over_the_tenants_cap_keeps_no_key_and_runs_again_once_it_fits(self):

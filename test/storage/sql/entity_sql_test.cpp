@@ -62,7 +62,7 @@ TEST_CASE("every entity has its statements with one parameter per value", "[stor
     }
     // Every statement is tenant-scoped by its first parameter.
     for (auto op : {entity_op::select, entity_op::update, entity_op::remove, entity_op::probe, entity_op::attachments,
-                    entity_op::detach_all})
+                    entity_op::attachment, entity_op::detach_all})
       CHECK(statement(storage::entity_statement(op, e)).sql.find("tenant_id = $1") != std::string::npos);
   }
 }
