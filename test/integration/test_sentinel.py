@@ -46,6 +46,7 @@ class Failover(unittest.TestCase):
         self.addCleanup(server.cleanup)
         server.start(healthy=True)
         rc, tenant, admin = subscribed_tenant(self, server)
+        h.raise_guard_budgets(server.port, admin)  # 4 writers: no budget of one user must stop them
 
         stop = threading.Event()
         acked, failed = [], []
