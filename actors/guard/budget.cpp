@@ -204,8 +204,8 @@ std::string once_key(const budget_state& st, const std::string& what) {
 // nothing when the row exists): one row and one event, also when the first
 // node died between its SET and its insert (test/actors/guard/budget_test.cpp).
 // With Redis away (or older than 7.0, which refuses NX with GET) this node
-// writes an id of its own (a duplicate beats a lost incident). Past block the user is locked either way: locking twice
-// changes nothing.
+// writes an id of its own (a duplicate beats a lost incident). Past block
+// the user is locked either way: locking twice changes nothing.
 void raise_once(caf::event_based_actor* self, const state_ptr& sp, const std::string& what, int64_t ttl_ms,
                 incident_fields f, std::function<void(std::string)> written = {}) {
   auto& st = *sp;
