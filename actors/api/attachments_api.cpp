@@ -75,9 +75,7 @@ void attach(route_context c) {
   });
 }
 
-void rebuild_attachment(const route_context& c, const std::string& resource) {
-  // "<entity>/<record id>/attachments/<attachment id>"
-  auto id = resource.substr(resource.rfind('/') + 1);
+void rebuild_attachment(const route_context& c, const std::string& id) {
   pg_query one{entity_statement(entity_op::attachment, c.entity()), {c.who.tenant_id, c.param, id}, true};
   run_records(c, {std::move(one)}, false, [c](std::vector<storage::pg_rows>& sets) {
     if (sets.at(0).rows.empty())

@@ -268,11 +268,10 @@ void upload_content(route_context c) {
                  caf::anon_send(pool, cnew_atom::value, c.who.tenant_id, id, c.traceparent());
                answer_upload(c, item, "quarantined");
              },
-             [up] { up->remove(); });  // a repeat that lost the race to its first: its file goes
+             {}, [up] { up->remove(); });  // a repeat that lost the race to its first: its file goes
 }
 
-void rebuild_upload(const route_context& c, const std::string& resource) {
-  auto id = resource.substr(resource.rfind('/') + 1);
+void rebuild_upload(const route_context& c, const std::string& id) {
   run_tenant(c, {{storage::stmt_content_get, {c.who.tenant_id, id}, true}}, [c](std::vector<storage::pg_rows>& sets) {
     if (sets.at(0).rows.empty()) return c.fail(item_not_found());
     answer_upload(c, sets[0], sets[0].cell(0, storage::ci_status));  // where the item is now

@@ -36,12 +36,12 @@ void delete_record(route_context c);
 // attachments_api.cpp
 void attach(route_context c);
 void list_attachments(route_context c);
-// the answer of a keyed attach whose node died before answering
-// (resource "<entity>/<id>/attachments/<attachment id>")
-void rebuild_attachment(const route_context& c, const std::string& resource);
+// the answer of a keyed create whose node died before answering, from
+// what it wrote (the attachment of the record c.param names)
+void rebuild_attachment(const route_context& c, const std::string& id);
 // webhooks_api.cpp
 void create_webhook(route_context c);
-void rebuild_webhook(const route_context& c, const std::string& resource);  // "webhooks/<id>", as above
+void rebuild_webhook(const route_context& c, const std::string& id);  // as rebuild_attachment
 void list_webhooks(route_context c);
 void get_webhook(route_context c);
 void patch_webhook(route_context c);
@@ -60,7 +60,7 @@ void create_guard_honeytoken(route_context c);
 void delete_guard_honeytoken(route_context c);
 // content_api.cpp (role content)
 void upload_content(route_context c);
-void rebuild_upload(const route_context& c, const std::string& resource);  // "content/items/<id>", as above
+void rebuild_upload(const route_context& c, const std::string& id);  // as rebuild_attachment
 void get_content_item(route_context c);
 void create_download_token(route_context c);
 void download_content(route_context c);

@@ -64,11 +64,11 @@ void replay(const route_context& c, const storage::pg_rows& rows) {
 // now, with the write's status (201, 200, 204); stored like a first answer.
 void rebuild(const route_context& c, const std::string& resource) {
   c.idem->committed = true;
-  if (c.row->id == route_attachments_create) return rebuild_attachment(c, resource);
-  if (c.row->id == route_webhooks_create) return rebuild_webhook(c, resource);
-  if (c.row->id == route_content_upload) return rebuild_upload(c, resource);
+  auto id = resource.substr(resource.rfind('/') + 1);  // every resource ends with the id of what was written
+  if (c.row->id == route_attachments_create) return rebuild_attachment(c, id);
+  if (c.row->id == route_webhooks_create) return rebuild_webhook(c, id);
+  if (c.row->id == route_content_upload) return rebuild_upload(c, id);
   if (c.row->method == "DELETE") return c.no_content();
-  auto id = resource.substr(resource.rfind('/') + 1);
   int status = c.row->method == "POST" ? 201 : 200;
   pg_query select{storage::entity_statement(storage::entity_op::select, c.entity()), {c.who.tenant_id, id}, true};
   run_records(c, {std::move(select)}, false, [c, status](std::vector<storage::pg_rows>& sets) {
@@ -117,18 +117,19 @@ bool keyed_request(const route_context& c) {
 }
 
 void run_keyed(const route_context& c, std::vector<storage::pg_query> queries, std::function<void(db_result&)> then,
-               std::function<void()> lost_race) {
+               std::function<void(caf::error&)> failed, std::function<void()> lost_race) {
   c.self->request(c.storage(), c.timeout(), db_atom::value, db_request{c.who.tenant_id, std::move(queries)})
       .then(
           [c, then = std::move(then)](db_result& res) {
             if (c.idem) c.idem->committed = true;
             then(res);
           },
-          [c, lost_race](caf::error& err) {
+          [c, failed = std::move(failed), lost_race = std::move(lost_race)](caf::error& err) {
             if (c.idem && storage::violation_of(err).constraint == storage::idempotency_key_constraint) {
               if (lost_race) lost_race();
               return idempotency_conflict(c);
             }
+            if (failed) return failed(err);
             c.fail(err);
           });
 }

@@ -40,9 +40,11 @@ void idempotency_admit(route_context&& c, void (*next)(route_context&&));
 // Sends `queries` (the first a write_context_of the resource) as one
 // transaction; a keyed write marked committed when it did, a run into the
 // same key's row answered as idempotency_conflict (after `lost_race`: the
-// other request wrote, this one's leftovers may go), other errors as is.
+// other request wrote, this one's leftovers may go), other errors to
+// `failed` (answered as they are without it).
 void run_keyed(const route_context& c, std::vector<storage::pg_query> queries,
-               std::function<void(db_result&)> then, std::function<void()> lost_race = {});
+               std::function<void(db_result&)> then, std::function<void(caf::error&)> failed = {},
+               std::function<void()> lost_race = {});
 
 // The keyed write ran into the same key's row (another request committed
 // it meanwhile): answers as idempotency_admit would now.

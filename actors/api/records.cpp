@@ -164,19 +164,13 @@ storage::pg_query write_context(const route_context& c, std::string_view record_
 
 void run_records(const route_context& c, std::vector<storage::pg_query> queries, bool deleting,
                  std::function<void(std::vector<storage::pg_rows>&)> then, written_values written) {
-  c.self->request(c.storage(), c.timeout(), db_atom::value, db_request{c.who.tenant_id, std::move(queries)})
-      .then(
-          [c, then = std::move(then)](db_result& res) {
-            if (c.idem) c.idem->committed = true;
-            then(res.sets);
-          },
-          [c, deleting, written](caf::error& err) {
-            if (c.idem && storage::violation_of(err).constraint == storage::idempotency_key_constraint)
-              return idempotency_conflict(c);
-            if (written && storage::violation_of(err).sqlstate == "23503")
-              return name_missing_references(c, written, std::move(err));
-            c.fail(write_error(std::move(err), c.entity(), deleting));
-          });
+  run_keyed(
+      c, std::move(queries), [then = std::move(then)](db_result& res) { then(res.sets); },
+      [c, deleting, written](caf::error& err) {
+        if (written && storage::violation_of(err).sqlstate == "23503")
+          return name_missing_references(c, written, std::move(err));
+        c.fail(write_error(std::move(err), c.entity(), deleting));
+      });
 }
 
 } // namespace crm::actors

@@ -107,17 +107,13 @@ void create_webhook(route_context c) {
   pg_query insert{storage::stmt_webhook_insert,
                   {c.who.tenant_id, id, c.who.user_id, *url, protocols::pg_array_literal(events), *secret},
                   true};
-  if (!c.idem)
-    return c.ask(c.storage(), c.timeout(), answer_webhook(c, 201), db_atom::value,
-                 db_request{c.who.tenant_id, {std::move(insert)}});
-  run_keyed(c, {write_context_of(c, "webhooks/" + id), std::move(insert)}, [c](db_result& res) {
+  run_keyed(c, {write_context_of(c, c.idem ? "webhooks/" + id : ""), std::move(insert)}, [c](db_result& res) {
     res.sets.erase(res.sets.begin());  // the context's
     answer_webhook(c, 201)(res);
   });
 }
 
-void rebuild_webhook(const route_context& c, const std::string& resource) {
-  auto id = resource.substr(resource.rfind('/') + 1);
+void rebuild_webhook(const route_context& c, const std::string& id) {
   c.ask(c.storage(), c.timeout(), answer_webhook(c, 201), db_atom::value,
         db_request{c.who.tenant_id, {pg_query{storage::stmt_webhook_get, {c.who.tenant_id, id}, true}}});
 }

@@ -65,6 +65,12 @@ class Base(unittest.TestCase):
         time.sleep(0.2)
         return h.envelope_ids(addr, STREAM, self.tenant.id, kind, {subject}).get(subject, set())
 
+    def lose_answer(self, key):
+        """As if the key's node had died between its commit and storing the
+        answer, longer ago than any request lives."""
+        self.sql("UPDATE idempotency_keys SET status = NULL, headers = NULL, body = NULL,"
+                 " created_at = now() - interval '1 minute' WHERE key = '%s'" % key)
+
     def assert_once(self, record_id, action="create", kind="crm.customer.created"):
         self.assertEqual(self.count("audit_logs", "entity_id = '%s' AND action = '%s'" % (record_id, action)), 1)
         self.assertEqual(len(self.events_of(record_id, kind)), 1, "one event")
@@ -179,8 +185,7 @@ class OtherWrites(Base):
         self.assertEqual(self.count("attachments", "entity_id = '%s'" % rid), 1)
         self.assertEqual(self.count("audit_logs", "entity = 'attachments' AND entity_id = '%s'" % aid), 1)
         # the answer lost with its node: rebuilt from the attachment
-        self.sql("UPDATE idempotency_keys SET status = NULL, headers = NULL, body = NULL,"
-                 " created_at = now() - interval '1 minute' WHERE key = '%s'" % key)
+        self.lose_answer(key)
         rebuilt = keyed(B.port, "POST", path, {"content_id": content}, self.token, key)
         self.assertEqual((rebuilt.status, rebuilt.json()), (201, first.json()))
         self.assertEqual(self.count("attachments", "entity_id = '%s'" % rid), 1)
@@ -215,8 +220,7 @@ class OtherWrites(Base):
         self.assertEqual((again.status, again.body), (201, first.body))
         self.assertEqual(again.header("idempotent-replayed"), "true")
         self.assertEqual(self.count("webhooks", "url = '%s'" % url), 1)
-        self.sql("UPDATE idempotency_keys SET status = NULL, headers = NULL, body = NULL,"
-                 " created_at = now() - interval '1 minute' WHERE key = '%s'" % key)
+        self.lose_answer(key)
         rebuilt = keyed(A.port, "POST", API + "/webhooks", body, self.token, key)
         self.assertEqual((rebuilt.status, rebuilt.json()), (201, first.json()))
         other = keyed(A.port, "POST", API + "/webhooks", dict(body, events=["crm.deal.*"]), self.token, key)
